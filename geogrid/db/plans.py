@@ -1,0 +1,253 @@
+"""Storing grid plans in PostGIS: save a draft, publish atomically, roll back.
+
+A plan is a versioned set of grids for a division scope (a village, a township or a
+whole county).  Lookups and tiles read the grids of *published* plans only; publishing
+swaps plans inside one transaction, so a concurrent reader sees either the old plan or
+the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+
+import geopandas as gpd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from geogrid.db import store
+from geogrid.errors import ConflictError, NotFoundError
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    id: int
+    scope_code: str
+    version: int
+    status: str
+    author: str | None
+    note: str | None
+    created_at: datetime
+    published_at: datetime | None
+    retired_at: datetime | None
+    grid_count: int = 0
+    households: int = 0
+
+
+_PLAN_COLUMNS = "p.id, p.scope_code, p.version, p.status, p.author, p.note, p.created_at, p.published_at, p.retired_at"
+
+
+def _info(row) -> PlanInfo:  # noqa: ANN001 - a Row
+    return PlanInfo(*row)
+
+
+def save_plan(
+    engine: Engine,
+    grids: gpd.GeoDataFrame,
+    *,
+    scope_code: str,
+    author: str | None = None,
+    note: str | None = None,
+) -> int:
+    """Store ``grids`` (a plan frame, see :mod:`geogrid.frames`) as a new draft; return its id.
+
+    Missing ``kind`` is taken from each grid's village, missing ``level`` is 3.  The draft
+    gets the next version number of its scope.  All or nothing.
+    """
+    frame = grids.copy()
+    with engine.begin() as conn:
+        version = conn.execute(
+            sa.text("SELECT coalesce(max(version), 0) + 1 FROM plans WHERE scope_code = :s"), {"s": scope_code}
+        ).scalar_one()
+        plan_id = conn.execute(
+            sa.text(
+                "INSERT INTO plans (scope_code, version, status, author, note) "
+                "VALUES (:s, :v, 'draft', :a, :n) RETURNING id"
+            ),
+            {"s": scope_code, "v": version, "a": author, "n": note},
+        ).scalar_one()
+        frame["plan_id"] = plan_id
+        if "level" not in frame:
+            frame["level"] = 3
+        if "kind" not in frame or frame["kind"].isna().any():
+            kinds = dict(conn.execute(sa.text("SELECT code, coalesce(kind, 'urban') FROM divisions")).all())
+            fallback = frame["division_code"].map(kinds)
+            frame["kind"] = frame["kind"].fillna(fallback) if "kind" in frame else fallback
+        for column in ("households", "address_count"):
+            if column in frame:
+                frame[column] = frame[column].fillna(0).astype(int)
+        store.load_frame(conn, frame, store.GRIDS, source=f"plan {scope_code} v{version}")
+    return int(plan_id)
+
+
+def connect(bind: Engine | Connection) -> AbstractContextManager[Connection]:
+    """A connection for ``bind``: a new one from an engine, or the given connection itself."""
+    return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
+
+
+def get_plan(bind: Engine | Connection, plan_id: int) -> PlanInfo:
+    """The plan's metadata with its grid count and households; NotFoundError if absent."""
+    with connect(bind) as conn:
+        row = conn.execute(
+            sa.text(
+                f"SELECT {_PLAN_COLUMNS}, count(g.id), coalesce(sum(g.households), 0) FROM plans p "
+                "LEFT JOIN grids g ON g.plan_id = p.id WHERE p.id = :id GROUP BY p.id"
+            ),
+            {"id": plan_id},
+        ).first()
+    if row is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    return _info(row)
+
+
+def list_plans(bind: Engine | Connection, *, scope_code: str | None = None) -> list[PlanInfo]:
+    """Plans, newest first, optionally of one scope."""
+    where = "WHERE p.scope_code = :s" if scope_code else ""
+    with connect(bind) as conn:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT {_PLAN_COLUMNS}, count(g.id), coalesce(sum(g.households), 0) FROM plans p "
+                f"LEFT JOIN grids g ON g.plan_id = p.id {where} GROUP BY p.id "
+                "ORDER BY p.scope_code, p.version DESC"
+            ),
+            {"s": scope_code},
+        ).all()
+    return [_info(r) for r in rows]
+
+
+def load_plan(engine: Engine | Connection, plan_id: int) -> gpd.GeoDataFrame:
+    """The grids of plan ``plan_id`` as a plan frame (EPSG:4326)."""
+    get_plan(engine, plan_id)
+    columns = [c for c in store.GRIDS.columns if c != "plan_id"]
+    return store.read_table(engine, "grids", where="plan_id = :p", params={"p": plan_id}, columns=columns)
+
+
+def published_plan_id(bind: Engine | Connection, scope_code: str) -> int | None:
+    """Id of the published plan of ``scope_code``, or None."""
+    with connect(bind) as conn:
+        return conn.execute(
+            sa.text("SELECT id FROM plans WHERE scope_code = :s AND status = 'published'"), {"s": scope_code}
+        ).scalar()
+
+
+def scope_prefix(code: str) -> str:
+    """The significant digits of a division code: county 6, township 9, village 12.
+
+    >>> scope_prefix("320508000000"), scope_prefix("320508019000"), scope_prefix("320508019044")
+    ('320508', '320508019', '320508019044')
+    """
+    if code.endswith("000000"):
+        return code[:6]
+    if code.endswith("000"):
+        return code[:9]
+    return code
+
+
+def _overlapping_published(conn: Connection, scope_code: str) -> list[int]:
+    """Published plans whose scope contains or lies within ``scope_code`` (by code prefix)."""
+    prefix = scope_prefix(scope_code)
+    rows = conn.execute(
+        sa.text("SELECT id, scope_code FROM plans WHERE status = 'published' FOR UPDATE")
+    ).all()
+    hits = []
+    for pid, scope in rows:
+        other = scope_prefix(scope)
+        if other.startswith(prefix) or prefix.startswith(other):
+            hits.append(int(pid))
+    return hits
+
+
+def _assign_addresses(conn: Connection, plan_id: int) -> None:
+    """Point each address inside the plan's grids at its grid; refresh the grids' counts."""
+    conn.execute(
+        sa.text(
+            """
+            WITH hit AS (
+                SELECT DISTINCT ON (a.id) a.id, g.code
+                FROM addresses a JOIN grids g ON g.plan_id = :p AND ST_Intersects(g.geom, a.geom)
+                ORDER BY a.id, g.code
+            )
+            UPDATE addresses a SET grid_code = hit.code FROM hit WHERE a.id = hit.id
+            """
+        ),
+        {"p": plan_id},
+    )
+    has_addresses = conn.execute(
+        sa.text("SELECT EXISTS (SELECT 1 FROM addresses a JOIN grids g ON g.code = a.grid_code AND g.plan_id = :p)"),
+        {"p": plan_id},
+    ).scalar()
+    if has_addresses:
+        conn.execute(
+            sa.text(
+                """
+                UPDATE grids g SET households = coalesce(s.households, 0), address_count = coalesce(s.n, 0)
+                FROM grids g2 LEFT JOIN (
+                    SELECT grid_code, sum(households) AS households, count(*) AS n
+                    FROM addresses GROUP BY grid_code
+                ) s ON s.grid_code = g2.code
+                WHERE g.id = g2.id AND g.plan_id = :p
+                """
+            ),
+            {"p": plan_id},
+        )
+
+
+def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
+    """Publish draft ``plan_id`` in one transaction.
+
+    Plans published for the same, an enclosing or an enclosed scope are retired, addresses
+    are re-assigned to the new grids and grid counts refreshed.  Readers never see a mix.
+    """
+    with engine.begin() as conn:
+        plan = get_plan(conn, plan_id)
+        if plan.status != "draft":
+            raise ConflictError(f"plan {plan_id} is {plan.status}; only a draft can be published")
+        if plan.grid_count == 0:
+            raise ConflictError(f"plan {plan_id} has no grids")
+        old = _overlapping_published(conn, plan.scope_code)
+        if old:
+            conn.execute(
+                sa.text("UPDATE plans SET status = 'retired', retired_at = now() WHERE id = ANY(:ids)"),
+                {"ids": old},
+            )
+        conn.execute(
+            sa.text("UPDATE plans SET status = 'published', published_at = now(), retired_at = NULL WHERE id = :p"),
+            {"p": plan_id},
+        )
+        _assign_addresses(conn, plan_id)
+        return get_plan(conn, plan_id)
+
+
+def rollback_plan(engine: Engine, scope_code: str) -> PlanInfo:
+    """Retire the published plan of ``scope_code`` and re-publish the one it replaced."""
+    with engine.begin() as conn:
+        current = published_plan_id(conn, scope_code)
+        if current is None:
+            raise ConflictError(f"scope {scope_code} has no published plan to roll back")
+        previous = conn.execute(
+            sa.text(
+                "SELECT id FROM plans WHERE scope_code = :s AND status = 'retired' AND published_at IS NOT NULL "
+                "AND published_at < (SELECT published_at FROM plans WHERE id = :c) "
+                "ORDER BY published_at DESC LIMIT 1"
+            ),
+            {"s": scope_code, "c": current},
+        ).scalar()
+        if previous is None:
+            raise ConflictError(f"scope {scope_code} has no earlier published plan to return to")
+        conn.execute(sa.text("UPDATE plans SET status = 'retired', retired_at = now() WHERE id = :p"), {"p": current})
+        conn.execute(
+            sa.text("UPDATE plans SET status = 'published', published_at = now(), retired_at = NULL WHERE id = :p"),
+            {"p": previous},
+        )
+        _assign_addresses(conn, previous)
+        return get_plan(conn, previous)
+
+
+def delete_draft(engine: Engine, plan_id: int) -> None:
+    """Delete a draft plan and its grids (published and retired plans are history and stay)."""
+    with engine.begin() as conn:
+        plan = get_plan(conn, plan_id)
+        if plan.status != "draft":
+            raise ConflictError(f"plan {plan_id} is {plan.status}; only drafts can be deleted")
+        conn.execute(sa.text("DELETE FROM plans WHERE id = :p"), {"p": plan_id})

@@ -1,0 +1,87 @@
+"""Plans in PostGIS: drafts, atomic publishing, address re-assignment and roll back."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import sqlalchemy as sa
+from shapely.geometry import Point, box
+
+from geogrid.db import plans, store
+from geogrid.errors import ConflictError, ImportRowsError, NotFoundError
+
+VILLAGE = "320508019001"
+
+
+@pytest.fixture
+def village(engine):
+    store.load(engine, "divisions", gpd.GeoDataFrame(
+        {"code": [VILLAGE], "name": ["东港社区"], "level": ["village"], "parent_code": ["320508019000"],
+         "kind": ["urban"]},
+        geometry=[box(120.60, 31.30, 120.62, 31.31)], crs="EPSG:4326"))
+    store.load(engine, "addresses", gpd.GeoDataFrame(
+        {"address_id": ["w", "e"], "full_text": ["西1号", "东1号"], "households": [120, 80]},
+        geometry=[Point(120.605, 31.305), Point(120.615, 31.305)], crs="EPSG:4326"))
+    return engine
+
+
+def _plan(split_at: float) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": [VILLAGE + "001", VILLAGE + "002"], "division_code": [VILLAGE] * 2, "name": ["一网格", "二网格"],
+         "households": [0, 0]},
+        geometry=[box(120.60, 31.30, split_at, 31.31), box(split_at, 31.30, 120.62, 31.31)], crs="EPSG:4326")
+
+
+def _grid_of(engine, source_id: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT grid_code FROM addresses WHERE source_id = :s"), {"s": source_id}).scalar()
+
+
+def test_publish_assigns_addresses_and_counts(village):
+    pid = plans.save_plan(village, _plan(120.61), scope_code=VILLAGE, author="张三")
+    info = plans.get_plan(village, pid)
+    assert (info.status, info.version, info.grid_count) == ("draft", 1, 2)
+    published = plans.publish_plan(village, pid)
+    assert published.status == "published" and published.households == 200
+    assert _grid_of(village, "w") == VILLAGE + "001"
+    assert _grid_of(village, "e") == VILLAGE + "002"
+    grids = plans.load_plan(village, pid)
+    assert list(grids["households"]) == [120, 80]
+    assert set(grids["kind"]) == {"urban"}  # taken from the village
+
+
+def test_republish_retires_old_and_rollback_returns(village):
+    first = plans.save_plan(village, _plan(120.61), scope_code=VILLAGE)
+    plans.publish_plan(village, first)
+    second = plans.save_plan(village, _plan(120.618), scope_code=VILLAGE)
+    plans.publish_plan(village, second)
+    assert plans.get_plan(village, first).status == "retired"
+    assert plans.published_plan_id(village, VILLAGE) == second
+    assert _grid_of(village, "e") == VILLAGE + "001"  # the east address is now west of the split
+
+    back = plans.rollback_plan(village, VILLAGE)
+    assert back.id == first
+    assert plans.get_plan(village, second).status == "retired"
+    assert _grid_of(village, "e") == VILLAGE + "002"
+
+
+def test_refusals(village):
+    with pytest.raises(ConflictError, match="no published plan"):
+        plans.rollback_plan(village, VILLAGE)
+    pid = plans.save_plan(village, _plan(120.61), scope_code=VILLAGE)
+    plans.publish_plan(village, pid)
+    with pytest.raises(ConflictError, match="only a draft"):
+        plans.publish_plan(village, pid)
+    with pytest.raises(ConflictError, match="no earlier"):
+        plans.rollback_plan(village, VILLAGE)
+    with pytest.raises(NotFoundError):
+        plans.get_plan(village, 9999)
+
+
+def test_bad_grid_code_leaves_no_draft_behind(village):
+    bad = _plan(120.61)
+    bad.loc[1, "code"] = "3205080190010"  # 13 digits
+    with pytest.raises(ImportRowsError) as info:
+        plans.save_plan(village, bad, scope_code=VILLAGE)
+    assert info.value.errors[0].row == 2
+    assert plans.list_plans(village) == []
