@@ -26,8 +26,10 @@ BEIJING_STATION_WGS = (116.42079, 39.90105)
 BEIJING_STATION_GCJ = (116.42703, 39.90245)
 TIANANMEN_WGS = (116.391, 39.907)
 
-china_lon = st.floats(min_value=CHINA_BBOX.west + 0.01, max_value=CHINA_BBOX.east - 0.01)
-china_lat = st.floats(min_value=CHINA_BBOX.south + 0.01, max_value=CHINA_BBOX.north - 0.01)
+# Within ~0.02 deg of the China rectangle's edge a shifted point can cross the edge, where
+# GCJ-02 is discontinuous by definition; round trips are only promised away from it.
+china_lon = st.floats(min_value=CHINA_BBOX.west + 0.05, max_value=CHINA_BBOX.east - 0.05)
+china_lat = st.floats(min_value=CHINA_BBOX.south + 0.05, max_value=CHINA_BBOX.north - 0.05)
 
 
 def test_reference_point_gcj02():
@@ -181,9 +183,9 @@ def test_bbox():
         BBox.parse("1,2,3")
     with pytest.raises(InvalidGeometryError, match="numbers"):
         BBox.parse("a,b,c,d")
-    with pytest.raises(InvalidGeometryError, match="west 121.0 is east of east"):
+    with pytest.raises(InvalidGeometryError, match=r"west 121\.0 is east of east"):
         check_bbox((121.0, 31.2, 120.7, 31.4))
-    with pytest.raises(InvalidGeometryError, match="south 32.0 is north of north"):
+    with pytest.raises(InvalidGeometryError, match=r"south 32\.0 is north of north"):
         check_bbox((120.5, 32.0, 120.7, 31.4))
     with pytest.raises(InvalidGeometryError, match="swapped"):
         check_bbox((31.2, 120.5, 31.4, 120.7))
