@@ -79,3 +79,15 @@ class ImportRowsError(GeogridError):
         more = len(self.errors) - 20
         tail = f"\n  ... and {more} more" if more > 0 else ""
         return f"{self.source}: {len(self.errors)} bad row(s), nothing imported:\n{shown}{tail}"
+
+
+class InvalidCellError(GeogridError):
+    """An H3 cell index is not a valid cell, or is coarser than the resolution asked for."""
+
+
+class MapError(GeogridError):
+    """A map could not be built as asked (bad option, missing column, unusable basemap)."""
+
+
+class AssetsMissingError(MapError):
+    """The vendored Leaflet scripts/styles are missing; the message names the setup command."""
