@@ -98,3 +98,33 @@ def fresh_db_url(server_url: str) -> Iterator[str]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def app(engine: Engine, tmp_path: Path):
+    """The API app over the test database (open reads, photos in a temp folder)."""
+    from api import create_app
+    from api.settings import Settings
+
+    settings = Settings(database_url=str(engine.url), photo_dir=tmp_path / "photos")
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def api_key(engine: Engine):
+    """``api_key(role, **scope)`` creates a key in the test database and returns headers using it."""
+    from geogrid.db import keys
+
+    def make(role: str, name: str | None = None, **scope) -> dict[str, str]:
+        key = keys.create_key(engine, name or f"test-{role}-{uuid.uuid4().hex[:6]}", role, scope=scope)
+        return {"X-API-Key": key}
+
+    return make

@@ -1,0 +1,79 @@
+"""Request dependencies: the database engine, settings and the caller's identity (API keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.engine import Engine
+
+from api.settings import Settings
+from geogrid.db import keys
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a named key with a role and a scope, or an anonymous reader."""
+
+    name: str
+    role: str
+    scope: dict = field(default_factory=dict)
+
+    @property
+    def anonymous(self) -> bool:
+        return self.role == "anonymous"
+
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+def get_principal(
+    request: Request,
+    x_api_key: str | None = Header(default=None),
+    authorization: str | None = Header(default=None),
+) -> Principal:
+    """The caller: resolved from ``X-API-Key`` or ``Authorization: Bearer``; anonymous without one."""
+    key = _key_from_headers(x_api_key, authorization)
+    if key is None:
+        return ANONYMOUS
+    record = keys.lookup_key(request.app.state.engine, key, cache=request.app.state.key_cache)
+    if record is None:
+        raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return Principal(record.name, record.role, record.scope)
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """A dependency that lets through callers with one of ``roles`` (admins always)."""
+
+    def check(principal: Principal = Depends(get_principal)) -> Principal:
+        if principal.anonymous:
+            raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+        if principal.role != "admin" and principal.role not in roles:
+            raise HTTPException(403, f"role {principal.role!r} may not do this; needs one of {sorted(roles)}")
+        return principal
+
+    return check
+
+
+def require_reader(request: Request, principal: Principal = Depends(get_principal)) -> Principal:
+    """Reading grids, tiles and lookups: open when ``open_read`` is set, else any valid key."""
+    if principal.anonymous and not request.app.state.settings.open_read:
+        raise HTTPException(401, "an API key is required to read", headers={"WWW-Authenticate": "Bearer"})
+    return principal

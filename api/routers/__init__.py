@@ -1,0 +1,1 @@
+"""Routers by resource; every module here that defines ``router`` is included by create_app()."""

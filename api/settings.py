@@ -1,0 +1,31 @@
+"""The service's one settings class (environment variables with the ``GEOGRID_`` prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, read when :func:`api.create_app` builds the app.
+
+    ``database_url`` empty means: use (and start if needed) the project-local cluster.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEOGRID_", env_file=None, extra="ignore")
+
+    database_url: str | None = None
+    # Reading grids, tiles and lookups without an API key (typical inside a government intranet).
+    open_read: bool = True
+    # Basemap for map pages, e.g. an internal tile server or Tianditu; None = no basemap (offline).
+    basemap_url: str | None = None
+    basemap_attribution: str = ""
+    max_batch: int = Field(10_000, ge=1)
+    page_limit_max: int = Field(10_000, ge=1)
+    tile_cache_entries: int = Field(20_000, ge=0)
+    tile_cache_max_age_s: int = Field(300, ge=0)
+    photo_dir: Path = Path(".geogrid/photos")
+    photo_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    public_url: str = "http://127.0.0.1:8000"

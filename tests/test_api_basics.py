@@ -1,0 +1,39 @@
+"""The app's skeleton: health, problem details, API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import Principal, require_roles
+from geogrid.db import keys
+
+
+def test_health_and_ping(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ping").json() == {"pong": True}
+
+
+def test_unknown_route_is_a_problem(client):
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+def test_roles_are_enforced(app, client, api_key, engine):
+    router = APIRouter()
+
+    @router.get("/_planner_only")
+    def planner_only(p: Principal = Depends(require_roles("planner"))) -> dict:
+        return {"name": p.name, "role": p.role}
+
+    app.include_router(router)
+    assert client.get("/_planner_only").status_code == 401
+    assert client.get("/_planner_only", headers={"X-API-Key": "nonsense"}).status_code == 401
+    assert client.get("/_planner_only", headers=api_key("viewer")).status_code == 403
+    assert client.get("/_planner_only", headers=api_key("planner", name="p1")).json() == {"name": "p1", "role": "planner"}
+    admin = api_key("admin", name="root")
+    assert client.get("/_planner_only", headers={"Authorization": "Bearer " + admin["X-API-Key"]}).status_code == 200
+    # a revoked key stops working (new app state: no cache)
+    assert keys.revoke_key(engine, "p1") == 1
+    assert keys.lookup_key(engine, "gg_whatever") is None
