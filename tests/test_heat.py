@@ -1,0 +1,203 @@
+"""H3 heat aggregation: parents by bit operations, aggregation, GeoJSON, SQL expression."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point, shape
+
+from geogrid.errors import InvalidCellError, InvalidGeometryError
+from geogrid.heat import (
+    STORED_RES,
+    aggregate,
+    bbox_cells,
+    cell_resolutions,
+    cell_to_str,
+    cells_for_points,
+    cells_to_geojson,
+    parent_cells,
+    parent_sql,
+)
+
+
+def _points(n, *, seed):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(120.4, 120.8, n), rng.uniform(31.1, 31.5, n)
+
+
+def _h3_parent(cell: int, res: int) -> int:
+    return h3.str_to_int(h3.cell_to_parent(h3.int_to_str(cell), res))
+
+
+def test_cells_for_points_match_h3_and_are_int64():
+    lon, lat = _points(500, seed=1)
+    cells = cells_for_points(lon, lat)
+    assert cells.dtype == np.int64 and cells.shape == (500,)
+    assert (cells > 0).all()
+    for i in range(0, 500, 37):
+        assert h3.int_to_str(int(cells[i])) == h3.latlng_to_cell(lat[i], lon[i], STORED_RES)
+    assert (cell_resolutions(cells) == STORED_RES).all()
+
+
+def test_cells_for_points_rejects_swapped_and_bad_res():
+    with pytest.raises(InvalidGeometryError, match="swapped"):
+        cells_for_points([31.3], [120.6])
+    with pytest.raises(InvalidCellError, match=r"0\.\.15"):
+        cells_for_points([120.6], [31.3], res=16)
+    assert cells_for_points([], []).shape == (0,)
+
+
+@pytest.mark.parametrize("res", range(0, STORED_RES + 1))
+def test_parent_cells_match_h3_at_every_resolution(res):
+    lon, lat = _points(300, seed=res)
+    cells = cells_for_points(lon, lat)
+    got = parent_cells(cells, res)
+    want = np.array([_h3_parent(int(c), res) for c in cells], dtype=np.int64)
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(-179.9, 179.9),
+    st.floats(-85, 85),
+    st.integers(0, 15),
+    st.integers(0, 15),
+)
+def test_parent_cells_property_worldwide(lon, lat, fine, coarse):
+    fine, coarse = max(fine, coarse), min(fine, coarse)
+    cell = int(cells_for_points([lon], [lat], res=fine)[0])
+    assert int(parent_cells([cell], coarse)[0]) == _h3_parent(cell, coarse)
+
+
+def test_parent_cells_including_pentagon_and_shape():
+    pent = h3.str_to_int(next(iter(h3.get_pentagons(10))))
+    assert int(parent_cells(np.array([pent]), 3)[0]) == _h3_parent(pent, 3)
+    grid = cells_for_points(*_points(6, seed=2)).reshape(2, 3)
+    assert parent_cells(grid, 5).shape == (2, 3)
+    strs = [h3.int_to_str(int(c)) for c in grid.ravel()]
+    np.testing.assert_array_equal(parent_cells(strs, 5), parent_cells(grid.ravel(), 5))
+
+
+def test_parent_cells_errors():
+    cells = cells_for_points([120.6], [31.3], res=7)
+    with pytest.raises(InvalidCellError, match="resolution 7, coarser than the requested 9"):
+        parent_cells(cells, 9)
+    with pytest.raises(InvalidCellError, match="not an H3 cell index"):
+        parent_cells(np.array([12345], dtype=np.int64), 3)
+    with pytest.raises(InvalidCellError, match="integers"):
+        parent_cells(np.array([1.5]), 3)
+    assert parent_cells(cells, 7)[0] == cells[0]
+
+
+def _eval_sql(expr: str, column: str, value: int) -> int:
+    """Evaluate the generated SQL with Python ints, which have bigint two's-complement semantics
+    for & and | on values in int64 range."""
+    quoted = ".".join(f'"{p}"' for p in column.split("."))
+    py = expr.replace(quoted, str(value)).replace("::bigint", "")
+    assert re.fullmatch(r"[()\d &|\-]+", py), py  # nothing but integer bit arithmetic remains
+    result = eval(py)
+    assert -(2**63) <= result < 2**63
+    return result
+
+
+@pytest.mark.parametrize("res", [0, 5, 7, 8, 9, 12])
+def test_parent_sql_has_h3_semantics(res):
+    cells = cells_for_points(*_points(50, seed=res))
+    expr = parent_sql("i.h3_cell", res)
+    assert expr.startswith('(("i"."h3_cell" &')
+    for c in cells.tolist():
+        assert _eval_sql(expr, "i.h3_cell", c) == _h3_parent(c, res)
+
+
+def test_parent_sql_rejects_injection_and_bad_res():
+    for bad in ['h3"; drop table x; --', "a.b.c", "1col", "", None]:
+        with pytest.raises(InvalidCellError, match="identifier"):
+            parent_sql(bad, 8)
+    with pytest.raises(InvalidCellError):
+        parent_sql("h3_cell", 16)
+    with pytest.raises(InvalidCellError):
+        parent_sql("h3_cell", True)
+
+
+def test_aggregate_counts_and_weights():
+    lon, lat = _points(5000, seed=4)
+    cells = cells_for_points(lon, lat)
+    df = aggregate(cells, res=7)
+    assert list(df.columns) == ["cell", "count"]
+    assert df["cell"].dtype == np.int64 and df["count"].dtype == np.int64
+    assert df["count"].sum() == 5000
+    assert df["cell"].is_monotonic_increasing and df["cell"].is_unique
+    assert df.attrs["res"] == 7
+    expected = pd.Series([_h3_parent(int(c), 7) for c in cells]).value_counts()
+    assert dict(zip(df["cell"], df["count"], strict=True)) == expected.to_dict()
+
+    w = np.full(5000, 0.5)
+    dfw = aggregate(cells, res=7, weights=w)
+    np.testing.assert_allclose(dfw["count"], df["count"] * 0.5)
+    with pytest.raises(InvalidCellError, match="weights has 3 values for 5000 cells"):
+        aggregate(cells, res=7, weights=[1, 2, 3])
+    empty = aggregate(np.array([], dtype=np.int64), res=8)
+    assert len(empty) == 0 and list(empty.columns) == ["cell", "count"]
+
+
+def test_aggregate_one_million_under_a_second():
+    lon, lat = _points(20_000, seed=5)
+    base = cells_for_points(lon, lat)
+    rng = np.random.default_rng(6)
+    cells = base[rng.integers(0, base.size, 1_000_000)]
+    t0 = time.perf_counter()
+    df = aggregate(cells, res=8)
+    elapsed = time.perf_counter() - t0
+    assert df["count"].sum() == 1_000_000
+    assert elapsed < 1.0, f"aggregate took {elapsed:.2f}s for 1M cells"
+
+
+def test_cells_to_geojson_lonlat_ccw_and_properties():
+    cells = cells_for_points([120.6, 120.61, 121.2], [31.3, 31.31, 31.0])
+    df = aggregate(cells, res=8)
+    df["share"] = df["count"] / df["count"].sum()
+    fc = cells_to_geojson(df)
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(df)
+    for f, (cell, count) in zip(fc["features"], zip(df["cell"], df["count"], strict=True), strict=True):
+        props = f["properties"]
+        assert props["cell"] == h3.int_to_str(int(cell)) == f["id"]
+        assert props["count"] == int(count) and isinstance(props["count"], int)
+        assert isinstance(props["share"], float)
+        ring = f["geometry"]["coordinates"][0]
+        assert ring[0] == ring[-1] and len(ring) == 7
+        assert all(120 < x < 122 and 30 < y < 32 for x, y in ring)  # lon first
+        poly = shape(f["geometry"])
+        assert poly.is_valid and poly.exterior.is_ccw
+        lat, lng = h3.cell_to_latlng(props["cell"])
+        assert poly.contains(Point(lng, lat))
+    with pytest.raises(InvalidCellError, match="no 'cell' column"):
+        cells_to_geojson(df.rename(columns={"cell": "h3"}))
+
+
+def test_cell_to_str_roundtrip():
+    cells = cells_for_points([120.6, 116.4], [31.3, 39.9], res=9)
+    strs = cell_to_str(cells)
+    assert [h3.str_to_int(s) for s in strs] == cells.tolist()
+
+
+def test_bbox_cells_cover_points_inside():
+    bbox = (120.5, 31.2, 120.7, 31.4)
+    cells = bbox_cells(bbox, res=7)
+    assert cells.dtype == np.int64 and (np.diff(cells) > 0).all()
+    lon, lat = _points(2000, seed=9)
+    inside = (lon >= 120.5) & (lon <= 120.7) & (lat >= 31.2) & (lat <= 31.4)
+    parents = parent_cells(cells_for_points(lon[inside], lat[inside]), 7)
+    assert np.isin(parents, cells).all()  # "overlap" leaves no gap at the edges
+    centre = bbox_cells(bbox, res=7, contain="center")
+    assert set(centre.tolist()) <= set(cells.tolist()) and len(centre) < len(cells)
+    with pytest.raises(InvalidGeometryError, match="west"):
+        bbox_cells((120.7, 31.2, 120.5, 31.4), res=7)
+    with pytest.raises(InvalidCellError, match="contain"):
+        bbox_cells(bbox, res=7, contain="inside")
