@@ -1,0 +1,279 @@
+"""The ``geogrid`` command: local database, imports/exports, partitioning, the demo and the server."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geogrid.errors import GeogridError, ImportRowsError
+
+app = typer.Typer(help="geogrid: grid-based community management (网格化服务管理).", no_args_is_help=True)
+db_app = typer.Typer(help="The PostGIS database (project-local cluster unless GEOGRID_DATABASE_URL is set).")
+keys_app = typer.Typer(help="API keys with roles.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _engine():
+    from geogrid.db import database_url, make_engine
+
+    return make_engine(database_url())
+
+
+# -- db ------------------------------------------------------------------------------------
+def _cluster():
+    from geogrid.db import default_home
+    from geogrid.db.cluster import LocalCluster
+
+    return LocalCluster(default_home())
+
+
+def _external_url() -> str | None:
+    import os
+
+    from geogrid.db import ENV_URL
+
+    return os.environ.get(ENV_URL)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the project-local PostgreSQL + PostGIS (initialising it the first time) and migrate."""
+    from geogrid.db import make_engine, migrate
+
+    try:
+        url = _external_url() or _cluster().start()
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+    except GeogridError as exc:
+        _fail(str(exc))
+    console.print(f"database ready: {url}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the project-local server."""
+    if _external_url():
+        _fail("GEOGRID_DATABASE_URL is set: that server is not ours to stop")
+    console.print("stopped" if _cluster().stop() else "was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Whether the server runs, where its data lives, its URL."""
+    if _external_url():
+        console.print(f"external database: {_external_url()}")
+        return
+    status = _cluster().status()
+    console.print(f"running: {status.running}\ndata: {status.data_dir}\nurl: {status.url or '-'}")
+    if not status.running:
+        raise typer.Exit(1)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL (starting the local server if needed)."""
+    from geogrid.db import database_url
+
+    try:
+        typer.echo(database_url())
+    except GeogridError as exc:
+        _fail(str(exc))
+
+
+@db_app.command("migrate")
+def db_migrate(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+    down: Annotated[bool, typer.Option(help="migrate down to REVISION (default: base)")] = False,
+) -> None:
+    """Apply (or revert with --down) the schema migrations."""
+    from geogrid.db import migrate
+
+    engine = _engine()
+    if down:
+        migrate.downgrade(engine, "base" if revision == "head" else revision)
+    else:
+        migrate.upgrade(engine, revision)
+    console.print(f"schema at revision {migrate.current_revision(engine) or 'base (empty)'}")
+
+
+# -- import / export -------------------------------------------------------------------------
+class Kind(str, Enum):
+    divisions = "divisions"
+    addresses = "addresses"
+    streets = "streets"
+
+
+def _parse_mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"{pair!r}: use SOURCE=TARGET, e.g. 门牌号=house_number")
+        source, target = pair.split("=", 1)
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+@app.command("import")
+def import_file(
+    kind: Annotated[Kind, typer.Argument(help="what the file holds")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV")],
+    map_: Annotated[list[str], typer.Option("--map", "-m", help="column mapping SOURCE=TARGET (repeatable)")] = [],  # noqa: B006
+    layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a CSV's lon/lat columns (default EPSG:4326)")] = None,
+    rejected: Annotated[Path | None, typer.Option(help="import the good rows and write the bad ones here")] = None,
+    replace: Annotated[bool, typer.Option(help="empty the table first")] = False,
+) -> None:
+    """Import a file into the database: all rows or none (unless --rejected is given)."""
+    from geogrid import io
+    from geogrid.db import store
+
+    reader = {"divisions": io.read_divisions, "addresses": io.read_addresses, "streets": io.read_streets}[kind.value]
+    started = time.perf_counter()
+    options = {"columns": _parse_mapping(map_) or None, "layer": layer, "progress": True}
+    if crs:
+        options["crs"] = crs
+    try:
+        if rejected:
+            result = reader(path, on_error="skip", **options)
+            frame = result.frame
+            if result.errors:
+                io.write_rejected(result, rejected)
+                err.print(f"[yellow]{len(result.errors)} bad row(s) written to {rejected}[/]")
+                for e in result.errors[:10]:
+                    err.print(f"  {e}")
+        else:
+            frame = reader(path, **options)
+        count = store.load(_engine(), kind.value, frame, source=str(path), replace=replace)
+    except ImportRowsError as exc:
+        _fail(str(exc), code=2)
+    except GeogridError as exc:
+        _fail(str(exc))
+    console.print(f"imported {count} {kind.value} from {path} in {time.perf_counter() - started:.1f}s")
+
+
+@app.command("export")
+def export_table(
+    table: Annotated[str, typer.Argument(help="divisions, addresses, streets or grids")],
+    path: Annotated[Path, typer.Argument(help="output .gpkg, .geojson or .parquet")],
+    plan: Annotated[int | None, typer.Option(help="grids of this plan (default: all published plans)")] = None,
+) -> None:
+    """Export a table to a file that imports back unchanged."""
+    from geogrid import io
+    from geogrid.db import plans, store
+
+    engine = _engine()
+    if table == "grids":
+        if plan is not None:
+            frame = plans.load_plan(engine, plan)
+        else:
+            frame = store.read_table(
+                engine, "grids", where="plan_id IN (SELECT id FROM plans WHERE status = 'published')",
+                columns=[c for c in store.GRIDS.columns if c != "plan_id"],
+            )
+    elif table in store.SPECS:
+        frame = store.read_table(engine, table)
+    else:
+        _fail(f"unknown table {table!r}; use one of {sorted(store.SPECS)}")
+    io.write_frame(frame, path)
+    console.print(f"wrote {len(frame)} rows to {path}")
+
+
+# -- keys --------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    role: Annotated[str, typer.Argument(help="viewer, planner, admin, dispatcher, worker, department, resident")],
+    scope: Annotated[str, typer.Option(help='JSON, e.g. \'{"grid_codes": ["320508019044003"]}\'')] = "{}",
+) -> None:
+    """Create an API key; it is printed once."""
+    from geogrid.db import keys
+
+    try:
+        typer.echo(keys.create_key(_engine(), name, role, scope=json.loads(scope)))
+    except (GeogridError, json.JSONDecodeError) as exc:
+        _fail(str(exc))
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke every key with this name."""
+    from geogrid.db import keys
+
+    console.print(f"revoked {keys.revoke_key(_engine(), name)} key(s)")
+
+
+# -- serve and demo ----------------------------------------------------------------------------
+@app.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the API (grids, lookups, tiles, incidents, heatmaps, map pages) with uvicorn."""
+    import os
+
+    import uvicorn
+
+    from geogrid.db import ENV_URL, database_url
+
+    # Workers are separate processes: hand them the resolved URL rather than each starting a cluster.
+    os.environ.setdefault(ENV_URL, database_url())
+    uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command("demo")
+def demo(
+    households: Annotated[int, typer.Option(help="households in the synthetic county")] = 100_000,
+    seed: int = 0,
+    county: Annotated[str, typer.Option(help="6-digit county code of the synthetic county")] = "320508",
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API when done")] = True,
+    port: int = 8000,
+) -> None:
+    """The main job: database, sample data, a partitioned and published county, the API serving maps."""
+    from geogrid.demo import run_demo
+
+    try:
+        summary = run_demo(households=households, seed=seed, county_code=county, console=console)
+    except GeogridError as exc:
+        _fail(str(exc))
+    table = Table(title="geogrid demo", show_header=False)
+    for key, value in summary.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    if serve_api:
+        console.print(
+            f"\n[bold]serving[/] http://127.0.0.1:{port}/  —  map: http://127.0.0.1:{port}/maps/grids?division={county}"
+            f"\nAPI docs: http://127.0.0.1:{port}/docs   (Ctrl-C to stop)"
+        )
+        serve(port=port)
+
+
+def _register_plugins() -> None:
+    """Commands that live next to the code they drive (partition, validate...)."""
+    from importlib import import_module
+
+    for name in ():
+        import_module(name).register(app)
+
+
+_register_plugins()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
