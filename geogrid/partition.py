@@ -1,0 +1,939 @@
+"""Partition a village or community into contiguous grids within household bounds.
+
+Pipeline (see DESIGN.md, "Partitioning"):
+
+1. streets + boundary + barriers → blocks (:mod:`geogrid.blocks`);
+2. households attached to blocks; a block above the upper bound is cut inside itself
+   along the Voronoi edges of its address points (re-noded with the streets so the cut
+   pieces still share exact boundaries), an address above the bound is an error;
+3. block adjacency graph, edge cut cost = length × reference width / street width;
+4. k chosen in ``rule.feasible_k(total)``; recursive bipartition of random spanning
+   trees accepting only cuts whose two sides can still be split within bounds; then
+   boundary-block moves that reduce household spread and boundary cost;
+5. blocks dissolved per grid: every grid is one Polygon, grids tile the area.
+
+Everything random flows from ``seed``; the same inputs and seed give the same grids.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
+
+from geogrid.blocks import (
+    BlockGraph,
+    build_block_graph,
+    graph_from_frame,
+    street_lines,
+    to_crs_array,
+    working_crs,
+)
+from geogrid.errors import InfeasibleError, InvalidGeometryError
+from geogrid.frames import GRID_COLUMNS, WGS84
+from geogrid.rules import Rule, resolve_rule
+
+# A cut is "balanced" when both sides' households per grid are within this fraction of
+# the sub-problem's mean; among balanced cuts the one halving k (shallow recursion) wins.
+BALANCE_TOLERANCE = 0.02
+# Try this many spanning trees for one sub-problem before settling for the best cut seen.
+TREES_PER_SPLIT = 6
+# Whole restarts (new spanning trees everywhere) after a sub-problem had no valid cut.
+RESTARTS = 8
+# Weight of boundary cost against household spread in the improvement phase.
+COMPACTNESS_WEIGHT = 0.002
+IMPROVEMENT_PASSES = 6
+
+
+@dataclass
+class PartitionDiagnostics:
+    """How a partition was reached: numbers a planner or a benchmark wants to see."""
+
+    rule: Rule
+    k: int
+    k_range: tuple[int, int]
+    total_households: int
+    household_cv: float
+    households_min: int
+    households_max: int
+    n_blocks: int
+    n_blocks_split: int
+    n_addresses: int
+    addresses_outside: list[str] = field(default_factory=list)
+    addresses_above_hi: list[str] = field(default_factory=list)
+    components: int = 1
+    attempts: int = 1
+    moves: int = 0
+    merged_slivers: int = 0
+    seed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BlockPartition:
+    """Labels of blocks (0..k-1) plus diagnostics; the graph-level result."""
+
+    labels: np.ndarray
+    k: int
+    households: np.ndarray
+    attempts: int
+    moves: int
+    components: int
+    seconds: dict[str, float]
+
+    @property
+    def cv(self) -> float:
+        h = self.households.astype(float)
+        return float(h.std() / h.mean()) if len(h) and h.mean() > 0 else 0.0
+
+
+@dataclass
+class PartitionResult:
+    """Grids (EPSG:4326), the blocks they were built from (metric CRS), diagnostics and validation."""
+
+    grids: gpd.GeoDataFrame
+    blocks: gpd.GeoDataFrame
+    diagnostics: PartitionDiagnostics
+    report: object  # geogrid.validate.ValidationReport (imported lazily to avoid a cycle)
+
+
+# --------------------------------------------------------------------------- graph level
+
+
+class _NoCut(Exception):
+    """A sub-problem's spanning trees offered no cut with both sides feasible."""
+
+
+def _k_window(s: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``rule.feasible_k``: smallest and largest number of grids for totals ``s``."""
+    return -(-s // hi), s // lo
+
+
+def choose_k(totals: list[int], rule: Rule, k: int | None) -> list[int]:
+    """Number of grids per connected component (its total must fit), summing to ``k`` if given.
+
+    Without ``k`` each component gets the count whose mean is closest to the middle of
+    the bounds, which leaves the most room on both sides.
+    """
+    mid = (rule.lo + rule.hi) / 2
+    ranges = [rule.feasible_k(int(t)) for t in totals]
+    bad = [i for i, r in enumerate(ranges) if len(r) == 0]
+    if bad:
+        raise InfeasibleError(
+            f"{len(bad)} disconnected part(s) cannot hold a grid within [{rule.lo}, {rule.hi}] households",
+            details={"components": bad, "households": [int(totals[i]) for i in bad]},
+        )
+    ks = [min(max(round(t / mid), r.start), r.stop - 1) for t, r in zip(totals, ranges, strict=True)]
+    if k is None:
+        return ks
+    kmin = sum(r.start for r in ranges)
+    kmax = sum(r.stop - 1 for r in ranges)
+    if not kmin <= k <= kmax:
+        raise InfeasibleError(
+            f"k={k} is outside the feasible range [{kmin}, {kmax}] for rule [{rule.lo}, {rule.hi}]",
+            details={"k": k, "k_range": (kmin, kmax)},
+        )
+    # Move one grid at a time to/from the component whose mean is furthest off.
+    while sum(ks) != k:
+        if sum(ks) < k:
+            cand = [i for i, r in enumerate(ranges) if ks[i] < r.stop - 1]
+            i = max(cand, key=lambda i: totals[i] / ks[i])
+            ks[i] += 1
+        else:
+            cand = [i for i, r in enumerate(ranges) if ks[i] > r.start]
+            i = min(cand, key=lambda i: totals[i] / ks[i])
+            ks[i] -= 1
+    return ks
+
+
+class _Graph:
+    """CSR arrays of the block graph plus lookups used in the inner loops.
+
+    scipy.sparse indexing costs ~0.1 ms per call; a partition draws thousands of small
+    spanning trees, so sub-graphs are extracted with plain NumPy on the CSR arrays.
+    """
+
+    SMALL = 48  # below this many nodes, spanning trees are drawn in pure Python
+
+    def __init__(self, adj_cost: sparse.csr_matrix) -> None:
+        adj = adj_cost.tocsr()
+        adj.sort_indices()
+        self.n = adj.shape[0]
+        self.indptr = adj.indptr.astype(np.int64)
+        self.indices = adj.indices.astype(np.int64)
+        self.cost = adj.data.astype(float)
+        rows = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.indptr))
+        self.keys = rows * self.n + self.indices  # sorted: CSR rows in order, columns sorted
+        self.loc = np.full(self.n, -1, dtype=np.int64)
+        self.nbr_lists: list[list[int]] | None = None
+        self.cost_lists: list[list[float]] | None = None
+
+    def lists(self) -> tuple[list[list[int]], list[list[float]]]:
+        if self.nbr_lists is None:
+            ip, ind, c = self.indptr, self.indices.tolist(), self.cost.tolist()
+            bounds = ip.tolist()
+            self.nbr_lists = [ind[bounds[i] : bounds[i + 1]] for i in range(self.n)]
+            self.cost_lists = [c[bounds[i] : bounds[i + 1]] for i in range(self.n)]
+        return self.nbr_lists, self.cost_lists  # type: ignore[return-value]
+
+    def edge_cost(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.keys, u * self.n + v)
+        return self.cost[np.minimum(pos, len(self.cost) - 1)]
+
+    def subgraph(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Local (row, col, cost) of the edges inside ``nodes`` with row < col."""
+        m = len(nodes)
+        self.loc[nodes] = np.arange(m)
+        starts, ends = self.indptr[nodes], self.indptr[nodes + 1]
+        lens = ends - starts
+        total = int(lens.sum())
+        offs = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(total)
+        r = np.repeat(np.arange(m), lens)
+        c = self.loc[self.indices[offs]]
+        self.loc[nodes] = -1
+        keep = c > r
+        return r[keep], c[keep], self.cost[offs][keep]
+
+
+def _spanning_tree(
+    nodes: np.ndarray, graph: _Graph, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random spanning tree of the connected sub-graph on ``nodes`` in DFS preorder.
+
+    Edge weights are uniform random numbers divided by the edge's cut cost: edges along
+    narrow lanes (expensive to cut) tend to be tree edges and wide streets do not, so
+    subtrees tend to be lane-connected clusters bounded by wide streets.
+
+    Returns (nodes in preorder, local parent index (-1 at the root), subtree sizes).
+    """
+    m = len(nodes)
+    if m == 1:
+        return nodes.copy(), np.array([-1]), np.array([1])
+    r, c, cost = graph.subgraph(nodes)
+    wts = rng.random(len(r)) / np.maximum(cost, 1e-9)
+    root = int(rng.integers(m))
+    if m <= graph.SMALL:
+        order_l, parent_l = _small_tree(m, r.tolist(), c.tolist(), np.argsort(wts, kind="stable").tolist(), root)
+        order = np.array(order_l, dtype=np.int64)
+        pos = np.empty(m, dtype=np.int64)
+        pos[order] = np.arange(m)
+        par_of = np.array(parent_l, dtype=np.int64)[order]
+        parent = np.where(par_of >= 0, pos[np.maximum(par_of, 0)], -1)
+    else:
+        tree = minimum_spanning_tree(sparse.coo_matrix((wts + 1e-12, (r, c)), shape=(m, m)).tocsr())
+        order, pred = depth_first_order(tree, root, directed=False, return_predecessors=True)
+        if len(order) != m:
+            raise InfeasibleError("internal: sub-graph is not connected")
+        pos = np.empty(m, dtype=np.int64)
+        pos[order] = np.arange(m)
+        parent = np.where(pred[order] >= 0, pos[np.maximum(pred[order], 0)], -1)
+    # Reverse preorder visits children before parents.
+    par = parent.tolist()
+    sz = [1] * m
+    for i in range(m - 1, 0, -1):
+        sz[par[i]] += sz[i]
+    return nodes[order], parent, np.array(sz, dtype=np.int64)
+
+
+def _small_tree(m: int, r: list[int], c: list[int], by_weight: list[int], root: int) -> tuple[list[int], list[int]]:
+    """Kruskal + iterative DFS in pure Python: (preorder, parent per local node)."""
+    uf = list(range(m))
+
+    def find(x: int) -> int:
+        while uf[x] != x:
+            uf[x] = uf[uf[x]]
+            x = uf[x]
+        return x
+
+    adj: list[list[int]] = [[] for _ in range(m)]
+    joined = 0
+    for e in by_weight:
+        a, b = find(r[e]), find(c[e])
+        if a != b:
+            uf[a] = b
+            adj[r[e]].append(c[e])
+            adj[c[e]].append(r[e])
+            joined += 1
+            if joined == m - 1:
+                break
+    if joined != m - 1:
+        raise InfeasibleError("internal: sub-graph is not connected")
+    parent = [-1] * m
+    order = []
+    seen = [False] * m
+    stack = [root]
+    seen[root] = True
+    while stack:
+        x = stack.pop()
+        order.append(x)
+        for y in reversed(adj[x]):
+            if not seen[y]:
+                seen[y] = True
+                parent[y] = x
+                stack.append(y)
+    return order, parent
+
+
+def _best_cut(
+    nodes: np.ndarray,
+    parent: np.ndarray,
+    size: np.ndarray,
+    k: int,
+    w: np.ndarray,
+    lo: int,
+    hi: int,
+    edge_cost_to_parent: np.ndarray | None,
+) -> tuple[int, int, float] | None:
+    """Best tree edge to cut: (local node whose parent edge is cut, grids on its side, imbalance)."""
+    m = len(nodes)
+    wl = w[nodes]
+    pref = np.concatenate([[0], np.cumsum(wl)])
+    idx = np.arange(m)
+    s = pref[idx + size] - pref[idx]
+    total = int(pref[-1])
+    s, sz = s[1:], size[1:]
+    rest = total - s
+    a1, a2 = _k_window(s, lo, hi)
+    b1, b2 = _k_window(rest, lo, hi)
+    k_lo = np.maximum.reduce([a1, k - b2, np.ones_like(s)])
+    k_hi = np.minimum.reduce([a2, k - b1, np.full_like(s, k - 1)])
+    # each side needs at least one block per grid
+    k_lo = np.maximum(k_lo, k - (m - sz))
+    k_hi = np.minimum(k_hi, sz)
+    ok = k_lo <= k_hi
+    if not ok.any():
+        return None
+    cand = np.flatnonzero(ok)
+    mean = total / k
+    k1 = np.clip(np.rint(s[cand] / mean), k_lo[cand], k_hi[cand]).astype(np.int64)
+    dev = np.abs(s[cand] - k1 * mean) / mean
+    imbalance = np.maximum(dev / k1, dev / (k - k1))
+    balanced = imbalance <= BALANCE_TOLERANCE
+    if balanced.any():
+        sel = np.flatnonzero(balanced)
+        halving = np.abs(2 * k1[sel] - k)
+        cheap = edge_cost_to_parent[cand[sel] + 1] if edge_cost_to_parent is not None else np.zeros(len(sel))
+        best = sel[np.lexsort((imbalance[sel], cheap, halving))[0]]
+    else:
+        best = int(np.argmin(imbalance))
+    return int(cand[best]) + 1, int(k1[best]), float(imbalance[best])
+
+
+def _split(
+    nodes: np.ndarray, parent: np.ndarray, size: np.ndarray, u: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Cut the preorder tree at local node ``u``: its subtree and the rest, both still preorder trees."""
+    s = int(size[u])
+    end = u + s
+    a_nodes, a_parent, a_size = nodes[u:end], parent[u:end] - u, size[u:end]
+    a_parent = a_parent.copy()
+    a_parent[0] = -1
+    keep = np.r_[np.arange(u), np.arange(end, len(nodes))]
+    b_nodes = nodes[keep]
+    bp = parent[keep]
+    b_parent = np.where(bp >= end, bp - s, bp)
+    idx = keep
+    b_size = np.where((idx < u) & (idx + size[keep] >= end), size[keep] - s, size[keep])
+    return (a_nodes, a_parent, a_size), (b_nodes, b_parent, b_size)
+
+
+def _cost_to_parent(nodes: np.ndarray, parent: np.ndarray, graph: _Graph) -> np.ndarray:
+    """Cut cost of the tree edge from each node to its parent (0 at the root)."""
+    out = graph.edge_cost(nodes, nodes[np.maximum(parent, 0)])
+    out[parent < 0] = 0
+    return out
+
+
+def _recursive_partition(
+    comp: np.ndarray,
+    k: int,
+    w: np.ndarray,
+    graph: _Graph,
+    rule: Rule,
+    rng: np.random.Generator,
+    deadline: float,
+) -> list[np.ndarray]:
+    """Split one connected component into ``k`` contiguous parts within bounds (or raise _NoCut)."""
+    lo, hi = rule.lo, rule.hi
+    parts: list[np.ndarray] = []
+    stack = [(*_spanning_tree(comp, graph, rng), k)]
+    while stack:
+        nodes, parent, size, kk = stack.pop()
+        if kk == 1:
+            parts.append(nodes)
+            continue
+        if time.perf_counter() > deadline:
+            raise TimeoutError
+        best = None
+        for attempt in range(TREES_PER_SPLIT):
+            if attempt:
+                nodes, parent, size = _spanning_tree(nodes, graph, rng)
+            cut = _best_cut(nodes, parent, size, kk, w, lo, hi, _cost_to_parent(nodes, parent, graph))
+            if cut is not None and (best is None or cut[2] < best[0][2]):
+                best = (cut, nodes, parent, size)
+            if best is not None and best[0][2] <= BALANCE_TOLERANCE:
+                break
+        if best is None:
+            raise _NoCut
+        (u, k1, _), nodes, parent, size = best
+        side_a, side_b = _split(nodes, parent, size, u)
+        stack.append((*side_a, k1))
+        stack.append((*side_b, kk - k1))
+    return parts
+
+
+def _is_connected_without(members: set[int], v: int, nbrs: list[list[int]]) -> bool:
+    """Whether ``members - {v}`` stays connected (breadth-first search inside the grid)."""
+    rest = len(members) - 1
+    if rest <= 1:
+        return True
+    start = next(u for u in nbrs[v] if u in members)
+    seen = {start, v}
+    todo = [start]
+    while todo:
+        x = todo.pop()
+        for y in nbrs[x]:
+            if y not in seen and y in members:
+                seen.add(y)
+                todo.append(y)
+    return len(seen) - 1 == rest
+
+
+def _improve(labels: np.ndarray, w: np.ndarray, graph: _Graph, rule: Rule, rng: np.random.Generator) -> int:
+    """Move boundary blocks between neighbouring grids while that lowers the objective.
+
+    Objective: ``sum((h_g - mean)^2) / mean^2 + COMPACTNESS_WEIGHT * cut cost / mean edge cost``.
+    A move keeps both grids within bounds and the donor contiguous.  Passes are fixed in
+    number and order (seeded) so the result is deterministic.
+    """
+    n = len(labels)
+    k = int(labels.max()) + 1
+    hsum = np.bincount(labels, weights=w, minlength=k).astype(np.int64).tolist()
+    mean = float(np.sum(w)) / k
+    nbrs, costs = graph.lists()
+    edge_scale = float(graph.cost.mean()) if len(graph.cost) else 1.0
+    cut_w = COMPACTNESS_WEIGHT / edge_scale
+    bal_w = 1.0 / (mean * mean) if mean > 0 else 0.0
+    lab = labels.tolist()
+    wl = w.astype(np.int64).tolist()
+    members: list[set[int]] = [set() for _ in range(k)]
+    for i, g in enumerate(lab):
+        members[g].add(i)
+    lo, hi = rule.lo, rule.hi
+    moves = 0
+    for _ in range(IMPROVEMENT_PASSES):
+        moved = 0
+        for v in rng.permutation(n).tolist():
+            a = lab[v]
+            nv = nbrs[v]
+            # cost of v's edges per neighbouring grid
+            per: dict[int, float] = {}
+            for u, c in zip(nv, costs[v], strict=True):
+                g = lab[u]
+                per[g] = per.get(g, 0.0) + c
+            if len(per) == 1 and a in per:
+                continue
+            x = wl[v]
+            if hsum[a] - x < lo:
+                continue
+            inside = per.get(a, 0.0)
+            best_g, best_delta = -1, -1e-12
+            for g, c in per.items():
+                if g == a or hsum[g] + x > hi:
+                    continue
+                delta = bal_w * 2 * x * (hsum[g] - hsum[a] + x) + cut_w * (inside - c)
+                if delta < best_delta:
+                    best_g, best_delta = g, delta
+            if best_g < 0 or not _is_connected_without(members[a], v, nbrs):
+                continue
+            members[a].discard(v)
+            members[best_g].add(v)
+            hsum[a] -= x
+            hsum[best_g] += x
+            lab[v] = best_g
+            moved += 1
+        moves += moved
+        if not moved:
+            break
+    labels[:] = lab
+    return moves
+
+
+def partition_graph(
+    adj_cost: sparse.csr_matrix,
+    households: np.ndarray,
+    rule: Rule | str | tuple[int, int],
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    time_limit: float = 30.0,
+    improve: bool = True,
+) -> BlockPartition:
+    """Split a weighted block graph into contiguous parts within household bounds.
+
+    Parameters
+    ----------
+    adj_cost : scipy.sparse matrix, shape (n, n)
+        Symmetric; a non-zero entry means two blocks share an edge, its value is the cost
+        of cutting there (see :class:`geogrid.blocks.BlockGraph`).
+    households : array of int, shape (n,)
+    rule : Rule, "urban", "rural" or (lo, hi)
+    k : int, optional
+        Number of parts; default: per connected component the count whose mean is
+        closest to the middle of the bounds.
+    seed : int
+        Seeds every random choice; same inputs and seed, same labels.
+    time_limit : float
+        Seconds after which the search gives up with :class:`InfeasibleError`.
+    improve : bool
+        Run the boundary-move improvement (balance, compactness) after the split.
+
+    Returns
+    -------
+    BlockPartition
+        ``labels`` (n,) in 0..k-1 and the household total per part.
+
+    Raises
+    ------
+    InfeasibleError
+        No k fits, a component cannot be split, or the search ran out of attempts/time.
+
+    Examples
+    --------
+    >>> from scipy import sparse
+    >>> path = sparse.diags([1.0, 1.0], [-1, 1], shape=(6, 6)).tocsr()  # six blocks in a row
+    >>> part = partition_graph(path, np.array([5, 5, 5, 5, 5, 5]), (10, 15), seed=1)
+    >>> part.k, sorted(part.households.tolist())
+    (2, [15, 15])
+    """
+    rule = resolve_rule(rule)
+    t0 = time.perf_counter()
+    w = np.asarray(households, dtype=np.int64)
+    n = len(w)
+    if n == 0:
+        raise InfeasibleError("there are no blocks to partition")
+    if (w < 0).any():
+        raise InfeasibleError("household counts must be >= 0", details={"blocks": np.flatnonzero(w < 0).tolist()})
+    adj_cost = sparse.csr_matrix(adj_cost, dtype=float)
+    adj_cost.eliminate_zeros()
+    above = np.flatnonzero(w > rule.hi)
+    if len(above):
+        raise InfeasibleError(
+            f"{len(above)} block(s) hold more than {rule.hi} households and cannot be split here",
+            details={"blocks": above.tolist(), "households": w[above].tolist()},
+        )
+    total = int(w.sum())
+    if len(rule.feasible_k(total)) == 0:
+        raise InfeasibleError(
+            f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}]",
+            details={"households": total},
+        )
+    ncomp, comp_of = connected_components(adj_cost, directed=False)
+    comps = [np.flatnonzero(comp_of == c) for c in range(ncomp)]
+    totals = [int(w[c].sum()) for c in comps]
+    ks = choose_k(totals, rule, k)
+    graph = _Graph(adj_cost)
+    rng = np.random.default_rng(seed)
+    deadline = t0 + time_limit
+    labels = np.full(n, -1, dtype=np.int64)
+    attempts = 0
+    next_label = 0
+    for comp, kc in zip(comps, ks, strict=True):
+        for attempt in range(RESTARTS):
+            attempts += 1
+            try:
+                parts = _recursive_partition(comp, kc, w, graph, rule, rng, deadline)
+                break
+            except _NoCut:
+                continue
+            except TimeoutError:
+                raise InfeasibleError(
+                    f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
+                    details={"k": kc, "households": int(w[comp].sum()), "blocks": len(comp)},
+                ) from None
+        else:
+            raise InfeasibleError(
+                f"no contiguous split of {len(comp)} blocks ({int(w[comp].sum())} households) into "
+                f"{kc} grids within [{rule.lo}, {rule.hi}] found after {attempt + 1} attempts",
+                details={"k": kc, "households": int(w[comp].sum()), "blocks": len(comp), "attempts": attempt + 1},
+            )
+        for p in parts:
+            labels[p] = next_label
+            next_label += 1
+    t_split = time.perf_counter()
+    moves = _improve(labels, w, graph, rule, rng) if improve else 0
+    t_improve = time.perf_counter()
+    kk = next_label
+    hh = np.bincount(labels, weights=w, minlength=kk).astype(np.int64)
+    # Defensive: the construction guarantees this; a violation is a bug, not a result.
+    if (hh < rule.lo).any() or (hh > rule.hi).any():
+        raise AssertionError("internal: a part left the bounds")
+    return BlockPartition(
+        labels=labels,
+        k=kk,
+        households=hh,
+        attempts=attempts,
+        moves=moves,
+        components=ncomp,
+        seconds={"split": t_split - t0, "improve": t_improve - t_split},
+    )
+
+
+# --------------------------------------------------------------------------- geometry level
+
+
+def _address_frame(addresses, crs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Metric points, households and ids of the address frame (households default to 1)."""
+    if addresses is None or len(addresses) == 0:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    pts = to_crs_array(addresses, crs)
+    if "households" in addresses.columns:
+        hh = pd.to_numeric(addresses["households"], errors="coerce")
+        if hh.isna().any() or (hh < 0).any():
+            bad = addresses.index[hh.isna() | (hh < 0)].tolist()
+            raise InvalidGeometryError(f"addresses need households >= 0; bad rows: {bad[:20]}")
+        hh = hh.to_numpy(dtype=np.int64)
+    else:
+        hh = np.ones(len(pts), dtype=np.int64)
+    ids = (
+        addresses["address_id"].astype(str).to_numpy(dtype=object)
+        if "address_id" in addresses.columns
+        else addresses.index.astype(str).to_numpy(dtype=object)
+    )
+    if not shapely.is_empty(pts).any() and (shapely.get_type_id(pts) != 0).any():
+        pts = shapely.point_on_surface(pts)
+    return pts, hh, ids
+
+
+def _attach(geoms: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Block index of each point, -1 outside every block.
+
+    A point on a shared street line touches two blocks; it goes to the lower block index
+    so the choice is deterministic.
+    """
+    out = np.full(len(pts), -1, dtype=np.int64)
+    if len(pts) == 0:
+        return out
+    pi, bi = shapely.STRtree(geoms).query(pts, predicate="intersects")
+    if len(pi):
+        order = np.lexsort((bi, pi))
+        pi, bi = pi[order], bi[order]
+        first = np.r_[True, pi[1:] != pi[:-1]]
+        out[pi[first]] = bi[first]
+    return out
+
+
+def _voronoi_cuts(block: shapely.Geometry, pts: np.ndarray) -> np.ndarray:
+    """Voronoi edges between distinct address locations, clipped to (just beyond) the block.
+
+    The lines overshoot the block by 1 cm so that the re-noding meets the block boundary
+    for sure; the overshoot is a dangle and does not create faces.
+    """
+    xy = np.unique(np.round(shapely.get_coordinates(pts), 6), axis=0)
+    if len(xy) < 2:
+        return np.empty(0, dtype=object)
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=block))
+    edges = shapely.union_all(shapely.boundary(cells))
+    clipped = shapely.intersection(edges, shapely.buffer(block, 0.01))
+    parts = shapely.get_parts(clipped)
+    return parts[shapely.get_type_id(parts) == 1]
+
+
+def partition(
+    area,  # noqa: ANN001 - shapely (Multi)Polygon in EPSG:4326 or a GeoDataFrame/GeoSeries
+    addresses: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    rule: Rule | str | tuple[int, int],
+    *,
+    barriers=None,  # noqa: ANN001
+    k: int | None = None,
+    kind: str | None = None,
+    seed: int = 0,
+    division_code: str | None = None,
+    min_area_m2: float = 1.0,
+    min_width_m: float = 0.5,
+    time_limit: float = 30.0,
+    validate: bool = True,
+) -> PartitionResult:
+    """Divide a village/community into contiguous grids of ``rule.lo``..``rule.hi`` households.
+
+    Parameters
+    ----------
+    area : shapely Polygon/MultiPolygon (EPSG:4326) or GeoDataFrame/GeoSeries
+    addresses : GeoDataFrame
+        Address points with ``households`` (default 1 each) and ``address_id``.
+        Addresses outside the area are ignored and listed in the diagnostics.
+    streets : GeoDataFrame
+        Street lines with optional ``street_class``; grid boundaries follow them and
+        prefer wider classes.
+    rule : Rule, "urban", "rural", "linked" or (lo, hi)
+    barriers : GeoDataFrame, optional
+        Rivers, railways: cut blocks and are the preferred grid boundary.
+    k : int, optional
+        Number of grids; default: the feasible count closest to the middle of the bounds.
+    kind : str, optional
+        Value of the grids' ``kind`` column; default the rule's name when it is
+        ``"urban"``/``"rural"``.
+    seed : int
+        Same inputs and seed, same grids.
+    division_code : str, optional
+        12-digit village code (or 15-digit grid code for sub-grids): grids are then
+        numbered west→east, north→south (:func:`geogrid.codes.number_grids`).
+    min_area_m2, min_width_m : float
+        Sliver tolerances of :func:`geogrid.blocks.make_blocks`.
+    time_limit : float
+        Seconds after which the search stops with :class:`InfeasibleError`.
+    validate : bool
+        Attach a :class:`geogrid.validate.ValidationReport` of the result.
+
+    Returns
+    -------
+    PartitionResult
+        ``grids`` (EPSG:4326; ``frames.GRID_COLUMNS`` + ``blocks``), ``blocks`` (metric CRS
+        with ``households`` and ``grid``), ``diagnostics``, ``report``.
+
+    Raises
+    ------
+    InfeasibleError
+        Total below the lower bound, no feasible number of grids, an address (or several
+        at one spot) above the upper bound, a disconnected part that cannot form grids,
+        or no split found within the attempt/time budget.  ``details`` has the evidence.
+
+    Notes
+    -----
+    Coverage: grids are unions of blocks sharing exact boundaries, so in the metric CRS
+    their union equals the area and they do not overlap (differences < 1e-6 m²).  The
+    EPSG:4326 output adds only the re-projection round-off (~1e-9 m per vertex).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point, box
+    >>> crs = "EPSG:32651"
+    >>> area = gpd.GeoSeries([box(0, 0, 300, 100)], crs=crs)
+    >>> streets = gpd.GeoDataFrame({"street_class": ["lane", "lane"]}, crs=crs,
+    ...     geometry=[LineString([(100, -5), (100, 105)]), LineString([(200, -5), (200, 105)])])
+    >>> addresses = gpd.GeoDataFrame({"households": [30, 30, 30]}, crs=crs,
+    ...     geometry=[Point(50, 50), Point(150, 50), Point(250, 50)])
+    >>> result = partition(area, addresses, streets, (20, 60), seed=0)
+    >>> sorted(result.grids.households.tolist()), result.report.ok
+    ([30, 60], True)
+    """
+    rule = resolve_rule(rule)
+    t0 = time.perf_counter()
+    area_m, crs = working_crs(area)
+    pts, hh, ids = _address_frame(addresses, crs)
+
+    above = np.flatnonzero(hh > rule.hi)
+    if len(above):
+        raise InfeasibleError(
+            f"{len(above)} address(es) hold more than {rule.hi} households; split them or raise the bound",
+            details={"address_ids": ids[above].tolist(), "households": hh[above].tolist(), "hi": rule.hi},
+        )
+    inside = shapely.intersects(area_m, pts) if len(pts) else np.zeros(0, dtype=bool)
+    outside_ids = ids[~inside].tolist()
+    pts, hh, ids = pts[inside], hh[inside], ids[inside]
+    total = int(hh.sum())
+    k_range = rule.feasible_k(total)
+    if len(k_range) == 0:
+        raise InfeasibleError(
+            f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}] households",
+            details={"households": total, "lo": rule.lo, "hi": rule.hi},
+        )
+    # Addresses at the same spot cannot be separated by any boundary.
+    if len(pts):
+        xy = np.round(shapely.get_coordinates(pts), 3)
+        spot = np.unique(xy, axis=0, return_inverse=True)[1].ravel()
+        spot_hh = np.bincount(spot, weights=hh)
+        heavy = np.flatnonzero(spot_hh > rule.hi)
+        if len(heavy):
+            members = np.isin(spot, heavy)
+            raise InfeasibleError(
+                f"{len(heavy)} location(s) hold more than {rule.hi} households at one point",
+                details={"address_ids": ids[members].tolist(), "households": spot_hh[heavy].astype(int).tolist()},
+            )
+
+    lines, classes = street_lines(streets, crs)
+    barrier_geoms = to_crs_array(barriers, crs) if barriers is not None and len(barriers) else None
+    graph = build_block_graph(
+        area_m, crs, lines, classes, barriers=barrier_geoms, min_area_m2=min_area_m2, min_width_m=min_width_m
+    )
+    owner = _attach(graph.geoms, pts)
+    block_hh = np.bincount(owner[owner >= 0], weights=hh[owner >= 0], minlength=graph.n).astype(np.int64)
+    heavy = np.flatnonzero(block_hh > rule.hi)
+    n_split = len(heavy)
+    if n_split:
+        cuts = [_voronoi_cuts(graph.geoms[b], pts[owner == b]) for b in heavy]
+        internal = np.concatenate(cuts) if cuts else None
+        graph = build_block_graph(
+            area_m,
+            crs,
+            lines,
+            classes,
+            barriers=barrier_geoms,
+            internal=internal,
+            min_area_m2=min_area_m2,
+            min_width_m=min_width_m,
+        )
+        owner = _attach(graph.geoms, pts)
+        block_hh = np.bincount(owner[owner >= 0], weights=hh[owner >= 0], minlength=graph.n).astype(np.int64)
+        still = np.flatnonzero(block_hh > rule.hi)
+        if len(still):
+            raise InfeasibleError(
+                f"{len(still)} block(s) above {rule.hi} households could not be cut between their addresses",
+                details={"address_ids": ids[np.isin(owner, still)].tolist()},
+            )
+    unassigned = owner < 0
+    if unassigned.any():  # inside the area but on no block: only possible at noding round-off
+        outside_ids += ids[unassigned].tolist()
+    t_blocks = time.perf_counter()
+
+    part = partition_graph(graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=time_limit)
+    t_part = time.perf_counter()
+
+    addr_count = np.bincount(owner[owner >= 0], minlength=graph.n)
+    grids = _dissolve(graph, part.labels, block_hh, addr_count)
+    grid_kind = kind if kind is not None else (rule.name if rule.name in ("urban", "rural") else None)
+    grids.insert(0, "kind", grid_kind)
+    grids.insert(0, "level", 3)
+    grids.insert(0, "division_code", division_code)
+    grids.insert(0, "code", None)
+    grids["name"] = [f"grid {i + 1}" for i in range(len(grids))]
+    if division_code is not None:
+        from geogrid.codes import number_grids
+
+        grids = number_grids(grids, division_code)
+        grids["name"] = [f"第{int(c[-3:] if len(c) == 15 else c[-2:])}网格" for c in grids["code"]]
+    grids = grids[[*GRID_COLUMNS, "blocks", "geometry"]]
+    grids = grids.set_crs(crs, allow_override=True) if grids.crs is None else grids
+    grids_ll = grids.to_crs(WGS84)
+    t_dissolve = time.perf_counter()
+
+    block_frame = graph.to_frame()
+    block_frame["households"] = block_hh
+    block_frame["address_count"] = addr_count
+    block_frame["grid"] = part.labels
+    hh_grid = part.households.astype(float)
+    diagnostics = PartitionDiagnostics(
+        rule=rule,
+        k=part.k,
+        k_range=(k_range.start, k_range.stop - 1),
+        total_households=total,
+        household_cv=part.cv,
+        households_min=int(hh_grid.min()),
+        households_max=int(hh_grid.max()),
+        n_blocks=graph.n,
+        n_blocks_split=n_split,
+        n_addresses=len(pts),
+        addresses_outside=outside_ids,
+        components=part.components,
+        attempts=part.attempts,
+        moves=part.moves,
+        merged_slivers=graph.merged_slivers,
+        seed=seed,
+        seconds={
+            "blocks": t_blocks - t0,
+            **part.seconds,
+            "dissolve": t_dissolve - t_part,
+        },
+    )
+    report = None
+    if validate:
+        from geogrid.validate import validate as _validate
+
+        t_v = time.perf_counter()
+        area_ll = gpd.GeoSeries([area_m], crs=crs).to_crs(WGS84).iloc[0]
+        report = _validate(grids_ll, parent=area_ll, rule=rule)
+        diagnostics.seconds["validate"] = time.perf_counter() - t_v
+    diagnostics.seconds["total"] = time.perf_counter() - t0
+    return PartitionResult(grids=grids_ll, blocks=block_frame, diagnostics=diagnostics, report=report)
+
+
+def _dissolve(graph: BlockGraph, labels: np.ndarray, block_hh: np.ndarray, addr_count: np.ndarray) -> gpd.GeoDataFrame:
+    """One Polygon per label from blocks sharing exact edges (coverage union, checked)."""
+    k = int(labels.max()) + 1
+    order = np.argsort(labels, kind="stable")
+    cuts = np.searchsorted(labels[order], np.arange(k + 1))
+    geoms = np.empty(k, dtype=object)
+    members = []
+    for g in range(k):
+        idx = order[cuts[g] : cuts[g + 1]]
+        members.append(idx.tolist())
+        geom = graph.geoms[idx[0]] if len(idx) == 1 else shapely.coverage_union_all(graph.geoms[idx])
+        if geom.geom_type != "Polygon" or not geom.is_valid:
+            # coverage union trusts exact shared edges; fall back to the robust overlay
+            geom = shapely.union_all(graph.geoms[idx])
+        if geom.geom_type == "MultiPolygon" and len(geom.geoms) > 1:
+            raise AssertionError(f"internal: grid {g} is not contiguous")
+        geoms[g] = geom
+    return gpd.GeoDataFrame(
+        {
+            "households": np.bincount(labels, weights=block_hh, minlength=k).astype(np.int64),
+            "address_count": np.bincount(labels, weights=addr_count, minlength=k).astype(np.int64),
+            "blocks": members,
+        },
+        geometry=gpd.GeoSeries(geoms, crs=graph.crs),
+    )
+
+
+def partition_blocks(
+    blocks: gpd.GeoDataFrame,
+    rule: Rule | str | tuple[int, int],
+    *,
+    households: str = "households",
+    k: int | None = None,
+    seed: int = 0,
+    time_limit: float = 30.0,
+) -> BlockPartition:
+    """Partition an existing blocks frame (from :func:`geogrid.blocks.make_blocks`) by its household column.
+
+    Skips geometry work: useful for benchmarks and for re-running with other rules.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, box
+    >>> from geogrid.blocks import make_blocks
+    >>> crs = "EPSG:32651"
+    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(x, -5), (x, 105)]) for x in (100, 200, 300)], crs=crs)
+    >>> blocks = make_blocks(gpd.GeoSeries([box(0, 0, 400, 100)], crs=crs), streets)
+    >>> blocks["households"] = 10
+    >>> partition_blocks(blocks, (15, 25)).households.tolist()
+    [20, 20]
+    """
+    graph = graph_from_frame(blocks)
+    w = blocks[households].to_numpy(dtype=np.int64)
+    return partition_graph(graph.adjacency(graph.cost), w, rule, k=k, seed=seed, time_limit=time_limit)
+
+
+class _CallableModule(types.ModuleType):
+    """``geogrid.partition`` is both this module and its main function.
+
+    Importing the submodule rebinds the package attribute ``geogrid.partition`` to the
+    module, which would shadow the lazily exported function; making the module callable
+    keeps ``geogrid.partition(...)`` working either way.
+    """
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        return partition(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = [
+    "BlockPartition",
+    "PartitionDiagnostics",
+    "PartitionResult",
+    "choose_k",
+    "partition",
+    "partition_blocks",
+    "partition_graph",
+]
