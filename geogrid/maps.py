@@ -20,7 +20,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -102,7 +102,7 @@ def _install_assets(m: folium.Map, assets: str, *, heat: bool = False) -> None:
     # Instance attributes shadow folium's class-level CDN lists (jquery, bootstrap, ...).
     m.default_js = []
     m.default_css = []
-    header = m.get_root().header
+    header = m.get_root().header  # type: ignore[attr-defined]  # the root is a branca Figure
     for name in names:
         tag = _assets.inline_tag(name) if mode == INLINE else _assets.link_tag(name, mode)
         header.add_child(Element(tag), name=f"geogrid-{name}")
@@ -137,7 +137,7 @@ def _new_map(bounds: Sequence[float], *, tiles: Any, assets: str, heat: bool = F
     )
     _install_assets(m, assets, heat=heat)
     if basemap is not None:
-        extra = {"subdomains": basemap.subdomains} if basemap.subdomains else {}
+        extra: dict[str, Any] = {"subdomains": basemap.subdomains} if basemap.subdomains else {}
         folium.TileLayer(
             tiles=basemap.url,
             attr=basemap.attribution,
@@ -229,7 +229,7 @@ def _py(v: Any) -> Any:
     return str(v)
 
 
-def _features(gdf: Any, props: dict[str, Sequence[Any]]) -> dict:
+def _features(gdf: Any, props: Mapping[str, Sequence[Any]]) -> dict:
     """A FeatureCollection of ``gdf``'s geometries with the given property columns (JSON-safe)."""
     geoms = json.loads(gdf.geometry.to_json(drop_id=True))["features"]
     keys = list(props)
