@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 chromium chromium-driver nodejs npm wrk)
+# fonts-wqy-zenhei: Chinese labels in screenshots and rendered map images.
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 chromium chromium-driver fonts-wqy-zenhei nodejs npm wrk)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -45,11 +46,10 @@ if [ -f package.json ]; then
   want=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
   if [ ! -f "$lock" ] || [ "$(cat "$lock")" != "$want" ]; then
     echo "==> installing map assets from npm"
-    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error >/dev/null; else npm install --no-audit --no-fund --loglevel=error; fi
     echo "$want" > "$lock"
   fi
 fi
-if [ -x scripts/vendor_assets.sh ] || [ -f scripts/vendor_assets.sh ]; then
-  bash scripts/vendor_assets.sh
-fi
+# Copy the map assets into geogrid/static/vendor, which the maps embed or the API serves.
+.venv/bin/python -m geogrid.assets vendor --node-modules node_modules >/dev/null
 echo "==> setup done"
