@@ -1,0 +1,1167 @@
+"""Planner workflow on plan frames: diffs, edits that keep a plan valid, summary tables.
+
+A *plan* is a GeoDataFrame of grids (see :mod:`geogrid.frames`): ``code``,
+``division_code``, ``households``, ``address_count``, geometry, optionally ``blocks``
+(the ids of the partition blocks each grid is made of, as :func:`geogrid.partition.partition`
+returns them).  Everything here is pure: frames in, new frames out, inputs never mutated,
+no database (``geogrid.db.plans`` stores and publishes plans).
+
+Edits (:func:`move_blocks`, :func:`move_addresses`, :func:`split_grid`, :func:`merge_grids`)
+refuse with :class:`geogrid.errors.PlanEditError` when the result would break
+
+- contiguity: a touched grid would become multipart, empty, or the moved area does not
+  border the receiving grid;
+- bounds: a touched grid would end outside the rule's ``[lo, hi]`` (an edit may leave a
+  grid that was already outside its bounds outside them, as long as it moves it closer);
+- coverage: the area moved must lie inside the plan.
+
+The message names the grid codes, their households and the bound.  ``force=True`` applies
+a bounds or contiguity-breaking edit anyway (the refusal becomes the planner's decision).
+
+Geometry is edited in the plan's own CRS so that untouched grids keep their coordinates
+bit for bit; pieces smaller than ``1e-9`` of the plan's area (floating-point noise of
+overlay operations) are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from geogrid.crs import metric_crs_for
+from geogrid.errors import InfeasibleError, PlanEditError
+from geogrid.frames import WGS84
+from geogrid.rules import Rule, resolve_rule
+
+__all__ = [
+    "CHANGES",
+    "PlanDiff",
+    "border_blocks",
+    "diff_plans",
+    "household_histogram",
+    "household_table",
+    "merge_grids",
+    "move_addresses",
+    "move_blocks",
+    "neighbours",
+    "recount",
+    "split_grid",
+]
+
+#: Values of the ``change`` column of a diff frame.
+CHANGES = ("added", "removed", "changed", "unchanged")
+#: ``plan.attrs`` key under which edits record the codes they retired (never reused silently).
+RETIRED_ATTR = "retired_codes"
+
+# Overlay noise: parts and holes smaller than this share of the plan's area are dropped.
+_NOISE = 1e-9
+# Two geometries are "the same" when their symmetric difference is below this share of their area.
+_SAME = 1e-6
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass
+class PlanDiff:
+    """The difference between two plans.
+
+    Attributes
+    ----------
+    frame
+        One row per grid of either plan: ``code`` (the new code; the old one for removed
+        grids), ``code_before`` (the old code of a matched grid, else None), ``division_code``,
+        ``change`` (one of :data:`CHANGES`), ``households_before``, ``households_after``,
+        ``households_in``, ``households_out`` (households that moved into / out of this grid
+        from / to other grids), ``households_moved`` (``in + out``), geometry (the new
+        geometry; the old one for removed grids), EPSG:4326.
+    added, removed, changed, unchanged
+        Number of grids of each kind.
+    households_moved
+        Households whose grid changed (each counted once).
+    recoded
+        ``{old code: new code}`` for grids matched by geometry whose code changed.
+    exact
+        True when moves were counted from address points, False when estimated from areas
+        (households spread evenly over each old grid).
+    """
+
+    frame: gpd.GeoDataFrame
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    households_moved: int
+    recoded: dict[str, str] = field(default_factory=dict)
+    exact: bool = False
+
+    def __str__(self) -> str:
+        how = "" if self.exact else " (estimated from areas)"
+        return (
+            f"{self.added} added, {self.removed} removed, {self.changed} changed, "
+            f"{self.unchanged} unchanged; {self.households_moved} households moved{how}"
+        )
+
+
+def diff_plans(
+    old: gpd.GeoDataFrame,
+    new: gpd.GeoDataFrame,
+    *,
+    min_overlap: float = 0.8,
+    addresses: gpd.GeoDataFrame | None = None,
+) -> PlanDiff:
+    """Compare two plans grid by grid.
+
+    Grids are matched first by code (same code, overlapping geometry), then, among the
+    rest, by geometry: an old and a new grid whose intersection covers at least
+    ``min_overlap`` of the larger of the two are the same grid under a new code
+    (greedy, best overlap first, one to one).  A matched grid is *unchanged* when its
+    geometry (up to floating-point noise) and households are equal and its code is kept,
+    *changed* otherwise; unmatched old grids are *removed*, unmatched new ones *added*.
+
+    Parameters
+    ----------
+    old, new : GeoDataFrame
+        Plan frames (``code``, ``households``, geometry), any CRS.
+    min_overlap : float
+        Share of the larger grid two grids must overlap to match without a common code.
+    addresses : GeoDataFrame, optional
+        Address points with ``households``: households moved are then counted exactly
+        (each address's grid before and after).  Without them the flows are estimated by
+        spreading each old grid's households evenly over its area.
+
+    Returns
+    -------
+    PlanDiff
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> old = gpd.GeoDataFrame({"code": ["a", "b"], "households": [60, 60]},
+    ...                        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:32651")
+    >>> new = gpd.GeoDataFrame({"code": ["a", "b"], "households": [90, 30]},
+    ...                        geometry=[box(0, 0, 1.5, 1), box(1.5, 0, 2, 1)], crs="EPSG:32651")
+    >>> d = diff_plans(old, new)
+    >>> (d.changed, d.unchanged, d.households_moved)
+    (2, 0, 30)
+    >>> list(d.frame["households_moved"])
+    [30, 30]
+    """
+    if not 0 < min_overlap <= 1:
+        raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
+    _require(old, "old plan")
+    _require(new, "new plan")
+    metric = metric_crs_for(pd.concat([_to_wgs84(old).geometry, _to_wgs84(new).geometry]))
+    og = np.asarray(old.geometry.to_crs(metric).values if old.crs else old.geometry.values, dtype=object)
+    ng = np.asarray(new.geometry.to_crs(metric).values if new.crs else new.geometry.values, dtype=object)
+    ocode = old["code"].astype(object).to_numpy()
+    ncode = new["code"].astype(object).to_numpy()
+    ohh = _households(old)
+    nhh = _households(new)
+
+    # Overlap areas of every intersecting (old, new) pair.
+    tree = shapely.STRtree(ng)
+    oi, ni = tree.query(og, predicate="intersects")
+    inter = shapely.area(shapely.intersection(og[oi], ng[ni]))
+    keep = inter > 0
+    oi, ni, inter = oi[keep], ni[keep], inter[keep]
+    oarea, narea = shapely.area(og), shapely.area(ng)
+
+    match_old = np.full(len(og), -1)
+    match_new = np.full(len(ng), -1)
+    # Same code and overlapping: the same grid.
+    for i, j in zip(oi, ni, strict=True):
+        if ocode[i] is not None and ocode[i] == ncode[j] and match_old[i] < 0 and match_new[j] < 0:
+            match_old[i], match_new[j] = j, i
+    # Then by overlap share, best first.
+    share = inter / np.maximum(oarea[oi], narea[ni])
+    for p in np.argsort(-share, kind="stable"):
+        i, j = oi[p], ni[p]
+        if share[p] < min_overlap:
+            break
+        if match_old[i] < 0 and match_new[j] < 0:
+            match_old[i], match_new[j] = j, i
+
+    # Household flows old grid -> new grid.
+    if addresses is not None:
+        flows, exact = _address_flows(old, new, addresses), True
+    else:
+        flows = {}
+        for i, j, a in zip(oi, ni, inter, strict=True):
+            flows[(int(i), int(j))] = ohh[i] * a / oarea[i] if oarea[i] > 0 else 0.0
+        exact = False
+    out_of = np.zeros(len(og))
+    into = np.zeros(len(ng))
+    for (i, j), h in flows.items():
+        if i >= 0 and j >= 0 and match_old[i] == j:
+            continue  # stayed in the same grid
+        if i >= 0:
+            out_of[i] += h
+        if j >= 0:
+            into[j] += h
+
+    rows: list[dict[str, Any]] = []
+    recoded: dict[str, str] = {}
+    new_geoms = np.asarray(_to_wgs84(new).geometry.values, dtype=object)
+    old_geoms = np.asarray(_to_wgs84(old).geometry.values, dtype=object)
+    for j in range(len(ng)):
+        i = match_new[j]
+        hin = round(float(into[j]))
+        if i < 0:
+            change, before, code_before, hout = "added", 0, None, 0
+        else:
+            before, code_before, hout = int(ohh[i]), ocode[i], round(float(out_of[i]))
+            sym = shapely.area(shapely.symmetric_difference(og[i], ng[j]))
+            same = sym <= _SAME * max(oarea[i], narea[j]) and ohh[i] == nhh[j] and ocode[i] == ncode[j]
+            change = "unchanged" if same else "changed"
+            if ocode[i] != ncode[j]:
+                recoded[str(ocode[i])] = str(ncode[j])
+        rows.append(
+            _diff_row(new, j, ncode[j], code_before, change, before, int(nhh[j]), hin, hout, new_geoms[j])
+        )
+    for i in np.flatnonzero(match_old < 0):
+        hout = round(float(out_of[i]))
+        rows.append(_diff_row(old, i, ocode[i], ocode[i], "removed", int(ohh[i]), 0, 0, hout, old_geoms[i]))
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
+    order = {c: k for k, c in enumerate(("removed", "added", "changed", "unchanged"))}
+    frame = frame.sort_values(["change", "code"], key=lambda s: s.map(order) if s.name == "change" else s)
+    frame = frame.reset_index(drop=True)
+    counts = frame["change"].value_counts()
+    moved = sum(h for (i, j), h in flows.items() if not (i >= 0 and j >= 0 and match_old[i] == j))
+    return PlanDiff(
+        frame=frame,
+        added=int(counts.get("added", 0)),
+        removed=int(counts.get("removed", 0)),
+        changed=int(counts.get("changed", 0)),
+        unchanged=int(counts.get("unchanged", 0)),
+        households_moved=round(float(moved)),
+        recoded=recoded,
+        exact=exact,
+    )
+
+
+def _diff_row(plan, k, code, code_before, change, before, after, hin, hout, geom) -> dict[str, Any]:
+    return {
+        "code": code,
+        "code_before": code_before,
+        "division_code": plan["division_code"].iloc[k] if "division_code" in plan else None,
+        "change": change,
+        "households_before": before,
+        "households_after": after,
+        "households_in": hin,
+        "households_out": hout,
+        "households_moved": hin + hout,
+        "geometry": geom,
+    }
+
+
+def _address_flows(old, new, addresses) -> dict[tuple[int, int], float]:
+    """``{(old grid index, new grid index): households}``; -1 for an address outside a plan."""
+    hh = addresses["households"].fillna(0).to_numpy(dtype=float)
+    before = _locate(old, addresses)
+    after = _locate(new, addresses)
+    flows: dict[tuple[int, int], float] = {}
+    for i, j, h in zip(before, after, hh, strict=True):
+        if i < 0 and j < 0:
+            continue
+        flows[(int(i), int(j))] = flows.get((int(i), int(j)), 0.0) + h
+    return flows
+
+
+def _locate(plan: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
+    """Index (position) of the grid each point lies in, -1 outside; a boundary point takes the first grid."""
+    pts = points.geometry
+    if plan.crs is not None and pts.crs is not None and pts.crs != plan.crs:
+        pts = pts.to_crs(plan.crs)
+    pts = np.asarray(pts.values, dtype=object)
+    tree = shapely.STRtree(np.asarray(plan.geometry.values, dtype=object))
+    pi, gi = tree.query(pts, predicate="intersects")
+    where = np.full(len(pts), -1)
+    # Reverse order so that the first grid (lowest position) wins for boundary points.
+    where[pi[::-1]] = gi[::-1]
+    return where
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def household_table(plan: gpd.GeoDataFrame, rule: Rule | str | tuple[int, int]) -> pd.DataFrame:
+    """Households per grid against the rule: ``code``, ``households``, ``status``.
+
+    ``status`` is ``below``, ``within`` or ``above`` the rule's bounds; ``division_code``
+    and ``address_count`` are included when the plan has them.  Sorted by code.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["b", "a"], "households": [120, 70]},
+    ...                         geometry=[box(1, 0, 2, 1), box(0, 0, 1, 1)])
+    >>> household_table(plan, "rural").to_dict("list")
+    {'code': ['a', 'b'], 'households': [70, 120], 'status': ['within', 'above']}
+    """
+    rule = resolve_rule(rule)
+    hh = _households(plan)
+    table = pd.DataFrame({"code": plan["code"].to_numpy(), "households": hh})
+    for column in ("division_code", "address_count"):
+        if column in plan:
+            table[column] = plan[column].to_numpy()
+    table["status"] = np.where(hh < rule.lo, "below", np.where(hh > rule.hi, "above", "within"))
+    return table.sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def household_histogram(
+    plan: gpd.GeoDataFrame,
+    rule: Rule | str | tuple[int, int],
+    *,
+    ax=None,
+    bins: int | Sequence[float] | None = None,
+):
+    """Histogram of households per grid with the rule's bounds drawn; returns the Axes.
+
+    The band ``[lo, hi]`` is shaded, grids below and above it are counted in the legend.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"], "households": [70, 120]},
+    ...                         geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)])
+    >>> ax = household_histogram(plan, "rural")
+    >>> ax.get_xlabel()
+    'households per grid'
+    """
+    import matplotlib.pyplot as plt  # lazily: only this function draws
+
+    rule = resolve_rule(rule)
+    table = household_table(plan, rule)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    hh = table["households"].to_numpy()
+    if bins is None:
+        span = max(int(hh.max(initial=rule.hi)), rule.hi) - min(int(hh.min(initial=rule.lo)), rule.lo)
+        bins = max(10, min(40, span // max(1, (rule.hi - rule.lo) // 10) + 1))
+    ax.hist(hh, bins=bins, color="#4575b4", edgecolor="white")
+    ax.axvspan(
+        rule.lo, rule.hi, color="#1a9850", alpha=0.12, label=f"{rule.name} bounds [{rule.lo}, {rule.hi}]"
+    )
+    for bound in (rule.lo, rule.hi):
+        ax.axvline(bound, color="#1a9850", linestyle="--", linewidth=1.2)
+    counts = table["status"].value_counts()
+    ax.plot(
+        [], [], " ", label=f"{counts.get('below', 0)} below, {counts.get('above', 0)} above of {len(table)}"
+    )
+    ax.set_xlabel("households per grid")
+    ax.set_ylabel("grids")
+    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
+def recount(plan: gpd.GeoDataFrame, addresses: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy of ``plan`` with ``households`` and ``address_count`` counted from ``addresses``.
+
+    Each address point counts in the grid containing it (a point on a shared boundary in
+    the first such grid).  Use it after new housing is added or buildings are demolished.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)])
+    >>> pts = gpd.GeoDataFrame({"households": [3, 4, 5]},
+    ...                        geometry=[Point(0.5, 0.5), Point(0.2, 0.2), Point(1.5, 0.5)])
+    >>> recount(plan, pts)[["households", "address_count"]].to_dict("list")
+    {'households': [7, 5], 'address_count': [2, 1]}
+    """
+    out = plan.copy()
+    where = _locate(out, addresses)
+    hh = addresses["households"].fillna(0).to_numpy(dtype=np.int64)
+    inside = where >= 0
+    out["households"] = np.bincount(where[inside], weights=hh[inside], minlength=len(out)).astype(np.int64)
+    out["address_count"] = np.bincount(where[inside], minlength=len(out)).astype(np.int64)
+    return out
+
+
+# --------------------------------------------------------------------------- neighbours
+
+
+def neighbours(plan: gpd.GeoDataFrame, code: str) -> list[str]:
+    """Codes of the grids sharing a boundary line (not just a point) with grid ``code``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b", "c"]},
+    ...                         geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 1, 3, 2)])
+    >>> neighbours(plan, "a"), neighbours(plan, "b")
+    (['b'], ['a'])
+    """
+    k = _position(plan, code)
+    geoms = np.asarray(plan.geometry.values, dtype=object)
+    me = geoms[k]
+    tol = _noise_length(plan)
+    hits = shapely.STRtree(geoms).query(me, predicate="intersects")
+    found = []
+    for j in hits:
+        if j == k:
+            continue
+        if shapely.length(shapely.intersection(me.boundary, geoms[j].boundary)) > tol:
+            found.append(str(plan["code"].iloc[j]))
+    return sorted(found)
+
+
+def border_blocks(
+    plan: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, from_code: str, to_code: str
+) -> list[int]:
+    """Ids of the blocks of grid ``from_code`` that share a boundary line with grid ``to_code``.
+
+    These are the blocks that :func:`move_blocks` can hand over without breaking contiguity
+    of the receiving grid (the giving grid may still be cut in two: the edit checks).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[box(0, 0, 2, 1), box(2, 0, 3, 1)])
+    >>> blocks = gpd.GeoDataFrame({"block_id": [0, 1, 2]},
+    ...                           geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1)])
+    >>> border_blocks(plan, blocks, "a", "b")
+    [1]
+    """
+    blocks = _blocks_in(plan, blocks)
+    src = plan.geometry.iloc[_position(plan, from_code)]
+    dst = plan.geometry.iloc[_position(plan, to_code)]
+    tol = _noise_length(plan)
+    area_tol = _noise_area(plan)
+    ids = []
+    for bid, geom in zip(blocks["block_id"], blocks.geometry, strict=True):
+        piece = shapely.intersection(geom, src)
+        if shapely.area(piece) <= area_tol:
+            continue
+        if shapely.length(shapely.intersection(piece.boundary, dst.boundary)) > tol:
+            ids.append(int(bid))
+    return sorted(ids)
+
+
+# --------------------------------------------------------------------------- edits
+
+
+def move_blocks(
+    plan: gpd.GeoDataFrame,
+    blocks: gpd.GeoDataFrame,
+    block_ids: Iterable[int],
+    to_code: str,
+    *,
+    rule: Rule | str | tuple[int, int],
+    addresses: gpd.GeoDataFrame | None = None,
+    force: bool = False,
+) -> gpd.GeoDataFrame:
+    """Move street blocks from their grid(s) to the neighbouring grid ``to_code``.
+
+    The part of each block that lies in another grid of the plan is cut from that grid and
+    added to ``to_code``; when the plan has a ``blocks`` column its member lists follow.
+    Households are recounted from ``addresses`` when given, else taken from the blocks'
+    ``households`` column (a block's households go with the grid holding most of it).
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The plan (not modified).
+    blocks : GeoDataFrame
+        Blocks with ``block_id`` (else the index is the id), geometry in any CRS, optionally
+        ``households`` and ``address_count`` (e.g. ``PartitionResult.blocks``).
+    block_ids : iterable of int
+        Blocks to move.
+    to_code : str
+        The receiving grid.
+    rule : Rule, str or (lo, hi)
+        Household bounds the touched grids must respect.
+    addresses : GeoDataFrame, optional
+        Address points with ``households`` to recount the touched grids.
+    force : bool
+        Apply even if the result breaks bounds or contiguity.
+
+    Returns
+    -------
+    GeoDataFrame
+        A new plan.
+
+    Raises
+    ------
+    PlanEditError
+        Unknown grid or blocks, nothing to move, or (unless ``force``) a touched grid would be
+        multipart, empty or outside the bounds.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"], "households": [90, 60]},
+    ...                         geometry=[box(0, 0, 3, 1), box(3, 0, 5, 1)], crs="EPSG:32651")
+    >>> blocks = gpd.GeoDataFrame({"block_id": range(5), "households": [30] * 5},
+    ...                           geometry=[box(x, 0, x + 1, 1) for x in range(5)], crs="EPSG:32651")
+    >>> out = move_blocks(plan, blocks, [2], "b", rule="rural")
+    >>> list(out["households"]), out.geometry.iloc[1].bounds
+    ([60, 90], (2.0, 0.0, 5.0, 1.0))
+    """
+    rule = resolve_rule(rule)
+    _require(plan, "plan")
+    target = _position(plan, to_code)
+    blocks = _blocks_in(plan, blocks)
+    wanted = _unique(block_ids)
+    known = set(blocks["block_id"].tolist())
+    unknown = [b for b in wanted if b not in known]
+    if unknown:
+        raise PlanEditError(f"unknown block ids {_fmt_list(unknown)}")
+    if not wanted:
+        raise PlanEditError("no blocks given to move")
+    chosen = blocks[blocks["block_id"].isin(wanted)]
+    region = shapely.union_all(np.asarray(chosen.geometry.values, dtype=object))
+    what = f"moving block{'s' if len(wanted) > 1 else ''} {_fmt_list(wanted)} to {to_code}"
+
+    delta: dict[int, tuple[int, int]] | None = None
+    if addresses is None:
+        if "households" not in blocks:
+            raise PlanEditError(
+                f"{what}: give addresses or a blocks frame with households to recount the grids"
+            )
+        # Each block's households leave the grid that holds most of the block.
+        geoms = np.asarray(plan.geometry.values, dtype=object)
+        delta = {}
+        has_count = "address_count" in blocks
+        for _, block in chosen.iterrows():
+            shares = shapely.area(shapely.intersection(geoms, block.geometry))
+            owner = int(np.argmax(shares))
+            if shares[owner] <= 0 or owner == target:
+                continue
+            hh, n = delta.get(owner, (0, 0))
+            delta[owner] = (
+                hh + int(block["households"]),
+                n + (int(block["address_count"]) if has_count else 0),
+            )
+    out = _move_region(
+        plan, region, target, rule=rule, what=what, addresses=addresses, delta=delta, force=force
+    )
+    if "blocks" in out:
+        moved = set(wanted)
+        out["blocks"] = [
+            sorted(set(members) | moved) if code == to_code else [b for b in members if b not in moved]
+            for code, members in zip(out["code"], out["blocks"], strict=True)
+        ]
+    return out
+
+
+def move_addresses(
+    plan: gpd.GeoDataFrame,
+    addresses: gpd.GeoDataFrame,
+    address_ids: Iterable[str],
+    to_code: str,
+    *,
+    rule: Rule | str | tuple[int, int],
+    blocks: gpd.GeoDataFrame | None = None,
+    force: bool = False,
+) -> gpd.GeoDataFrame:
+    """Move address points, with the area around them, to the neighbouring grid ``to_code``.
+
+    Without ``blocks`` the area that moves is each address's share of its grid: its
+    Voronoi cell among the addresses of that grid, clipped to the grid (addresses at the
+    same point move together).  With ``blocks`` the whole blocks containing the addresses
+    move (see :func:`move_blocks`; other addresses in those blocks move with them).
+    Households of the touched grids are recounted from ``addresses``.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The plan (not modified).
+    addresses : GeoDataFrame
+        All address points of the plan's area: ``address_id``, ``households``, geometry.
+    address_ids : iterable of str
+        Addresses to move.
+    to_code : str
+        The receiving grid; the moved area must border it.
+    rule : Rule, str or (lo, hi)
+        Household bounds the touched grids must respect.
+    blocks : GeoDataFrame, optional
+        Move the blocks containing the addresses instead of their Voronoi shares.
+    force : bool
+        Apply even if the result breaks bounds or contiguity.
+
+    Returns
+    -------
+    GeoDataFrame
+        A new plan.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"], "households": [90, 60]},
+    ...                         geometry=[box(0, 0, 3, 1), box(3, 0, 5, 1)], crs="EPSG:32651")
+    >>> addresses = gpd.GeoDataFrame({"address_id": list("pqrst"), "households": [30] * 5},
+    ...                              geometry=[Point(x + 0.5, 0.5) for x in range(5)], crs="EPSG:32651")
+    >>> out = move_addresses(plan, addresses, ["r"], "b", rule="rural")
+    >>> list(out["households"]), round(float(out.area.iloc[1]), 6)
+    ([60, 90], 3.0)
+    """
+    rule = resolve_rule(rule)
+    _require(plan, "plan")
+    target = _position(plan, to_code)
+    ids = [str(a) for a in _unique(address_ids)]
+    if not ids:
+        raise PlanEditError("no addresses given to move")
+    if "address_id" not in addresses:
+        raise PlanEditError("addresses need an address_id column")
+    pts = addresses if addresses.crs is None or plan.crs is None else addresses.to_crs(plan.crs)
+    known = pts["address_id"].astype(str)
+    unknown = sorted(set(ids) - set(known))
+    if unknown:
+        raise PlanEditError(f"unknown address ids {_fmt_list(unknown)}")
+    what = f"moving address{'es' if len(ids) > 1 else ''} {_fmt_list(ids)} to {to_code}"
+    if blocks is not None:
+        blocks_in = _blocks_in(plan, blocks)
+        chosen_pts = np.asarray(pts.geometry[known.isin(ids).to_numpy()].values, dtype=object)
+        tree = shapely.STRtree(np.asarray(blocks_in.geometry.values, dtype=object))
+        _, bi = tree.query(chosen_pts, predicate="intersects")
+        block_ids = sorted({int(blocks_in["block_id"].iloc[b]) for b in bi})
+        if not block_ids:
+            raise PlanEditError(f"{what}: the addresses lie in no block")
+        return move_blocks(plan, blocks_in, block_ids, to_code, rule=rule, addresses=pts, force=force)
+
+    where = _locate(plan, pts)
+    chosen = known.isin(ids).to_numpy()
+    outside = sorted(known[chosen & (where < 0)])
+    if outside:
+        raise PlanEditError(f"{what}: addresses {_fmt_list(outside)} lie outside the plan")
+    pieces = []
+    for g in np.unique(where[chosen]):
+        if g == target:
+            continue  # already in the receiving grid
+        members = np.flatnonzero(where == g)
+        cells = _voronoi_shares(plan.geometry.iloc[g], pts.geometry.iloc[members], plan.crs)
+        pick = chosen[members]
+        pieces.extend(cells[pick])
+    if not pieces:
+        raise PlanEditError(f"{what}: the addresses are already in {to_code}")
+    region = shapely.union_all(np.asarray(pieces, dtype=object))
+    return _move_region(plan, region, target, rule=rule, what=what, addresses=pts, delta=None, force=force)
+
+
+def merge_grids(
+    plan: gpd.GeoDataFrame,
+    code_a: str,
+    code_b: str,
+    *,
+    rule: Rule | str | tuple[int, int],
+    force: bool = False,
+    retired: Iterable[str] = (),
+) -> gpd.GeoDataFrame:
+    """Merge two neighbouring grids of one village into one.
+
+    The merged grid is coded by :func:`geogrid.codes.recode` against ``plan``: it keeps a
+    code when it is essentially one of the two old grids, otherwise it takes an unused
+    sequence number of the village.  The codes that disappear are recorded in
+    ``result.attrs["retired_codes"]`` (with those of ``plan.attrs`` and ``retired``) so that
+    later edits never reuse them.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The plan (not modified).
+    code_a, code_b : str
+        The grids to merge; they must share a boundary line and a village.
+    rule : Rule, str or (lo, hi)
+        Household bounds the merged grid must respect.
+    force : bool
+        Merge even if the result is above the upper bound or the grids are not neighbours.
+    retired : iterable of str
+        Codes retired earlier that must not be given out again.
+
+    Returns
+    -------
+    GeoDataFrame
+        A new plan with one grid fewer.
+
+    Raises
+    ------
+    PlanEditError
+        Unknown or identical codes, different villages, or (unless ``force``) not neighbours
+        or above the upper bound.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> v = "320508019044"
+    >>> plan = gpd.GeoDataFrame(
+    ...     {"code": [v + "001", v + "002", v + "003"], "division_code": [v] * 3, "households": [40, 45, 80]},
+    ...     geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1)], crs="EPSG:32651")
+    >>> out = merge_grids(plan, v + "001", v + "002", rule="rural")
+    >>> sorted(out["households"]), len(out)
+    ([80, 85], 2)
+    """
+    rule = resolve_rule(rule)
+    _require(plan, "plan")
+    plan = _with_division(plan)
+    if code_a == code_b:
+        raise PlanEditError(f"cannot merge grid {code_a} with itself")
+    a, b = _position(plan, code_a), _position(plan, code_b)
+    if "division_code" in plan:
+        da, db = plan["division_code"].iloc[a], plan["division_code"].iloc[b]
+        if da != db:
+            # Never forced: every grid lies inside exactly one village.
+            raise PlanEditError(
+                f"{code_a} lies in village {da} and {code_b} in {db}; grids never cross villages"
+            )
+    hh = _households(plan)
+    total = int(hh[a] + hh[b])
+    what = f"merging {code_a} ({hh[a]}) and {code_b} ({hh[b]})"
+    geom = _tidy(shapely.union(plan.geometry.iloc[a], plan.geometry.iloc[b]), _noise_area(plan))
+    problems = []
+    if _parts(geom) > 1:
+        problems.append(f"{code_a} and {code_b} are not neighbours (they share no boundary line)")
+    if total > rule.hi:
+        problems.append(f"gives {total} households, above the {_rule_name(rule)}upper bound {rule.hi}")
+    # A merged grid still below the lower bound is allowed: it is closer to the bounds than either part.
+    if problems and not force:
+        raise PlanEditError(_refusal(what, problems))
+
+    out = plan.copy()
+    keep = a if hh[a] >= hh[b] else b
+    out.loc[out.index[keep], "households"] = total
+    if "address_count" in out:
+        ac = out["address_count"].fillna(0).astype(int)
+        out.loc[out.index[keep], "address_count"] = int(ac.iloc[a] + ac.iloc[b])
+    if "blocks" in out:
+        merged = sorted(set(_as_list(out["blocks"].iloc[a])) | set(_as_list(out["blocks"].iloc[b])))
+        out["blocks"] = [merged if k == keep else members for k, members in enumerate(out["blocks"])]
+    out = _set_geometry(out, {keep: geom})
+    out = out.drop(index=out.index[b if keep == a else a]).reset_index(drop=True)
+    # recode keeps the code of the larger grid only if the merged grid is essentially it.
+    return _recode(out, plan, retired)
+
+
+def split_grid(
+    plan: gpd.GeoDataFrame,
+    code: str,
+    addresses: gpd.GeoDataFrame,
+    *,
+    rule: Rule | str | tuple[int, int],
+    streets: gpd.GeoDataFrame | None = None,
+    k: int | None = None,
+    seed: int = 0,
+    retired: Iterable[str] = (),
+) -> gpd.GeoDataFrame:
+    """Split grid ``code`` (e.g. above the upper bound after new housing) into grids within bounds.
+
+    The grid's area, its addresses and the streets crossing it are partitioned again with
+    :func:`geogrid.partition.partition`, so the parts follow streets and each lies within
+    ``rule``.  The parts are fitted exactly into the old grid's outline (neighbours are not
+    touched), then coded by :func:`geogrid.codes.recode` against ``plan``: other grids keep
+    their codes, the parts take unused sequence numbers of the village and the old code
+    is retired (recorded in ``result.attrs["retired_codes"]``).
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The plan (not modified).
+    code : str
+        The grid to split.
+    addresses : GeoDataFrame
+        Address points (``address_id``, ``households``); those inside the grid are used.
+    rule : Rule, str or (lo, hi)
+        Bounds of the parts.
+    streets : GeoDataFrame, optional
+        Street lines; without them the grid is cut between address cells.
+    k : int, optional
+        Number of parts (default: chosen by the partition).
+    seed : int
+        Seed of the partition.
+    retired : iterable of str
+        Codes retired earlier that must not be given out again.
+
+    Returns
+    -------
+    GeoDataFrame
+        A new plan; the parts carry ``blocks`` lists when the plan has that column
+        (ids of the blocks of this split, not of the original partition).
+
+    Raises
+    ------
+    PlanEditError
+        Unknown grid, or the grid cannot be split within bounds (the partition's reason).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> v = "320508019044"
+    >>> plan = gpd.GeoDataFrame({"code": [v + "001"], "division_code": [v], "households": [160]},
+    ...                         geometry=[box(120.60, 31.30, 120.604, 31.302)], crs="EPSG:4326")
+    >>> pts = gpd.GeoDataFrame({"address_id": [str(i) for i in range(16)], "households": [10] * 16},
+    ...     geometry=[Point(120.6001 + 0.00025 * i, 31.301) for i in range(16)], crs="EPSG:4326")
+    >>> out = split_grid(plan, v + "001", pts, rule="rural")
+    >>> sorted(out["households"]), sorted(out["code"])
+    ([80, 80], ['320508019044002', '320508019044003'])
+    """
+    from geogrid.partition import partition  # lazily: the partition engine is heavy
+
+    rule = resolve_rule(rule)
+    _require(plan, "plan")
+    plan = _with_division(plan)
+    g = _position(plan, code)
+    grid_geom = plan.geometry.iloc[g]
+    division = plan["division_code"].iloc[g]
+    hh = int(_households(plan)[g])
+    pts = addresses if addresses.crs is None or plan.crs is None else addresses.to_crs(plan.crs)
+    inside = _locate(plan, pts) == g
+    area = gpd.GeoSeries([grid_geom], crs=plan.crs or WGS84)
+    local_streets = None
+    if streets is not None and len(streets):
+        s = streets if streets.crs is None or plan.crs is None else streets.to_crs(plan.crs)
+        local_streets = s[s.intersects(grid_geom)]
+    try:
+        result = partition(area, pts[inside], local_streets, rule, k=k, seed=seed, division_code=division)
+    except InfeasibleError as exc:
+        hint = "; without streets the grid is cut between address cells" if local_streets is not None else ""
+        raise PlanEditError(
+            f"splitting {code} ({hh} households) within the {_rule_name(rule)}bounds "
+            f"[{rule.lo}, {rule.hi}] is not possible: {exc.reason}{hint}"
+        ) from exc
+    parts = result.grids
+    if len(parts) < 2:
+        raise PlanEditError(
+            f"splitting {code} ({hh} households) gives a single grid within the {_rule_name(rule)}bounds "
+            f"[{rule.lo}, {rule.hi}]; nothing to split (ask for k parts to force a number)"
+        )
+    if plan.crs is not None and parts.crs is not None and parts.crs != plan.crs:
+        parts = parts.to_crs(plan.crs)
+    fitted = _fit_into(list(parts.geometry.values), grid_geom, _noise_area(plan))
+
+    base = plan.iloc[[g] * len(parts)].copy()
+    base["geometry"] = fitted
+    base["code"] = None
+    for column in ("households", "address_count", "blocks"):
+        if column in parts and column in plan:
+            base[column] = list(parts[column])
+        elif column == "address_count" and column in plan:
+            base[column] = 0
+    if "households" not in parts:
+        base["households"] = 0
+    if "name" in base:
+        base["name"] = None
+    rest = plan.drop(index=plan.index[g])
+    out = pd.concat([rest, base], ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry=plan.geometry.name, crs=plan.crs)
+    out = recount(out, pts) if "households" not in parts else out
+    return _recode(out, plan, retired)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _move_region(
+    plan: gpd.GeoDataFrame,
+    region,
+    target: int,
+    *,
+    rule: Rule,
+    what: str,
+    addresses: gpd.GeoDataFrame | None,
+    delta: dict[int, tuple[int, int]] | None,
+    force: bool,
+) -> gpd.GeoDataFrame:
+    """Cut ``region`` out of every grid but ``target`` and add it to ``target``; check the result."""
+    geoms = np.asarray(plan.geometry.values, dtype=object)
+    noise = _noise_area(plan)
+    to_code = str(plan["code"].iloc[target])
+    candidates = shapely.STRtree(geoms).query(region, predicate="intersects")
+    sources = []
+    for j in candidates:
+        if j != target and shapely.area(shapely.intersection(geoms[j], region)) > noise:
+            sources.append(int(j))
+    if not sources:
+        raw_target = shapely.area(shapely.intersection(geoms[target], region))
+        where = f"already in {to_code}" if raw_target > noise else "outside the plan"
+        raise PlanEditError(f"{what}: nothing to move, the area is {where}")
+    new_geoms: dict[int, Any] = {}
+    pieces = []
+    for j in sorted(sources):
+        pieces.append(shapely.intersection(geoms[j], region))
+        new_geoms[j] = _tidy(shapely.difference(geoms[j], region), noise)
+    new_geoms[target] = _tidy(shapely.union_all([geoms[target], *pieces]), noise)
+
+    hh = _households(plan)
+    counts = plan["address_count"].fillna(0).to_numpy(dtype=np.int64) if "address_count" in plan else None
+    new_hh = {j: int(hh[j]) for j in new_geoms}
+    new_n = {j: int(counts[j]) for j in new_geoms} if counts is not None else {}
+    if addresses is not None:
+        touched = sorted(new_geoms)
+        sub = gpd.GeoDataFrame(
+            {"code": [plan["code"].iloc[j] for j in touched]},
+            geometry=[new_geoms[j] if new_geoms[j] is not None else Polygon() for j in touched],
+            crs=plan.crs,
+        )
+        # Only addresses of the touched grids count (a point on an outer boundary stays put).
+        before = _locate(plan, addresses)
+        mine = np.isin(before, touched)
+        counted = recount(sub, addresses[mine])
+        for k, j in enumerate(touched):
+            new_hh[j] = int(counted["households"].iloc[k])
+            new_n[j] = int(counted["address_count"].iloc[k])
+    elif delta is not None:
+        for j, (dh, dn) in delta.items():
+            if j in new_hh:
+                new_hh[j] -= dh
+                new_hh[target] += dh
+                if new_n:
+                    new_n[j] -= dn
+                    new_n[target] += dn
+
+    moved_hh = new_hh[target] - int(hh[target])
+    codes = ", ".join(str(plan["code"].iloc[j]) for j in sorted(sources))
+    what = f"{what} (from {codes}, {moved_hh} households)"
+    problems = []
+    if _parts(new_geoms[target]) > 1:
+        problems.append(
+            f"the moved area does not border {to_code}, which would be split into "
+            f"{_parts(new_geoms[target])} parts"
+        )
+    for j in sorted(sources):
+        code = plan["code"].iloc[j]
+        if new_geoms[j] is None:
+            problems.append(f"{code} would be left empty")
+        elif _parts(new_geoms[j]) > 1:
+            problems.append(f"{code} would be split into {_parts(new_geoms[j])} parts")
+    for j in [*sorted(sources), target]:
+        if new_geoms[j] is None:
+            continue
+        problem = _bound_problem(str(plan["code"].iloc[j]), int(hh[j]), new_hh[j], rule)
+        if problem:
+            problems.append(problem)
+    if problems and not force:
+        raise PlanEditError(_refusal(what, problems))
+
+    out = plan.copy()
+    out["households"] = hh
+    for j, v in new_hh.items():
+        out.loc[out.index[j], "households"] = v
+    if new_n:
+        out["address_count"] = counts
+        for j, v in new_n.items():
+            out.loc[out.index[j], "address_count"] = v
+    out = _set_geometry(out, {j: g for j, g in new_geoms.items() if g is not None})
+    emptied = [j for j, g in new_geoms.items() if g is None]
+    if emptied:
+        gone = [str(plan["code"].iloc[j]) for j in emptied]
+        out = out.drop(index=out.index[emptied]).reset_index(drop=True)
+        out.attrs[RETIRED_ATTR] = sorted(set(plan.attrs.get(RETIRED_ATTR, ())) | set(gone))
+    return out
+
+
+def _bound_problem(code: str, before: int, after: int, rule: Rule) -> str | None:
+    """Why ``after`` households break the rule, or None (moving closer to the bounds is allowed)."""
+    name = _rule_name(rule)
+    if after > rule.hi and not (before > rule.hi and after <= before):
+        return f"{code} would have {after} households, above the {name}upper bound {rule.hi}"
+    if after < rule.lo and not (before < rule.lo and after >= before):
+        return f"{code} would have {after} households, below the {name}lower bound {rule.lo}"
+    return None
+
+
+def _refusal(what: str, problems: list[str]) -> str:
+    return f"{what}: " + "; ".join(problems) + " (force=True applies it anyway)"
+
+
+def _rule_name(rule: Rule) -> str:
+    return "" if rule.name == "custom" else f"{rule.name} "
+
+
+def _recode(out: gpd.GeoDataFrame, previous: gpd.GeoDataFrame, retired: Iterable[str]) -> gpd.GeoDataFrame:
+    """Codes for the edited plan ``out`` by :func:`geogrid.codes.recode` against ``previous``.
+
+    Grids essentially unchanged keep their code; new ones take unused sequence numbers of
+    their village, never one of ``retired`` or of ``previous.attrs["retired_codes"]``.
+    """
+    from geogrid.codes import recode
+
+    gone_before = set(previous.attrs.get(RETIRED_ATTR, ())) | {str(c) for c in retired}
+    result = recode(out, previous, retired=sorted(gone_before))
+    coded = gpd.GeoDataFrame(result.grids, geometry=out.geometry.name, crs=out.crs)
+    coded.attrs[RETIRED_ATTR] = sorted(gone_before | set(result.retired))
+    return coded
+
+
+def _with_division(plan: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``plan`` with ``division_code`` filled from the codes where missing (a grid code starts with it)."""
+    from_codes = plan["code"].astype(object).map(lambda c: c[:12] if isinstance(c, str) else None)
+    if "division_code" not in plan:
+        return plan.assign(division_code=from_codes)
+    if plan["division_code"].isna().any():
+        return plan.assign(division_code=plan["division_code"].fillna(from_codes))
+    return plan
+
+
+def _set_geometry(frame: gpd.GeoDataFrame, geoms: dict[int, Any]) -> gpd.GeoDataFrame:
+    values = np.asarray(frame.geometry.values, dtype=object).copy()
+    for j, g in geoms.items():
+        values[j] = g
+    return frame.set_geometry(gpd.GeoSeries(values, index=frame.index, crs=frame.crs), crs=frame.crs)
+
+
+def _fit_into(parts: list, container, noise: float) -> list:
+    """Clip ``parts`` to ``container`` and give any uncovered sliver to the part bordering it most.
+
+    The parts come back from a metric round trip, so their outline matches the container
+    only to floating point; fitting them keeps the neighbours' shared edges exact.
+    """
+    clipped = [_tidy(shapely.intersection(p, container), noise) for p in parts]
+    clipped = [c if c is not None else Polygon() for c in clipped]
+    # Overlaps between parts come from the same round trip: later parts yield.
+    for i in range(1, len(clipped)):
+        earlier = shapely.union_all(clipped[:i])
+        clipped[i] = _tidy(shapely.difference(clipped[i], earlier), noise) or Polygon()
+    rest = shapely.difference(container, shapely.union_all(clipped))
+    for piece in _polygon_parts(rest):
+        shared = [shapely.length(shapely.intersection(piece.boundary, c.boundary)) for c in clipped]
+        dist = [piece.distance(c) if not c.is_empty else math.inf for c in clipped]
+        best = int(np.argmax(shared)) if max(shared) > 0 else int(np.argmin(dist))
+        clipped[best] = shapely.union(clipped[best], piece)
+    return [_tidy(c, noise) for c in clipped]
+
+
+def _voronoi_shares(grid, points: gpd.GeoSeries, crs) -> np.ndarray:
+    """Each point's Voronoi cell among ``points``, clipped to ``grid``; co-located points share a cell."""
+    coords = shapely.get_coordinates(np.asarray(points.values, dtype=object))
+    # Lon/lat degrees are not square: scale x by cos(latitude) so cells are metric-shaped.
+    sx = math.cos(math.radians(float(coords[:, 1].mean()))) if _geographic(crs) else 1.0
+    scaled = coords * np.array([sx, 1.0])
+    uniq, inverse = np.unique(scaled, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(uniq) == 1:
+        return np.array([grid] * len(coords), dtype=object)
+    grid_scaled = shapely.transform(grid, lambda xy: xy * np.array([sx, 1.0]))
+    cells = shapely.voronoi_polygons(
+        shapely.MultiPoint(uniq),
+        extend_to=grid_scaled.envelope.buffer(1.0 + grid_scaled.length),
+        ordered=True,
+    )
+    cell_list = [shapely.transform(c, lambda xy: xy / np.array([sx, 1.0])) for c in shapely.get_parts(cells)]
+    clipped = np.array([shapely.intersection(c, grid) for c in cell_list], dtype=object)
+    return clipped[inverse]
+
+
+def _geographic(crs) -> bool:
+    if crs is None:
+        return False
+    from pyproj import CRS
+
+    return CRS.from_user_input(crs).is_geographic
+
+
+def _blocks_in(plan: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Blocks in the plan's CRS with a ``block_id`` column."""
+    if "block_id" not in blocks:
+        blocks = blocks.assign(block_id=blocks.index.to_numpy())
+    if plan.crs is not None and blocks.crs is not None and blocks.crs != plan.crs:
+        blocks = blocks.to_crs(plan.crs)
+    return blocks
+
+
+def _tidy(geom, noise: float):
+    """Polygonal part of ``geom`` without parts or holes below ``noise``; None if nothing is left."""
+    if geom is None or geom.is_empty:
+        return None
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    polys = []
+    for p in _polygon_parts(geom):
+        if p.area <= noise:
+            continue
+        holes = [r for r in p.interiors if Polygon(r).area > noise]
+        polys.append(Polygon(p.exterior, holes) if len(holes) != len(p.interiors) else p)
+    if not polys:
+        return None
+    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
+
+
+def _polygon_parts(geom) -> list:
+    if geom is None or geom.is_empty:
+        return []
+    if geom.geom_type == "Polygon":
+        return [geom]
+    if geom.geom_type in ("MultiPolygon", "GeometryCollection"):
+        return [p for part in geom.geoms for p in _polygon_parts(part)]
+    return []
+
+
+def _parts(geom) -> int:
+    return len(_polygon_parts(geom))
+
+
+def _noise_area(plan: gpd.GeoDataFrame) -> float:
+    return _NOISE * float(shapely.area(shapely.box(*plan.total_bounds)))
+
+
+def _noise_length(plan: gpd.GeoDataFrame) -> float:
+    return math.sqrt(_noise_area(plan))
+
+
+def _households(plan: gpd.GeoDataFrame) -> np.ndarray:
+    if "households" not in plan:
+        raise PlanEditError("the plan has no households column (use geogrid.plans.recount)")
+    return plan["households"].fillna(0).to_numpy(dtype=np.int64)
+
+
+def _require(plan: gpd.GeoDataFrame, what: str) -> None:
+    if "code" not in plan:
+        raise PlanEditError(f"the {what} has no code column")
+    codes = plan["code"].dropna()
+    dup = sorted(set(codes[codes.duplicated()].astype(str)))
+    if dup:
+        raise PlanEditError(f"the {what} has duplicate codes {_fmt_list(dup)}")
+
+
+def _position(plan: gpd.GeoDataFrame, code: str) -> int:
+    hits = np.flatnonzero(plan["code"].astype(object).to_numpy() == code)
+    if len(hits) == 0:
+        raise PlanEditError(f"grid {code} is not in the plan")
+    return int(hits[0])
+
+
+def _unique(values: Iterable) -> list:
+    if isinstance(values, str | int | np.integer):
+        values = [values]
+    seen: dict = {}
+    for v in values:
+        seen.setdefault(v.item() if isinstance(v, np.generic) else v, None)
+    return list(seen)
+
+
+def _as_list(value) -> list:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return list(value)
+
+
+def _fmt_list(values: Sequence, limit: int = 8) -> str:
+    shown = ", ".join(str(v) for v in list(values)[:limit])
+    more = len(values) - limit
+    return f"[{shown}{f', … {more} more' if more > 0 else ''}]"
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        return frame
+    return frame if frame.crs.equals(WGS84) else frame.to_crs(WGS84)
