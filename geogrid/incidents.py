@@ -1,0 +1,526 @@
+"""The incident workflow (事件闭环): states, transitions, who may act, categories, time limits.
+
+Pure logic: no database, no settings.  :mod:`geogrid.db.incidents` applies it under a row
+lock and writes the history; the API maps :class:`~geogrid.errors.ConflictError` to 409 and
+:class:`ActionForbiddenError` to 403.
+
+The closed loop::
+
+    reported --accept--> accepted --dispatch--> dispatched --start--> in_progress
+        --resolve--> resolved --verify--> verified --close--> closed
+
+plus ``reject`` (reported → rejected), ``return`` (dispatched/in progress → returned, to be
+re-dispatched), ``reopen`` (resolved → in progress when verification fails), ``escalate``
+(grid → village → township → county; the incident waits as ``escalated`` for the higher level
+to dispatch it) and ``merge`` (an open duplicate → merged into another incident).  A grid may
+also ``start`` an accepted incident itself (自行处置) without dispatching it.
+
+Time limits come from the category catalogue: ``accept_due = created_at + accept_hours`` and
+``complete_due = created_at + complete_hours``.  An incident is *accept-overdue* while still
+``reported`` after ``accept_due``, and *complete-overdue* while not yet resolved after
+``complete_due``.
+
+Rates (used by :mod:`geogrid.db.incidents` statistics; merged duplicates are not counted):
+
+- acceptance rate = accepted / reported (accepted = ever accepted);
+- completion rate = completed / accepted (completed = resolved, verified or closed);
+- on-time rate = completed by ``complete_due`` / completed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from geogrid.errors import ConflictError, GeogridError
+
+STATUSES: tuple[str, ...] = (
+    "reported", "accepted", "rejected", "dispatched", "in_progress", "resolved",
+    "verified", "closed", "returned", "escalated", "merged",
+)
+SOURCES: tuple[str, ...] = ("patrol", "resident", "hotline")
+LEVELS: tuple[str, ...] = ("grid", "village", "township", "county")
+#: Statuses in which nothing more happens.
+FINAL_STATUSES = frozenset({"closed", "rejected", "merged"})
+#: Statuses whose work is done (the completion rate counts them).
+COMPLETED_STATUSES = frozenset({"resolved", "verified", "closed"})
+#: Statuses still waiting for someone; duplicates are looked for among them.
+OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES - COMPLETED_STATUSES
+
+DEFAULT_CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "incident_categories.json"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An action: the statuses it may start from and the status it leads to."""
+
+    action: str
+    sources: frozenset[str]
+    target: str
+    roles: frozenset[str]
+
+
+def _t(action: str, sources: Iterable[str], target: str, roles: Iterable[str]) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles))
+
+
+_MERGEABLE = ("reported", "accepted", "dispatched", "in_progress", "returned", "escalated")
+
+#: The transition table.  ``roles`` are the roles allowed besides ``admin``; grid workers are
+#: further limited to their own grids and departments to what was dispatched to them.
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        _t("accept", ["reported"], "accepted", ["dispatcher", "worker"]),
+        _t("reject", ["reported"], "rejected", ["dispatcher", "worker"]),
+        _t("dispatch", ["accepted", "returned", "escalated"], "dispatched", ["dispatcher"]),
+        _t("start", ["accepted", "dispatched"], "in_progress", ["department", "worker"]),
+        _t("return", ["dispatched", "in_progress"], "returned", ["department", "worker"]),
+        _t("escalate", ["accepted", "dispatched", "in_progress", "returned", "escalated"], "escalated",
+           ["dispatcher", "worker", "department"]),
+        _t("resolve", ["in_progress"], "resolved", ["department", "worker"]),
+        _t("reopen", ["resolved"], "in_progress", ["dispatcher", "worker"]),
+        _t("verify", ["resolved"], "verified", ["dispatcher", "worker"]),
+        _t("close", ["verified"], "closed", ["dispatcher"]),
+        _t("merge", _MERGEABLE, "merged", ["dispatcher"]),
+    )
+}
+ACTIONS: tuple[str, ...] = tuple(TRANSITIONS)
+
+
+class ActionForbiddenError(GeogridError):
+    """The caller's role or scope does not allow this action on this incident (HTTP 403)."""
+
+
+class CategoryError(GeogridError):
+    """An unknown category code, or a malformed catalogue file."""
+
+
+def next_status(status: str, action: str) -> str:
+    """The status ``action`` leads to from ``status``.
+
+    Raises
+    ------
+    ConflictError
+        When the action is not allowed from ``status`` (the message lists what is).
+    GeogridError
+        For an unknown action or status.
+
+    Examples
+    --------
+    >>> next_status("reported", "accept")
+    'accepted'
+    >>> next_status("closed", "accept")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.ConflictError: cannot accept an incident that is closed; ...
+    """
+    if status not in STATUSES:
+        raise GeogridError(f"unknown status {status!r}; statuses are {list(STATUSES)}")
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise GeogridError(f"unknown action {action!r}; actions are {list(ACTIONS)}")
+    if status not in t.sources:
+        allowed = allowed_actions(status)
+        raise ConflictError(
+            f"cannot {action} an incident that is {status}; "
+            + (f"allowed now: {', '.join(allowed)}" if allowed else "it is final")
+        )
+    return t.target
+
+
+def allowed_actions(status: str) -> list[str]:
+    """Actions the table allows from ``status`` (ignoring roles).
+
+    Examples
+    --------
+    >>> allowed_actions("resolved")
+    ['reopen', 'verify']
+    """
+    return [a for a, t in TRANSITIONS.items() if status in t.sources]
+
+
+# --- who may act -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an action: a key name, its role and its scope (``grid_codes``, ``department``)."""
+
+    name: str
+    role: str
+    scope: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid_codes(self) -> frozenset[str]:
+        return frozenset(str(c) for c in (self.scope.get("grid_codes") or ()))
+
+    @property
+    def department(self) -> str | None:
+        d = self.scope.get("department")
+        return str(d) if d else None
+
+
+#: Roles that see and act on every incident.
+ALL_INCIDENT_ROLES = frozenset({"admin", "dispatcher"})
+#: Roles that read every incident but never the reporter's contact.
+READ_ALL_ROLES = frozenset({"admin", "dispatcher", "viewer", "planner"})
+
+
+def in_scope(actor: Actor, *, grid_code: str | None, department: str | None,
+             reporter_key_name: str | None) -> bool:
+    """Whether ``actor`` may see an incident with these attributes.
+
+    Grid workers see their grids (and what they reported), departments what is dispatched to
+    them, residents their own reports; admins, dispatchers, viewers and planners everything.
+
+    Examples
+    --------
+    >>> w = Actor("w1", "worker", {"grid_codes": ["320508019044003"]})
+    >>> in_scope(w, grid_code="320508019044003", department=None, reporter_key_name=None)
+    True
+    >>> in_scope(w, grid_code="320508019044004", department=None, reporter_key_name=None)
+    False
+    """
+    if actor.role in READ_ALL_ROLES:
+        return True
+    if reporter_key_name is not None and reporter_key_name == actor.name:
+        return True
+    if actor.role == "worker":
+        return grid_code is not None and grid_code in actor.grid_codes
+    if actor.role == "department":
+        return department is not None and department == actor.department
+    return False
+
+
+def may_see_contact(actor: Actor, *, grid_code: str | None, department: str | None,
+                    reporter_key_name: str | None) -> bool:
+    """Whether ``actor`` may read the reporter's name and contact.
+
+    Only people who handle the incident (dispatchers, the grid's workers, the department it
+    was dispatched to, admins) and the reporter; viewers, planners and public endpoints never.
+    """
+    if actor.role in ("viewer", "planner"):
+        return reporter_key_name is not None and reporter_key_name == actor.name
+    return in_scope(actor, grid_code=grid_code, department=department, reporter_key_name=reporter_key_name)
+
+
+def authorize(actor: Actor, action: str, *, grid_code: str | None, department: str | None) -> None:
+    """Raise :class:`ActionForbiddenError` unless ``actor`` may perform ``action`` here.
+
+    Examples
+    --------
+    >>> authorize(Actor("d", "dispatcher"), "dispatch", grid_code=None, department=None)
+    >>> authorize(Actor("r", "resident"), "accept", grid_code=None, department=None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geogrid.incidents.ActionForbiddenError: role 'resident' may not accept incidents; ...
+    """
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise GeogridError(f"unknown action {action!r}; actions are {list(ACTIONS)}")
+    if actor.role == "admin":
+        return
+    if actor.role not in t.roles:
+        raise ActionForbiddenError(
+            f"role {actor.role!r} may not {action} incidents; allowed: admin, {', '.join(sorted(t.roles))}"
+        )
+    if actor.role == "worker" and (grid_code is None or grid_code not in actor.grid_codes):
+        raise ActionForbiddenError(f"grid worker {actor.name!r} acts only in own grids; incident is in {grid_code}")
+    if actor.role == "department" and (department is None or department != actor.department):
+        raise ActionForbiddenError(
+            f"department {actor.department!r} acts only on incidents dispatched to it; "
+            f"this one is with {department!r}"
+        )
+
+
+# --- applying an action --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    """The fields of an incident the workflow reads."""
+
+    status: str
+    level: str = "grid"
+    department: str | None = None
+    assignee: str | None = None
+    category_department: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an action changes: new column values and the history row's details."""
+
+    from_status: str
+    to_status: str
+    updates: dict[str, Any]
+    details: dict[str, Any]
+
+
+def apply_action(
+    state: IncidentState,
+    action: str,
+    *,
+    now: datetime,
+    department: str | None = None,
+    level: str | None = None,
+    assignee: str | None = None,
+) -> Change:
+    """The effect of ``action`` on an incident in ``state`` at ``now`` (no permissions checked).
+
+    Parameters
+    ----------
+    state : IncidentState
+    action : str
+        One of :data:`ACTIONS` (``merge`` is done by :func:`geogrid.db.incidents.merge`).
+    now : datetime
+        Timezone-aware time of the action.
+    department : str, optional
+        ``dispatch``: the department to send it to (default: the category's department).
+    level : str, optional
+        ``escalate``: the level to go to (default: one above the current level).
+    assignee : str, optional
+        ``dispatch``/``start``: the person who handles it.
+
+    Raises
+    ------
+    ConflictError
+        Illegal transition, or an escalation that does not go up.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    >>> c = apply_action(IncidentState("accepted", category_department="城市管理局"), "dispatch", now=t)
+    >>> c.to_status, c.updates["department"]
+    ('dispatched', '城市管理局')
+    >>> apply_action(IncidentState("accepted"), "escalate", now=t).updates["level"]
+    'village'
+    """
+    _check_aware(now, "now")
+    target = next_status(state.status, action)
+    updates: dict[str, Any] = {"status": target, "updated_at": now}
+    details: dict[str, Any] = {}
+    if action == "accept":
+        updates["accepted_at"] = now
+    elif action == "dispatch":
+        dept = (department or "").strip() or state.category_department
+        if not dept:
+            raise GeogridError("dispatch needs a department (the category names none)")
+        updates["department"] = dept
+        updates["assignee"] = assignee
+        details["department"] = dept
+    elif action == "start":
+        updates["assignee"] = assignee or state.assignee
+    elif action == "return":
+        # Back to the dispatcher: whoever had it no longer does.
+        updates["department"] = None
+        updates["assignee"] = None
+        details["returned_by_department"] = state.department
+    elif action == "escalate":
+        current = LEVELS.index(state.level) if state.level in LEVELS else 0
+        if level is None:
+            if current + 1 >= len(LEVELS):
+                raise ConflictError(f"cannot escalate: the incident is already at the {LEVELS[-1]} level")
+            new = current + 1
+        else:
+            if level not in LEVELS:
+                raise GeogridError(f"level must be one of {list(LEVELS)}, got {level!r}")
+            new = LEVELS.index(level)
+            if new <= current:
+                raise ConflictError(
+                    f"cannot escalate from {LEVELS[current]} to {level}: escalation goes up "
+                    f"({' → '.join(LEVELS)})"
+                )
+        updates["level"] = LEVELS[new]
+        updates["department"] = None
+        updates["assignee"] = None
+        details.update(from_level=LEVELS[current], to_level=LEVELS[new])
+    elif action == "resolve":
+        updates["resolved_at"] = now
+    elif action == "reopen":
+        updates["resolved_at"] = None
+    elif action == "close":
+        updates["closed_at"] = now
+    return Change(state.status, target, updates, details)
+
+
+def _check_aware(t: datetime, name: str) -> None:
+    if not isinstance(t, datetime) or t.tzinfo is None:
+        raise GeogridError(f"{name} must be a timezone-aware datetime, got {t!r}")
+
+
+# --- categories and time limits --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Category:
+    """A minor category (小类) with its major category (大类), time limits and department."""
+
+    code: str
+    name: str
+    name_en: str
+    major_code: str
+    major_name: str
+    major_name_en: str
+    department: str
+    accept_hours: float
+    complete_hours: float
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    accept_due: datetime
+    complete_due: datetime
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The category catalogue: minor categories by code, in file order."""
+
+    categories: dict[str, Category]
+    majors: dict[str, tuple[str, str]]  # code -> (name, name_en)
+
+    def get(self, code: str) -> Category:
+        """The minor category ``code``; :class:`CategoryError` names the valid codes otherwise."""
+        try:
+            return self.categories[code]
+        except KeyError:
+            raise CategoryError(
+                f"unknown category {code!r}; use a minor category code such as "
+                f"{', '.join(list(self.categories)[:6])} (GET /open311/v2/services.json lists all)"
+            ) from None
+
+    def __iter__(self):
+        return iter(self.categories.values())
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    def deadlines(self, code: str, created_at: datetime) -> Deadlines:
+        """Due dates of an incident of category ``code`` created at ``created_at``.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> cat = load_catalogue()
+        >>> d = cat.deadlines("CG01", datetime(2024, 5, 1, 9, tzinfo=timezone.utc))
+        >>> d.accept_due.hour, (d.complete_due - d.accept_due).total_seconds() / 3600
+        (17, 16.0)
+        """
+        _check_aware(created_at, "created_at")
+        c = self.get(code)
+        return Deadlines(created_at + timedelta(hours=c.accept_hours), created_at + timedelta(hours=c.complete_hours))
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read a category catalogue (JSON; see ``data/incident_categories.json``).
+
+    Each major category has ``code``, ``name``, ``name_en``, ``department`` and ``minors``;
+    each minor ``code``, ``name``, ``name_en`` and optionally ``accept_hours``,
+    ``complete_hours`` and ``department`` (defaults: the file's ``defaults``, 8 h to accept,
+    and the major's department).
+
+    Raises
+    ------
+    CategoryError
+        When the file is missing or malformed (the message names the entry and the field).
+
+    Examples
+    --------
+    >>> cat = load_catalogue()
+    >>> cat.get("HW01").major_name, cat.get("HW01").accept_hours
+    ('环境卫生', 8.0)
+    """
+    p = Path(path) if path is not None else DEFAULT_CATALOGUE
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CategoryError(f"incident catalogue {p} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise CategoryError(f"incident catalogue {p} is not valid JSON: {exc}") from None
+    defaults = raw.get("defaults") or {}
+    d_accept = float(defaults.get("accept_hours", 8))
+    d_complete = float(defaults.get("complete_hours", 72))
+    categories: dict[str, Category] = {}
+    majors: dict[str, tuple[str, str]] = {}
+    for i, major in enumerate(raw.get("majors") or []):
+        where = f"{p.name}: majors[{i}]"
+        for key in ("code", "name", "minors"):
+            if not major.get(key):
+                raise CategoryError(f"{where} has no {key!r}")
+        mcode = str(major["code"])
+        if mcode in majors:
+            raise CategoryError(f"{where}: duplicate major code {mcode!r}")
+        majors[mcode] = (major["name"], major.get("name_en", major["name"]))
+        for j, minor in enumerate(major["minors"]):
+            w = f"{where}.minors[{j}]"
+            for key in ("code", "name"):
+                if not minor.get(key):
+                    raise CategoryError(f"{w} has no {key!r}")
+            code = str(minor["code"])
+            if code in categories:
+                raise CategoryError(f"{w}: duplicate minor code {code!r}")
+            accept = float(minor.get("accept_hours", d_accept))
+            complete = float(minor.get("complete_hours", d_complete))
+            if not 0 < accept <= complete:
+                raise CategoryError(f"{w} ({code}): need 0 < accept_hours <= complete_hours, got {accept}, {complete}")
+            dept = minor.get("department") or major.get("department")
+            if not dept:
+                raise CategoryError(f"{w} ({code}): no responsible department")
+            categories[code] = Category(
+                code=code, name=minor["name"], name_en=minor.get("name_en", minor["name"]),
+                major_code=mcode, major_name=major["name"], major_name_en=major.get("name_en", major["name"]),
+                department=str(dept), accept_hours=accept, complete_hours=complete,
+            )
+    if not categories:
+        raise CategoryError(f"incident catalogue {p} defines no categories")
+    return Catalogue(categories, majors)
+
+
+# --- overdue -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Overdue flags of one incident at a moment."""
+
+    accept: bool
+    complete: bool
+
+    @property
+    def any(self) -> bool:
+        return self.accept or self.complete
+
+
+def overdue_flags(status: str, *, accept_due: datetime, complete_due: datetime, now: datetime) -> Overdue:
+    """Whether an incident in ``status`` is past its acceptance or completion deadline at ``now``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> t0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    >>> overdue_flags("reported", accept_due=t0, complete_due=t0 + timedelta(days=1), now=t0 + timedelta(hours=1))
+    Overdue(accept=True, complete=False)
+    >>> overdue_flags("resolved", accept_due=t0, complete_due=t0, now=t0 + timedelta(days=9)).any
+    False
+    """
+    _check_aware(now, "now")
+    open_ = status in OPEN_STATUSES
+    return Overdue(accept=status == "reported" and now > accept_due, complete=open_ and now > complete_due)
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    """``numerator / denominator`` rounded to 4 places, None when there is nothing to divide.
+
+    Examples
+    --------
+    >>> rate(999, 1000), rate(0, 0)
+    (0.999, None)
+    """
+    return round(numerator / denominator, 4) if denominator else None
