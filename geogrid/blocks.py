@@ -74,7 +74,10 @@ class BlockGraph:
         """Symmetric CSR matrix of the block graph (``data`` per edge, default 1)."""
         vals = np.ones(len(self.a)) if data is None else np.asarray(data, dtype=float)
         m = sparse.coo_matrix(
-            (np.concatenate([vals, vals]), (np.concatenate([self.a, self.b]), np.concatenate([self.b, self.a]))),
+            (
+                np.concatenate([vals, vals]),
+                (np.concatenate([self.a, self.b]), np.concatenate([self.b, self.a])),
+            ),
             shape=(self.n, self.n),
         )
         return m.tocsr()
@@ -128,11 +131,15 @@ def graph_from_frame(blocks: gpd.GeoDataFrame) -> BlockGraph:
         raise InvalidGeometryError(f"blocks frame lacks the columns {sorted(required - set(blocks.columns))}")
     counts = blocks["neighbors"].map(len).to_numpy()
     src = np.repeat(np.arange(len(blocks)), counts)
-    dst = np.fromiter((j for lst in blocks["neighbors"] for j in lst), dtype=np.int64, count=int(counts.sum()))
+    dst = np.fromiter(
+        (j for lst in blocks["neighbors"] for j in lst), dtype=np.int64, count=int(counts.sum())
+    )
     cls = np.array([c for lst in blocks["edge_classes"] for c in lst], dtype=object)
     lens = np.fromiter((x for lst in blocks["edge_lengths_m"] for x in lst), dtype=float, count=len(dst))
     keep = src < dst
-    widths = np.array([EDGE_WIDTH_M.get(c, EDGE_WIDTH_M[DEFAULT_STREET_CLASS]) for c in cls[keep]], dtype=float)
+    widths = np.array(
+        [EDGE_WIDTH_M.get(c, EDGE_WIDTH_M[DEFAULT_STREET_CLASS]) for c in cls[keep]], dtype=float
+    )
     return BlockGraph(
         geoms=np.asarray(blocks.geometry.values, dtype=object),
         crs=blocks.crs,
@@ -146,7 +153,7 @@ def graph_from_frame(blocks: gpd.GeoDataFrame) -> BlockGraph:
     )
 
 
-def _as_geometry(area) -> tuple[shapely.Geometry, CRS]:  # noqa: ANN001 - geometry or frame
+def _as_geometry(area) -> tuple[shapely.Geometry, CRS]:
     """Area as one shapely geometry plus its CRS (shapely input is taken as EPSG:4326)."""
     if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
         if len(area) == 0:
@@ -157,7 +164,9 @@ def _as_geometry(area) -> tuple[shapely.Geometry, CRS]:  # noqa: ANN001 - geomet
         return geom, CRS.from_user_input(crs)
     if isinstance(area, shapely.Geometry):
         return area, CRS.from_user_input(WGS84)
-    raise InvalidGeometryError(f"area must be a shapely geometry or a GeoDataFrame, got {type(area).__name__}")
+    raise InvalidGeometryError(
+        f"area must be a shapely geometry or a GeoDataFrame, got {type(area).__name__}"
+    )
 
 
 def check_area(geom: shapely.Geometry) -> None:
@@ -170,7 +179,7 @@ def check_area(geom: shapely.Geometry) -> None:
         raise InvalidGeometryError(f"area is invalid: {shapely.is_valid_reason(geom)}")
 
 
-def working_crs(area, crs=None) -> tuple[shapely.Geometry, CRS]:  # noqa: ANN001
+def working_crs(area, crs=None) -> tuple[shapely.Geometry, CRS]:
     """The area in the metric CRS partitioning works in, and that CRS.
 
     ``crs`` wins when given; an area already in a projected CRS stays in it; otherwise a
@@ -189,7 +198,7 @@ def working_crs(area, crs=None) -> tuple[shapely.Geometry, CRS]:  # noqa: ANN001
     return gpd.GeoSeries([geom], crs=src).to_crs(target).iloc[0], target
 
 
-def to_crs_array(frame, crs: CRS) -> np.ndarray:  # noqa: ANN001 - GeoDataFrame/GeoSeries
+def to_crs_array(frame, crs: CRS) -> np.ndarray:
     """Geometries of ``frame`` re-projected to ``crs`` (frames without a CRS are taken as EPSG:4326)."""
     gs = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
     if gs.crs is None:
@@ -199,7 +208,7 @@ def to_crs_array(frame, crs: CRS) -> np.ndarray:  # noqa: ANN001 - GeoDataFrame/
     return np.asarray(gs.values, dtype=object)
 
 
-def street_lines(streets, crs: CRS) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def street_lines(streets, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
     """Street geometries in ``crs`` and their classes (missing or unknown class → ``"street"``)."""
     if streets is None or len(streets) == 0:
         return np.empty(0, dtype=object), np.empty(0, dtype=object)
@@ -291,7 +300,7 @@ def build_block_graph(
     return _merge_slivers(graph, min_area_m2=min_area_m2, min_width_m=min_width_m)
 
 
-def _face_edges(faces, mids, lengths, piece_width, piece_cls):  # noqa: ANN001, ANN202
+def _face_edges(faces, mids, lengths, piece_width, piece_cls):
     """Aggregate noded pieces into shared edges between the two faces on either side."""
     face_tree = shapely.STRtree(faces)
     # A piece shorter than the match tolerance could touch more than two faces; its
@@ -314,7 +323,7 @@ def _face_edges(faces, mids, lengths, piece_width, piece_cls):  # noqa: ANN001, 
     return _aggregate_edges(fa, fb, plen, pw, pcost, pcls)
 
 
-def _aggregate_edges(fa, fb, plen, pw, pcost, pcls):  # noqa: ANN001, ANN202
+def _aggregate_edges(fa, fb, plen, pw, pcost, pcls):
     """Sum piece lengths/costs per face pair; class = the class with most length on that pair."""
     if len(fa) == 0:
         e = np.empty(0, dtype=np.int64)
@@ -397,11 +406,11 @@ def _merge_slivers(graph: BlockGraph, *, min_area_m2: float, min_width_m: float)
 
 
 def make_blocks(
-    area,  # noqa: ANN001 - shapely (Multi)Polygon in EPSG:4326, or a GeoDataFrame/GeoSeries
-    streets,  # noqa: ANN001 - GeoDataFrame of LineStrings (``street_class`` optional)
+    area,
+    streets,
     *,
-    barriers=None,  # noqa: ANN001 - GeoDataFrame/GeoSeries of lines, optional
-    crs=None,  # noqa: ANN001 - metric CRS to work in; default: local transverse Mercator
+    barriers=None,
+    crs=None,
     min_area_m2: float = 1.0,
     min_width_m: float = 0.5,
 ) -> gpd.GeoDataFrame:

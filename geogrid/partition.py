@@ -48,6 +48,8 @@ BALANCE_TOLERANCE = 0.02
 TREES_PER_SPLIT = 6
 # Whole restarts (new spanning trees everywhere) after a sub-problem had no valid cut.
 RESTARTS = 8
+# Numbers of grids tried per component (nearest the middle of the bounds first) when k is not given.
+K_CANDIDATES = 4
 # Weight of boundary cost against household spread in the improvement phase.
 COMPACTNESS_WEIGHT = 0.002
 IMPROVEMENT_PASSES = 6
@@ -108,13 +110,19 @@ class PartitionResult:
 # --------------------------------------------------------------------------- graph level
 
 
-class _NoCut(Exception):
+class _NoCutError(Exception):
     """A sub-problem's spanning trees offered no cut with both sides feasible."""
 
 
 def _k_window(s: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised ``rule.feasible_k``: smallest and largest number of grids for totals ``s``."""
     return -(-s // hi), s // lo
+
+
+def _grid_counts(total: int, rule: Rule) -> range:
+    """``rule.feasible_k(total)`` without 0: blocks must belong to a grid, so no households means no grid."""
+    window = rule.feasible_k(total)
+    return range(max(1, window.start), window.stop)
 
 
 def choose_k(totals: list[int], rule: Rule, k: int | None) -> list[int]:
@@ -124,7 +132,7 @@ def choose_k(totals: list[int], rule: Rule, k: int | None) -> list[int]:
     the bounds, which leaves the most room on both sides.
     """
     mid = (rule.lo + rule.hi) / 2
-    ranges = [rule.feasible_k(int(t)) for t in totals]
+    ranges = [_grid_counts(int(t), rule) for t in totals]
     bad = [i for i, r in enumerate(ranges) if len(r) == 0]
     if bad:
         raise InfeasibleError(
@@ -221,7 +229,9 @@ def _spanning_tree(
     wts = rng.random(len(r)) / np.maximum(cost, 1e-9)
     root = int(rng.integers(m))
     if m <= graph.SMALL:
-        order_l, parent_l = _small_tree(m, r.tolist(), c.tolist(), np.argsort(wts, kind="stable").tolist(), root)
+        order_l, parent_l = _small_tree(
+            m, r.tolist(), c.tolist(), np.argsort(wts, kind="stable").tolist(), root
+        )
         order = np.array(order_l, dtype=np.int64)
         pos = np.empty(m, dtype=np.int64)
         pos[order] = np.arange(m)
@@ -243,7 +253,9 @@ def _spanning_tree(
     return nodes[order], parent, np.array(sz, dtype=np.int64)
 
 
-def _small_tree(m: int, r: list[int], c: list[int], by_weight: list[int], root: int) -> tuple[list[int], list[int]]:
+def _small_tree(
+    m: int, r: list[int], c: list[int], by_weight: list[int], root: int
+) -> tuple[list[int], list[int]]:
     """Kruskal + iterative DFS in pure Python: (preorder, parent per local node)."""
     uf = list(range(m))
 
@@ -361,7 +373,7 @@ def _recursive_partition(
     rng: np.random.Generator,
     deadline: float,
 ) -> list[np.ndarray]:
-    """Split one connected component into ``k`` contiguous parts within bounds (or raise _NoCut)."""
+    """Split one connected component into ``k`` contiguous parts within bounds (or raise _NoCutError)."""
     lo, hi = rule.lo, rule.hi
     parts: list[np.ndarray] = []
     stack = [(*_spanning_tree(comp, graph, rng), k)]
@@ -373,16 +385,17 @@ def _recursive_partition(
         if time.perf_counter() > deadline:
             raise TimeoutError
         best = None
-        for attempt in range(TREES_PER_SPLIT):
+        # Stop early on a balanced cut; keep drawing (longer) while no valid cut was seen.
+        for attempt in range(TREES_PER_SPLIT * 4):
             if attempt:
                 nodes, parent, size = _spanning_tree(nodes, graph, rng)
             cut = _best_cut(nodes, parent, size, kk, w, lo, hi, _cost_to_parent(nodes, parent, graph))
             if cut is not None and (best is None or cut[2] < best[0][2]):
                 best = (cut, nodes, parent, size)
-            if best is not None and best[0][2] <= BALANCE_TOLERANCE:
+            if best is not None and (best[0][2] <= BALANCE_TOLERANCE or attempt + 1 >= TREES_PER_SPLIT):
                 break
         if best is None:
-            raise _NoCut
+            raise _NoCutError
         (u, k1, _), nodes, parent, size = best
         side_a, side_b = _split(nodes, parent, size, u)
         stack.append((*side_a, k1))
@@ -521,7 +534,9 @@ def partition_graph(
     if n == 0:
         raise InfeasibleError("there are no blocks to partition")
     if (w < 0).any():
-        raise InfeasibleError("household counts must be >= 0", details={"blocks": np.flatnonzero(w < 0).tolist()})
+        raise InfeasibleError(
+            "household counts must be >= 0", details={"blocks": np.flatnonzero(w < 0).tolist()}
+        )
     adj_cost = sparse.csr_matrix(adj_cost, dtype=float)
     adj_cost.eliminate_zeros()
     above = np.flatnonzero(w > rule.hi)
@@ -531,7 +546,7 @@ def partition_graph(
             details={"blocks": above.tolist(), "households": w[above].tolist()},
         )
     total = int(w.sum())
-    if len(rule.feasible_k(total)) == 0:
+    if len(_grid_counts(total, rule)) == 0:
         raise InfeasibleError(
             f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}]",
             details={"households": total},
@@ -547,23 +562,43 @@ def partition_graph(
     attempts = 0
     next_label = 0
     for comp, kc in zip(comps, ks, strict=True):
-        for attempt in range(RESTARTS):
-            attempts += 1
-            try:
-                parts = _recursive_partition(comp, kc, w, graph, rule, rng, deadline)
-                break
-            except _NoCut:
-                continue
-            except TimeoutError:
-                raise InfeasibleError(
-                    f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
-                    details={"k": kc, "households": int(w[comp].sum()), "blocks": len(comp)},
-                ) from None
+        comp_total = int(w[comp].sum())
+        # With coarse blocks the count nearest the middle of the bounds may have no
+        # contiguous solution while a neighbouring count does: try a few, nearest first.
+        if k is None:
+            window = _grid_counts(comp_total, rule)
+            candidates = sorted(window, key=lambda c: (abs(c - kc), c))[:K_CANDIDATES]
         else:
+            candidates = [kc]
+        parts = None
+        tried = 0
+        for kc_try in candidates:
+            for _ in range(RESTARTS):
+                attempts += 1
+                tried += 1
+                try:
+                    parts = _recursive_partition(comp, kc_try, w, graph, rule, rng, deadline)
+                    break
+                except _NoCutError:
+                    continue
+                except TimeoutError:
+                    raise InfeasibleError(
+                        f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
+                        details={"k": kc_try, "households": comp_total, "blocks": len(comp), "search": True},
+                    ) from None
+            if parts is not None:
+                break
+        if parts is None:
             raise InfeasibleError(
-                f"no contiguous split of {len(comp)} blocks ({int(w[comp].sum())} households) into "
-                f"{kc} grids within [{rule.lo}, {rule.hi}] found after {attempt + 1} attempts",
-                details={"k": kc, "households": int(w[comp].sum()), "blocks": len(comp), "attempts": attempt + 1},
+                f"no contiguous split of {len(comp)} blocks ({comp_total} households) into "
+                f"{candidates} grids within [{rule.lo}, {rule.hi}] found after {tried} attempts",
+                details={
+                    "k_tried": candidates,
+                    "households": comp_total,
+                    "blocks": len(comp),
+                    "attempts": tried,
+                    "search": True,
+                },
             )
         for p in parts:
             labels[p] = next_label
@@ -590,7 +625,7 @@ def partition_graph(
 # --------------------------------------------------------------------------- geometry level
 
 
-def _address_frame(addresses, crs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+def _address_frame(addresses, crs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Metric points, households and ids of the address frame (households default to 1)."""
     if addresses is None or len(addresses) == 0:
         return np.empty(0, dtype=object), np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
@@ -648,12 +683,12 @@ def _voronoi_cuts(block: shapely.Geometry, pts: np.ndarray) -> np.ndarray:
 
 
 def partition(
-    area,  # noqa: ANN001 - shapely (Multi)Polygon in EPSG:4326 or a GeoDataFrame/GeoSeries
+    area,
     addresses: gpd.GeoDataFrame,
     streets: gpd.GeoDataFrame,
     rule: Rule | str | tuple[int, int],
     *,
-    barriers=None,  # noqa: ANN001
+    barriers=None,
     k: int | None = None,
     kind: str | None = None,
     seed: int = 0,
@@ -742,7 +777,7 @@ def partition(
     outside_ids = ids[~inside].tolist()
     pts, hh, ids = pts[inside], hh[inside], ids[inside]
     total = int(hh.sum())
-    k_range = rule.feasible_k(total)
+    k_range = _grid_counts(total, rule)
     if len(k_range) == 0:
         raise InfeasibleError(
             f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}] households",
@@ -758,45 +793,72 @@ def partition(
             members = np.isin(spot, heavy)
             raise InfeasibleError(
                 f"{len(heavy)} location(s) hold more than {rule.hi} households at one point",
-                details={"address_ids": ids[members].tolist(), "households": spot_hh[heavy].astype(int).tolist()},
+                details={
+                    "address_ids": ids[members].tolist(),
+                    "households": spot_hh[heavy].astype(int).tolist(),
+                },
             )
 
     lines, classes = street_lines(streets, crs)
     barrier_geoms = to_crs_array(barriers, crs) if barriers is not None and len(barriers) else None
-    graph = build_block_graph(
+    street_graph = build_block_graph(
         area_m, crs, lines, classes, barriers=barrier_geoms, min_area_m2=min_area_m2, min_width_m=min_width_m
     )
-    owner = _attach(graph.geoms, pts)
-    block_hh = np.bincount(owner[owner >= 0], weights=hh[owner >= 0], minlength=graph.n).astype(np.int64)
-    heavy = np.flatnonzero(block_hh > rule.hi)
-    n_split = len(heavy)
-    if n_split:
-        cuts = [_voronoi_cuts(graph.geoms[b], pts[owner == b]) for b in heavy]
-        internal = np.concatenate(cuts) if cuts else None
-        graph = build_block_graph(
+    street_owner = _attach(street_graph.geoms, pts)
+    street_hh = np.bincount(
+        street_owner[street_owner >= 0], weights=hh[street_owner >= 0], minlength=street_graph.n
+    ).astype(np.int64)
+
+    def cut_blocks(threshold: int) -> tuple[BlockGraph, np.ndarray, np.ndarray, int]:
+        """Blocks with every street block above ``threshold`` households cut between its addresses."""
+        heavy = np.flatnonzero(street_hh > threshold)
+        cuts = [_voronoi_cuts(street_graph.geoms[b], pts[street_owner == b]) for b in heavy]
+        cuts = [c for c in cuts if len(c)]
+        if not cuts:
+            return street_graph, street_owner, street_hh, 0
+        g = build_block_graph(
             area_m,
             crs,
             lines,
             classes,
             barriers=barrier_geoms,
-            internal=internal,
+            internal=np.concatenate(cuts),
             min_area_m2=min_area_m2,
             min_width_m=min_width_m,
         )
-        owner = _attach(graph.geoms, pts)
-        block_hh = np.bincount(owner[owner >= 0], weights=hh[owner >= 0], minlength=graph.n).astype(np.int64)
-        still = np.flatnonzero(block_hh > rule.hi)
-        if len(still):
-            raise InfeasibleError(
-                f"{len(still)} block(s) above {rule.hi} households could not be cut between their addresses",
-                details={"address_ids": ids[np.isin(owner, still)].tolist()},
-            )
+        own = _attach(g.geoms, pts)
+        bh = np.bincount(own[own >= 0], weights=hh[own >= 0], minlength=g.n).astype(np.int64)
+        return g, own, bh, len(cuts)
+
+    graph, owner, block_hh, n_split = cut_blocks(rule.hi)
+    still = np.flatnonzero(block_hh > rule.hi)
+    if len(still):
+        raise InfeasibleError(
+            f"{len(still)} block(s) above {rule.hi} households could not be cut between their addresses",
+            details={"address_ids": ids[np.isin(owner, still)].tolist()},
+        )
+    t_blocks = time.perf_counter()
+    try:
+        part = partition_graph(
+            graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=time_limit
+        )
+    except InfeasibleError as exc:
+        # Whole blocks can be too coarse for the bounds (urban compounds of 200-400
+        # households under 300-500).  Retry once at address granularity: every block
+        # above the lower bound is cut between its addresses.
+        if not exc.details.get("search") or not (street_hh > rule.lo).any():
+            raise
+        finer = cut_blocks(rule.lo)
+        if finer[0].n == graph.n:
+            raise
+        graph, owner, block_hh, n_split = finer
+        remaining = max(0.5, time_limit - (time.perf_counter() - t_blocks))
+        part = partition_graph(
+            graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=remaining
+        )
     unassigned = owner < 0
     if unassigned.any():  # inside the area but on no block: only possible at noding round-off
         outside_ids += ids[unassigned].tolist()
-    t_blocks = time.perf_counter()
-
-    part = partition_graph(graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=time_limit)
     t_part = time.perf_counter()
 
     addr_count = np.bincount(owner[owner >= 0], minlength=graph.n)
@@ -842,6 +904,7 @@ def partition(
         seconds={
             "blocks": t_blocks - t0,
             **part.seconds,
+            "partition": t_part - t_blocks,
             "dissolve": t_dissolve - t_part,
         },
     )
@@ -857,7 +920,9 @@ def partition(
     return PartitionResult(grids=grids_ll, blocks=block_frame, diagnostics=diagnostics, report=report)
 
 
-def _dissolve(graph: BlockGraph, labels: np.ndarray, block_hh: np.ndarray, addr_count: np.ndarray) -> gpd.GeoDataFrame:
+def _dissolve(
+    graph: BlockGraph, labels: np.ndarray, block_hh: np.ndarray, addr_count: np.ndarray
+) -> gpd.GeoDataFrame:
     """One Polygon per label from blocks sharing exact edges (coverage union, checked)."""
     k = int(labels.max()) + 1
     order = np.argsort(labels, kind="stable")
@@ -903,7 +968,8 @@ def partition_blocks(
     >>> from shapely.geometry import LineString, box
     >>> from geogrid.blocks import make_blocks
     >>> crs = "EPSG:32651"
-    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(x, -5), (x, 105)]) for x in (100, 200, 300)], crs=crs)
+    >>> lines = [LineString([(x, -5), (x, 105)]) for x in (100, 200, 300)]
+    >>> streets = gpd.GeoDataFrame(geometry=lines, crs=crs)
     >>> blocks = make_blocks(gpd.GeoSeries([box(0, 0, 400, 100)], crs=crs), streets)
     >>> blocks["households"] = 10
     >>> partition_blocks(blocks, (15, 25)).households.tolist()
@@ -922,7 +988,7 @@ class _CallableModule(types.ModuleType):
     keeps ``geogrid.partition(...)`` working either way.
     """
 
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+    def __call__(self, *args, **kwargs):
         return partition(*args, **kwargs)
 
 

@@ -23,7 +23,7 @@ ORIGIN_LON, ORIGIN_LAT = 120.6, 31.3
 METRIC = local_metric_crs(ORIGIN_LON, ORIGIN_LAT)
 
 
-def to_lonlat(geom):  # noqa: ANN001, ANN201 - shapely geometry in the local metric frame
+def to_lonlat(geom):
     """A metric geometry of this catalogue moved to lon/lat near the origin."""
     return gpd.GeoSeries([geom], crs=METRIC).to_crs(WGS84).iloc[0]
 
@@ -102,11 +102,19 @@ def lattice_village(
     area = Polygon(ring)
     lines, classes = [], []
     for i in range(1, nx):
-        pts = [(x[i, 0], y[i, 0] - 15)] + [(x[i, j], y[i, j]) for j in range(ny + 1)] + [(x[i, ny], y[i, ny] + 15)]
+        pts = (
+            [(x[i, 0], y[i, 0] - 15)]
+            + [(x[i, j], y[i, j]) for j in range(ny + 1)]
+            + [(x[i, ny], y[i, ny] + 15)]
+        )
         lines.append(LineString(pts))
         classes.append("arterial" if i % 5 == 0 else ("street" if i % 2 == 0 else "lane"))
     for j in range(1, ny):
-        pts = [(x[0, j] - 15, y[0, j])] + [(x[i, j], y[i, j]) for i in range(nx + 1)] + [(x[nx, j] + 15, y[nx, j])]
+        pts = (
+            [(x[0, j] - 15, y[0, j])]
+            + [(x[i, j], y[i, j]) for i in range(nx + 1)]
+            + [(x[nx, j] + 15, y[nx, j])]
+        )
         lines.append(LineString(pts))
         classes.append("arterial" if j % 5 == 0 else ("street" if j % 2 == 0 else "lane"))
     lines.append(LineString([*ring, ring[0]]))
@@ -123,8 +131,18 @@ def lattice_village(
             for h in split:
                 u, v = rng.uniform(0.15, 0.85, 2)
                 # bilinear position inside the jittered quad (convex enough at jitter <= 0.25)
-                px = (1 - u) * (1 - v) * x[i, j] + u * (1 - v) * x[i + 1, j] + u * v * x[i + 1, j + 1] + (1 - u) * v * x[i, j + 1]
-                py = (1 - u) * (1 - v) * y[i, j] + u * (1 - v) * y[i + 1, j] + u * v * y[i + 1, j + 1] + (1 - u) * v * y[i, j + 1]
+                px = (
+                    (1 - u) * (1 - v) * x[i, j]
+                    + u * (1 - v) * x[i + 1, j]
+                    + u * v * x[i + 1, j + 1]
+                    + (1 - u) * v * x[i, j + 1]
+                )
+                py = (
+                    (1 - u) * (1 - v) * y[i, j]
+                    + u * (1 - v) * y[i + 1, j]
+                    + u * v * y[i + 1, j + 1]
+                    + (1 - u) * v * y[i, j + 1]
+                )
                 pts.append((px, py))
                 hh.append(int(h))
     xy = np.array(pts).reshape(-1, 2)
@@ -139,7 +157,7 @@ def lattice_village(
     return Village(area=to_lonlat(area), streets=streets, addresses=addresses)
 
 
-def grid_frame(polys_m, *, codes=None, households=None, division_code=None):  # noqa: ANN001, ANN201
+def grid_frame(polys_m, *, codes=None, households=None, division_code=None):
     """A grids GeoDataFrame (EPSG:4326) from metric polygons, for validation tests."""
     n = len(polys_m)
     return gpd.GeoDataFrame(

@@ -1,0 +1,198 @@
+"""``geogrid validate`` and ``geogrid partition``: file-level commands over the pure core.
+
+:func:`register` adds the commands to the main Typer app (``geogrid/cli.py`` calls it).
+:func:`partition_division` is the pure function a database-backed ``--division CODE``
+command calls once it has loaded the division, its addresses and its streets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import geopandas as gpd
+import typer
+
+from geogrid.errors import GeogridError
+from geogrid.rules import Rule, resolve_rule
+
+
+def parse_rule(text: str) -> Rule:
+    """``"urban"``, ``"rural"``, ``"linked"`` or ``"lo,hi"`` → :class:`Rule`.
+
+    Examples
+    --------
+    >>> parse_rule("10,20")
+    Rule(lo=10, hi=20, name='custom')
+    """
+    if "," in text:
+        lo, hi = (int(x) for x in text.split(",", 1))
+        return resolve_rule((lo, hi))
+    return resolve_rule(text.strip())
+
+
+def partition_division(
+    division,
+    addresses: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    *,
+    rule: Rule | str | tuple[int, int] | None = None,
+    barriers: gpd.GeoDataFrame | None = None,
+    seed: int = 0,
+    k: int | None = None,
+):
+    """Partition one village/community row of a divisions frame; grids get its code.
+
+    ``rule`` defaults to the division's ``kind`` (urban → 300–500, rural → 50–100).
+    Addresses and streets may cover more than the division: addresses outside it are
+    ignored (and listed in the diagnostics); streets are used where they cut it.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point, box
+    >>> crs = "EPSG:32651"
+    >>> div = gpd.GeoDataFrame({"code": ["320508019044"], "kind": ["rural"]},
+    ...                        geometry=[box(0, 0, 200, 100)], crs=crs)
+    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
+    >>> addresses = gpd.GeoDataFrame({"households": [60, 70]},
+    ...                              geometry=[Point(50, 50), Point(150, 50)], crs=crs)
+    >>> partition_division(div, addresses, streets).grids.code.tolist()
+    ['320508019044001', '320508019044002']
+    """
+    from geogrid.partition import partition
+
+    if isinstance(division, gpd.GeoDataFrame):
+        if len(division) != 1:
+            raise GeogridError(f"expected one division, got {len(division)}")
+        area = division.geometry
+        row = division.iloc[0]
+    else:
+        row = division
+        area = gpd.GeoSeries([division.geometry], crs=getattr(division, "crs", None) or "EPSG:4326")
+    kind = row.get("kind") if hasattr(row, "get") else None
+    if rule is None:
+        if kind not in ("urban", "rural"):
+            raise GeogridError(f"division {row.get('code')} has kind {kind!r}; pass a rule")
+        rule = kind
+    code = row.get("code")
+    return partition(
+        area,
+        addresses,
+        streets,
+        rule,
+        barriers=barriers,
+        k=k,
+        kind=kind if kind in ("urban", "rural") else None,
+        seed=seed,
+        division_code=str(code) if code is not None else None,
+    )
+
+
+def print_report(report, *, title: str = "validation") -> None:
+    """Print a ValidationReport as a rich table (one row per issue, at most 200)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if report.ok:
+        console.print(f"[green]OK[/green] {report.summary()}")
+        return
+    table = Table(title=f"{title}: {len(report.issues)} issue(s)")
+    for col in ("kind", "grids", "measure", "message"):
+        table.add_column(col)
+    for issue in report.issues[:200]:
+        measure = "" if issue.measure is None else f"{issue.measure:.6g}"
+        table.add_row(issue.kind, ", ".join(issue.codes), measure, issue.message)
+    console.print(table)
+    if len(report.issues) > 200:
+        console.print(f"... {len(report.issues) - 200} more")
+    console.print(report.summary())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``validate`` and ``partition`` commands to ``app``."""
+
+    @app.command("validate")
+    def validate_cmd(
+        file: Annotated[
+            Path, typer.Argument(exists=True, dir_okay=False, help="grids: GeoJSON, GeoPackage...")
+        ],
+        parent: Annotated[
+            Path | None, typer.Option(exists=True, dir_okay=False, help="the division the grids must tile")
+        ] = None,
+        rule: Annotated[str | None, typer.Option(help="urban | rural | linked | lo,hi")] = None,
+        addresses: Annotated[
+            Path | None, typer.Option(exists=True, dir_okay=False, help="address points to count households")
+        ] = None,
+    ) -> None:
+        """Check grids for overlaps, gaps, outside parts, household bounds and codes; exit 1 if invalid."""
+        from geogrid.validate import validate
+
+        try:
+            grids = gpd.read_file(file)
+            report = validate(
+                grids,
+                parent=gpd.read_file(parent) if parent else None,
+                rule=parse_rule(rule) if rule else None,
+                addresses=gpd.read_file(addresses) if addresses else None,
+            )
+        except (GeogridError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        print_report(report, title=str(file))
+        raise typer.Exit(0 if report.ok else 1)
+
+    @app.command("partition")
+    def partition_cmd(
+        area: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="village/community polygon")],
+        addresses: Annotated[
+            Path, typer.Option(exists=True, dir_okay=False, help="address points (households)")
+        ],
+        streets: Annotated[
+            Path, typer.Option(exists=True, dir_okay=False, help="street lines (street_class)")
+        ],
+        out: Annotated[Path, typer.Option(help="output grids: .gpkg or .geojson")],
+        rule: Annotated[str, typer.Option(help="urban | rural | linked | lo,hi")] = "rural",
+        barriers: Annotated[
+            Path | None, typer.Option(exists=True, dir_okay=False, help="rivers, rail")
+        ] = None,
+        division_code: Annotated[
+            str | None, typer.Option("--division-code", help="12-digit code for numbering")
+        ] = None,
+        k: Annotated[int | None, typer.Option(help="number of grids (default: chosen)")] = None,
+        seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    ) -> None:
+        """Partition an area into grids within household bounds and write them to OUT."""
+        from rich.console import Console
+
+        from geogrid.partition import partition
+
+        console = Console()
+        try:
+            result = partition(
+                gpd.read_file(area),
+                gpd.read_file(addresses),
+                gpd.read_file(streets),
+                parse_rule(rule),
+                barriers=gpd.read_file(barriers) if barriers else None,
+                k=k,
+                seed=seed,
+                division_code=division_code,
+            )
+        except GeogridError as exc:
+            details = getattr(exc, "details", None)
+            typer.echo(f"error: {exc}" + (f"\n{details}" if details else ""), err=True)
+            raise typer.Exit(1) from None
+        grids = result.grids.copy()
+        grids["blocks"] = grids["blocks"].map(lambda b: ",".join(map(str, b)))
+        grids.to_file(out, driver="GPKG" if out.suffix.lower() == ".gpkg" else "GeoJSON")
+        d = result.diagnostics
+        console.print(
+            f"{d.k} grids, {d.total_households} households, CV {d.household_cv:.3f}, "
+            f"[{d.households_min}, {d.households_max}] per grid, {d.n_blocks} blocks "
+            f"({d.n_blocks_split} split), {d.seconds['total']:.2f} s → {out}"
+        )
+        if result.report is not None and not result.report.ok:
+            print_report(result.report)
+            raise typer.Exit(1)
