@@ -91,3 +91,7 @@ class MapError(GeogridError):
 
 class AssetsMissingError(MapError):
     """The vendored Leaflet scripts/styles are missing; the message names the setup command."""
+
+
+class InputFileError(GeogridError):
+    """An input file cannot be read as asked: missing, unknown format, no coordinate or key column."""
