@@ -39,8 +39,17 @@ from typing import Any
 from geogrid.errors import ConflictError, GeogridError
 
 STATUSES: tuple[str, ...] = (
-    "reported", "accepted", "rejected", "dispatched", "in_progress", "resolved",
-    "verified", "closed", "returned", "escalated", "merged",
+    "reported",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "in_progress",
+    "resolved",
+    "verified",
+    "closed",
+    "returned",
+    "escalated",
+    "merged",
 )
 SOURCES: tuple[str, ...] = ("patrol", "resident", "hotline")
 LEVELS: tuple[str, ...] = ("grid", "village", "township", "county")
@@ -80,8 +89,12 @@ TRANSITIONS: dict[str, Transition] = {
         _t("dispatch", ["accepted", "returned", "escalated"], "dispatched", ["dispatcher"]),
         _t("start", ["accepted", "dispatched"], "in_progress", ["department", "worker"]),
         _t("return", ["dispatched", "in_progress"], "returned", ["department", "worker"]),
-        _t("escalate", ["accepted", "dispatched", "in_progress", "returned", "escalated"], "escalated",
-           ["dispatcher", "worker", "department"]),
+        _t(
+            "escalate",
+            ["accepted", "dispatched", "in_progress", "returned", "escalated"],
+            "escalated",
+            ["dispatcher", "worker", "department"],
+        ),
         _t("resolve", ["in_progress"], "resolved", ["department", "worker"]),
         _t("reopen", ["resolved"], "in_progress", ["dispatcher", "worker"]),
         _t("verify", ["resolved"], "verified", ["dispatcher", "worker"]),
@@ -171,8 +184,9 @@ ALL_INCIDENT_ROLES = frozenset({"admin", "dispatcher"})
 READ_ALL_ROLES = frozenset({"admin", "dispatcher", "viewer", "planner"})
 
 
-def in_scope(actor: Actor, *, grid_code: str | None, department: str | None,
-             reporter_key_name: str | None) -> bool:
+def in_scope(
+    actor: Actor, *, grid_code: str | None, department: str | None, reporter_key_name: str | None
+) -> bool:
     """Whether ``actor`` may see an incident with these attributes.
 
     Grid workers see their grids (and what they reported), departments what is dispatched to
@@ -197,8 +211,9 @@ def in_scope(actor: Actor, *, grid_code: str | None, department: str | None,
     return False
 
 
-def may_see_contact(actor: Actor, *, grid_code: str | None, department: str | None,
-                    reporter_key_name: str | None) -> bool:
+def may_see_contact(
+    actor: Actor, *, grid_code: str | None, department: str | None, reporter_key_name: str | None
+) -> bool:
     """Whether ``actor`` may read the reporter's name and contact.
 
     Only people who handle the incident (dispatchers, the grid's workers, the department it
@@ -230,7 +245,9 @@ def authorize(actor: Actor, action: str, *, grid_code: str | None, department: s
             f"role {actor.role!r} may not {action} incidents; allowed: admin, {', '.join(sorted(t.roles))}"
         )
     if actor.role == "worker" and (grid_code is None or grid_code not in actor.grid_codes):
-        raise ActionForbiddenError(f"grid worker {actor.name!r} acts only in own grids; incident is in {grid_code}")
+        raise ActionForbiddenError(
+            f"grid worker {actor.name!r} acts only in own grids; incident is in {grid_code}"
+        )
     if actor.role == "department" and (department is None or department != actor.department):
         raise ActionForbiddenError(
             f"department {actor.department!r} acts only on incidents dispatched to it; "
@@ -415,7 +432,9 @@ class Catalogue:
         """
         _check_aware(created_at, "created_at")
         c = self.get(code)
-        return Deadlines(created_at + timedelta(hours=c.accept_hours), created_at + timedelta(hours=c.complete_hours))
+        return Deadlines(
+            created_at + timedelta(hours=c.accept_hours), created_at + timedelta(hours=c.complete_hours)
+        )
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
@@ -469,14 +488,22 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
             accept = float(minor.get("accept_hours", d_accept))
             complete = float(minor.get("complete_hours", d_complete))
             if not 0 < accept <= complete:
-                raise CategoryError(f"{w} ({code}): need 0 < accept_hours <= complete_hours, got {accept}, {complete}")
+                raise CategoryError(
+                    f"{w} ({code}): need 0 < accept_hours <= complete_hours, got {accept}, {complete}"
+                )
             dept = minor.get("department") or major.get("department")
             if not dept:
                 raise CategoryError(f"{w} ({code}): no responsible department")
             categories[code] = Category(
-                code=code, name=minor["name"], name_en=minor.get("name_en", minor["name"]),
-                major_code=mcode, major_name=major["name"], major_name_en=major.get("name_en", major["name"]),
-                department=str(dept), accept_hours=accept, complete_hours=complete,
+                code=code,
+                name=minor["name"],
+                name_en=minor.get("name_en", minor["name"]),
+                major_code=mcode,
+                major_name=major["name"],
+                major_name_en=major.get("name_en", major["name"]),
+                department=str(dept),
+                accept_hours=accept,
+                complete_hours=complete,
             )
     if not categories:
         raise CategoryError(f"incident catalogue {p} defines no categories")

@@ -7,7 +7,7 @@ for address lookups.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import geopandas as gpd
 from shapely.geometry import Point, box
@@ -20,7 +20,7 @@ V2 = "320508019002"
 G1 = V1 + "001"  # west half of V1: 120.600-120.610
 G2 = V1 + "002"  # east half of V1: 120.610-120.620
 G3 = V2 + "001"  # all of V2: 120.620-120.640
-T0 = datetime(2024, 5, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 China time
+T0 = datetime(2024, 5, 1, 1, 0, tzinfo=UTC)  # 09:00 China time
 
 # A point inside each grid.
 IN_G1 = (120.605, 31.305)
@@ -28,25 +28,58 @@ IN_G2 = (120.615, 31.305)
 IN_G3 = (120.630, 31.305)
 
 
-def publish_sample(engine) -> dict[str, str]:  # noqa: ANN001 - an Engine
+def publish_sample(engine) -> dict[str, str]:
     crs = "EPSG:4326"
-    store.load(engine, "divisions", gpd.GeoDataFrame(
-        {"code": [TOWNSHIP, V1, V2], "name": ["金港街道", "东港社区", "西塘村"],
-         "level": ["township", "village", "village"], "parent_code": [None, TOWNSHIP, TOWNSHIP],
-         "kind": ["urban", "urban", "rural"]},
-        geometry=[box(120.60, 31.30, 120.64, 31.31), box(120.60, 31.30, 120.62, 31.31),
-                  box(120.62, 31.30, 120.64, 31.31)], crs=crs))
-    store.load(engine, "addresses", gpd.GeoDataFrame(
-        {"address_id": ["a1", "a2", "a3"],
-         "full_text": ["江苏省苏州市金港街道东港社区人民路12号", "江苏省苏州市金港街道东港社区人民路88号",
-                       "江苏省苏州市金港街道西塘村西塘路5号"],
-         "households": [400, 200, 50]},
-        geometry=[Point(*IN_G1), Point(*IN_G2), Point(*IN_G3)], crs=crs))
+    store.load(
+        engine,
+        "divisions",
+        gpd.GeoDataFrame(
+            {
+                "code": [TOWNSHIP, V1, V2],
+                "name": ["金港街道", "东港社区", "西塘村"],
+                "level": ["township", "village", "village"],
+                "parent_code": [None, TOWNSHIP, TOWNSHIP],
+                "kind": ["urban", "urban", "rural"],
+            },
+            geometry=[
+                box(120.60, 31.30, 120.64, 31.31),
+                box(120.60, 31.30, 120.62, 31.31),
+                box(120.62, 31.30, 120.64, 31.31),
+            ],
+            crs=crs,
+        ),
+    )
+    store.load(
+        engine,
+        "addresses",
+        gpd.GeoDataFrame(
+            {
+                "address_id": ["a1", "a2", "a3"],
+                "full_text": [
+                    "江苏省苏州市金港街道东港社区人民路12号",
+                    "江苏省苏州市金港街道东港社区人民路88号",
+                    "江苏省苏州市金港街道西塘村西塘路5号",
+                ],
+                "households": [400, 200, 50],
+            },
+            geometry=[Point(*IN_G1), Point(*IN_G2), Point(*IN_G3)],
+            crs=crs,
+        ),
+    )
     grids = gpd.GeoDataFrame(
-        {"code": [G1, G2, G3], "division_code": [V1, V1, V2], "name": ["东港一网格", "东港二网格", "西塘网格"],
-         "head_name": ["王芳", "李强", "赵敏"]},
-        geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31),
-                  box(120.62, 31.30, 120.64, 31.31)], crs=crs)
+        {
+            "code": [G1, G2, G3],
+            "division_code": [V1, V1, V2],
+            "name": ["东港一网格", "东港二网格", "西塘网格"],
+            "head_name": ["王芳", "李强", "赵敏"],
+        },
+        geometry=[
+            box(120.60, 31.30, 120.61, 31.31),
+            box(120.61, 31.30, 120.62, 31.31),
+            box(120.62, 31.30, 120.64, 31.31),
+        ],
+        crs=crs,
+    )
     for scope, frame in ((V1, grids.iloc[:2]), (V2, grids.iloc[2:])):
         pid = plans.save_plan(engine, frame.reset_index(drop=True), scope_code=scope)
         plans.publish_plan(engine, pid)

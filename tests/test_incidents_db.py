@@ -50,14 +50,23 @@ def test_migration_up_and_down(fresh_db_url):
         tables = set(sa.inspect(engine).get_table_names())
         assert {"incidents", "incident_history", "incident_photos"} <= tables
         indexes = {i["name"] for i in sa.inspect(engine).get_indexes("incidents")}
-        assert {"ix_incidents_location", "ix_incidents_h3", "ix_incidents_status", "ix_incidents_created",
-                "ix_incidents_grid"} <= indexes
+        assert {
+            "ix_incidents_location",
+            "ix_incidents_h3",
+            "ix_incidents_status",
+            "ix_incidents_created",
+            "ix_incidents_grid",
+        } <= indexes
         migrate.downgrade(engine, "0002_access")
         tables = set(sa.inspect(engine).get_table_names())
         assert not tables & {"incidents", "incident_history", "incident_photos"} and "api_keys" in tables
         with engine.connect() as conn:
-            assert conn.execute(sa.text(
-                "SELECT count(*) FROM pg_proc WHERE proname = 'incident_history_append_only'")).scalar() == 0
+            assert (
+                conn.execute(
+                    sa.text("SELECT count(*) FROM pg_proc WHERE proname = 'incident_history_append_only'")
+                ).scalar()
+                == 0
+            )
         migrate.upgrade(engine)
         assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
@@ -103,7 +112,7 @@ def test_concurrent_retries_create_one_incident(county):
     def go():
         try:
             results.append(st.create(county, new(), catalogue=CAT, idempotency_key="same", now=T0))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=go) for _ in range(6)]
@@ -147,11 +156,16 @@ def test_full_loop_writes_history(county):
 def test_every_legal_and_illegal_transition_in_the_database(county):
     """Drive a stored incident into every status and try every action there."""
     paths = {
-        "reported": [], "accepted": ["accept"], "rejected": ["reject"], "dispatched": ["accept", "dispatch"],
-        "in_progress": ["accept", "dispatch", "start"], "resolved": ["accept", "start", "resolve"],
+        "reported": [],
+        "accepted": ["accept"],
+        "rejected": ["reject"],
+        "dispatched": ["accept", "dispatch"],
+        "in_progress": ["accept", "dispatch", "start"],
+        "resolved": ["accept", "start", "resolve"],
         "verified": ["accept", "start", "resolve", "verify"],
         "closed": ["accept", "start", "resolve", "verify", "close"],
-        "returned": ["accept", "dispatch", "return"], "escalated": ["accept", "escalate"],
+        "returned": ["accept", "dispatch", "return"],
+        "escalated": ["accept", "escalate"],
     }
     admin = wf.Actor("root", "admin")
     for status, path in paths.items():
@@ -219,9 +233,13 @@ def test_duplicates_and_merge(county):
     dups = st.duplicates(county, a, radius_m=100, window=timedelta(hours=48))
     assert [d.public_id for d in dups] == [near]
     assert 25 < dups[0].distance_m < 35
-    assert {d.public_id for d in st.duplicates(county, a, radius_m=500, window=timedelta(hours=48))} == {near, far}
-    assert late not in {d.public_id for d in st.duplicates(county, a, radius_m=500, window=timedelta(days=30))} - {
-        late} and other_cat not in {d.public_id for d in dups}
+    assert {d.public_id for d in st.duplicates(county, a, radius_m=500, window=timedelta(hours=48))} == {
+        near,
+        far,
+    }
+    assert late not in {
+        d.public_id for d in st.duplicates(county, a, radius_m=500, window=timedelta(days=30))
+    } - {late} and other_cat not in {d.public_id for d in dups}
     act(county, a, "accept")
     act(county, near, "accept", note="居民重复上报")
     target = st.merge(county, near, into=a, actor=DISPATCHER, note="同一堆垃圾", now=T0 + 3 * H)
@@ -274,9 +292,14 @@ def test_statistics_match_hand_computed_numbers(county):
     + 7 (05, G1) merged into 1: never counted.
     """
     june = T0 + timedelta(days=31)
-    ids = [make(county, where=IN_G1, now=T0), make(county, where=IN_G1, now=T0), make(county, where=IN_G2, now=T0),
-           make(county, where=IN_G2, now=T0), make(county, where=IN_G3, now=june),
-           make(county, where=IN_G3, now=june)]
+    ids = [
+        make(county, where=IN_G1, now=T0),
+        make(county, where=IN_G1, now=T0),
+        make(county, where=IN_G2, now=T0),
+        make(county, where=IN_G2, now=T0),
+        make(county, where=IN_G3, now=june),
+        make(county, where=IN_G3, now=june),
+    ]
     dup = make(county, where=IN_G1, now=T0)
     water = "水务局"
     act(county, ids[0], "accept", now=T0 + H)
@@ -286,35 +309,65 @@ def test_statistics_match_hand_computed_numbers(county):
     act(county, ids[0], "verify", "close", now=T0 + 11 * H)
     act(county, ids[1], "accept", now=T0 + 9 * H)
     act(county, ids[1], "dispatch", department=water, now=T0 + 9 * H)
-    act(county, ids[1], "start", "resolve", actor=wf.Actor("water", "department", {"department": water}),
-        now=T0 + 30 * H)
+    act(
+        county,
+        ids[1],
+        "start",
+        "resolve",
+        actor=wf.Actor("water", "department", {"department": water}),
+        now=T0 + 30 * H,
+    )
     act(county, ids[2], "accept", now=T0 + 2 * H)
     act(county, ids[2], "dispatch", department=water, now=T0 + 2 * H)
     act(county, ids[4], "accept", now=june + H)
-    act(county, ids[4], "start", "resolve", "verify", actor=wf.Actor("w3", "worker", {"grid_codes": [G3]}),
-        now=june + 5 * H)
+    act(
+        county,
+        ids[4],
+        "start",
+        "resolve",
+        "verify",
+        actor=wf.Actor("w3", "worker", {"grid_codes": [G3]}),
+        now=june + 5 * H,
+    )
     act(county, ids[5], "reject", now=june + H)
     st.merge(county, dup, into=ids[0], actor=DISPATCHER, now=T0 + H)
     now = june + 48 * H  # #3 (dispatched, due May 2) and #4 (reported) are overdue
 
     [total] = st.statistics(county, now=now)
-    assert (total.total, total.accepted, total.completed, total.completed_on_time, total.closed, total.rejected) == (
-        6, 4, 3, 2, 1, 1)
+    assert (
+        total.total,
+        total.accepted,
+        total.completed,
+        total.completed_on_time,
+        total.closed,
+        total.rejected,
+    ) == (6, 4, 3, 2, 1, 1)
     assert (total.acceptance_rate, total.completion_rate, total.on_time_rate) == (0.6667, 0.75, 0.6667)
     assert (total.accept_overdue, total.complete_overdue, total.overdue) == (1, 2, 2)
 
     by_grid = {r.key: r for r in st.statistics(county, group_by="grid", now=now)}
     assert {k: (r.total, r.accepted, r.completed, r.overdue) for k, r in by_grid.items()} == {
-        G1: (2, 2, 2, 0), G2: (2, 1, 0, 2), G3: (2, 1, 1, 0)}
+        G1: (2, 2, 2, 0),
+        G2: (2, 1, 0, 2),
+        G3: (2, 1, 1, 0),
+    }
     # ranked by on-time rate: G3 1.0, G1 0.5, G2 None (nothing completed) last
     assert [(r.key, r.rank) for r in st.statistics(county, group_by="grid", now=now)] == [
-        (G3, 1), (G1, 2), (G2, 3)]
+        (G3, 1),
+        (G1, 2),
+        (G2, 3),
+    ]
     assert [(r.key, r.rank) for r in st.statistics(county, group_by="grid", now=now, rank_by="overdue")] == [
-        (G1, 1), (G3, 1), (G2, 3)]
+        (G1, 1),
+        (G3, 1),
+        (G2, 3),
+    ]
 
     by_month = {r.period: r for r in st.statistics(county, period="month", now=now)}
     assert {p: (r.total, r.accepted, r.completed) for p, r in by_month.items()} == {
-        "2024-05": (4, 3, 2), "2024-06": (2, 1, 1)}
+        "2024-05": (4, 3, 2),
+        "2024-06": (2, 1, 1),
+    }
     assert [r.period for r in st.statistics(county, period="quarter", now=now)] == ["2024-Q2"]
     assert [r.period for r in st.statistics(county, period="year", now=now)] == ["2024"]
 
@@ -344,8 +397,10 @@ def test_heat_cells_equal_python_aggregation(county):
     for res in (7, 8, 9, 12):
         want = heat.aggregate(cells, res=res)
         got = st.heat_cells(county, res=res)
-        assert got["cell"].tolist() == want["cell"].tolist() and got["count"].tolist() == want["count"].tolist()
+        assert (
+            got["cell"].tolist() == want["cell"].tolist() and got["count"].tolist() == want["count"].tolist()
+        )
     box = (120.60, 31.30, 120.62, 31.31)
-    inside = (lon <= 120.62)
+    inside = lon <= 120.62
     got = st.heat_cells(county, res=8, filters=st.Filters(bbox=box))
     assert int(got["count"].sum()) == int(inside.sum())

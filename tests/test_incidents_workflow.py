@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from geogrid import incidents as wf
 from geogrid.errors import ConflictError, GeogridError
 
-T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
 # The workflow as the issue describes it, written out independently of wf.TRANSITIONS.
 LEGAL = {
@@ -27,8 +27,14 @@ LEGAL = {
     ("resolved", "reopen"): "in_progress",
     ("resolved", "verify"): "verified",
     ("verified", "close"): "closed",
-    **{(s, "escalate"): "escalated" for s in ("accepted", "dispatched", "in_progress", "returned", "escalated")},
-    **{(s, "merge"): "merged" for s in ("reported", "accepted", "dispatched", "in_progress", "returned", "escalated")},
+    **{
+        (s, "escalate"): "escalated"
+        for s in ("accepted", "dispatched", "in_progress", "returned", "escalated")
+    },
+    **{
+        (s, "merge"): "merged"
+        for s in ("reported", "accepted", "dispatched", "in_progress", "returned", "escalated")
+    },
 }
 PAIRS = [(s, a) for s in wf.STATUSES for a in wf.ACTIONS]
 
@@ -57,8 +63,13 @@ def test_unknown_action_and_status():
 def test_dispatch_defaults_to_category_department_and_needs_one():
     c = wf.apply_action(wf.IncidentState("accepted", category_department="城市管理局"), "dispatch", now=T0)
     assert c.updates["department"] == "城市管理局" and c.details == {"department": "城市管理局"}
-    c = wf.apply_action(wf.IncidentState("accepted", category_department="城市管理局"), "dispatch", now=T0,
-                        department="水务局", assignee="张三")
+    c = wf.apply_action(
+        wf.IncidentState("accepted", category_department="城市管理局"),
+        "dispatch",
+        now=T0,
+        department="水务局",
+        assignee="张三",
+    )
     assert (c.updates["department"], c.updates["assignee"]) == ("水务局", "张三")
     with pytest.raises(GeogridError, match="needs a department"):
         wf.apply_action(wf.IncidentState("accepted"), "dispatch", now=T0)
@@ -84,7 +95,9 @@ def test_timestamps_follow_the_loop():
     assert wf.apply_action(wf.IncidentState("in_progress"), "resolve", now=T0).updates["resolved_at"] == T0
     assert wf.apply_action(wf.IncidentState("resolved"), "reopen", now=T0).updates["resolved_at"] is None
     assert wf.apply_action(wf.IncidentState("verified"), "close", now=T0).updates["closed_at"] == T0
-    r = wf.apply_action(wf.IncidentState("dispatched", department="水务局", assignee="李四"), "return", now=T0)
+    r = wf.apply_action(
+        wf.IncidentState("dispatched", department="水务局", assignee="李四"), "return", now=T0
+    )
     assert r.updates["department"] is None and r.details == {"returned_by_department": "水务局"}
     with pytest.raises(GeogridError, match="timezone-aware"):
         wf.apply_action(wf.IncidentState("reported"), "accept", now=datetime(2024, 5, 1))
@@ -153,9 +166,21 @@ def test_default_catalogue():
 
 def test_catalogue_errors_name_the_entry(tmp_path):
     p = tmp_path / "c.json"
-    p.write_text(json.dumps({"majors": [{"code": "A", "name": "甲", "department": "d",
-                                         "minors": [{"code": "A1", "name": "x", "accept_hours": 9,
-                                                     "complete_hours": 4}]}]}), encoding="utf-8")
+    p.write_text(
+        json.dumps(
+            {
+                "majors": [
+                    {
+                        "code": "A",
+                        "name": "甲",
+                        "department": "d",
+                        "minors": [{"code": "A1", "name": "x", "accept_hours": 9, "complete_hours": 4}],
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(wf.CategoryError, match=r"majors\[0\].minors\[0\] \(A1\): need 0 < accept_hours"):
         wf.load_catalogue(p)
     p.write_text("{", encoding="utf-8")
@@ -169,8 +194,9 @@ def test_overdue_flags():
     a, c = T0 + timedelta(hours=8), T0 + timedelta(hours=24)
     assert wf.overdue_flags("reported", accept_due=a, complete_due=c, now=a) == wf.Overdue(False, False)
     assert wf.overdue_flags("reported", accept_due=a, complete_due=c, now=a + timedelta(seconds=1)).accept
-    assert wf.overdue_flags("in_progress", accept_due=a, complete_due=c, now=c + timedelta(hours=1)) == wf.Overdue(
-        False, True)
+    assert wf.overdue_flags(
+        "in_progress", accept_due=a, complete_due=c, now=c + timedelta(hours=1)
+    ) == wf.Overdue(False, True)
     for s in ("resolved", "verified", "closed", "rejected", "merged"):
         assert not wf.overdue_flags(s, accept_due=a, complete_due=c, now=c + timedelta(days=30)).any
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ def _sql(name: str) -> str:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -168,7 +168,9 @@ def _iso(t: datetime | None) -> str | None:
 
 def _incident(row: Any, now: datetime) -> Incident:
     m = dict(row._mapping)
-    m["overdue"] = wf.overdue_flags(m["status"], accept_due=m["accept_due"], complete_due=m["complete_due"], now=now)
+    m["overdue"] = wf.overdue_flags(
+        m["status"], accept_due=m["accept_due"], complete_due=m["complete_due"], now=now
+    )
     return Incident(**m)
 
 
@@ -227,19 +229,25 @@ def place(conn: Connection, lon: float, lat: float) -> Placement:
     incident just outside the drawn grids still reaches its village.
     """
     point = {"lon": float(lon), "lat": float(lat)}
-    row = conn.execute(sa.text(
-        "SELECT g.code, g.division_code FROM grids g "
-        "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
-        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:lon, :lat), 4326)) ORDER BY g.code LIMIT 1"
-    ), point).first()
+    row = conn.execute(
+        sa.text(
+            "SELECT g.code, g.division_code FROM grids g "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+            "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:lon, :lat), 4326)) ORDER BY g.code LIMIT 1"
+        ),
+        point,
+    ).first()
     if row is not None:
         grid_code, village = row
     else:
         grid_code = None
-        village = conn.execute(sa.text(
-            "SELECT code FROM divisions WHERE level = 'village' "
-            "AND ST_Intersects(boundary, ST_SetSRID(ST_Point(:lon, :lat), 4326)) ORDER BY code LIMIT 1"
-        ), point).scalar()
+        village = conn.execute(
+            sa.text(
+                "SELECT code FROM divisions WHERE level = 'village' "
+                "AND ST_Intersects(boundary, ST_SetSRID(ST_Point(:lon, :lat), 4326)) ORDER BY code LIMIT 1"
+            ),
+            point,
+        ).scalar()
     township = village[:9] + "000" if village else None
     return Placement(grid_code, village, township)
 
@@ -263,12 +271,15 @@ def resolve_address(conn: Connection, text: str, *, min_similarity: float = 0.3)
     q = (text or "").strip()
     if not q:
         raise GeogridError("address text is empty")
-    row = conn.execute(sa.text(
-        "SELECT full_text, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
-        "CASE WHEN full_text = :q THEN 1.0 ELSE similarity(full_text, :q) END AS sim "
-        "FROM addresses WHERE full_text = :q OR full_text % :q "
-        "ORDER BY sim DESC, length(full_text), id LIMIT 1"
-    ), {"q": q}).first()
+    row = conn.execute(
+        sa.text(
+            "SELECT full_text, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
+            "CASE WHEN full_text = :q THEN 1.0 ELSE similarity(full_text, :q) END AS sim "
+            "FROM addresses WHERE full_text = :q OR full_text % :q "
+            "ORDER BY sim DESC, length(full_text), id LIMIT 1"
+        ),
+        {"q": q},
+    ).first()
     if row is None or row.sim < min_similarity:
         raise NotFoundError(f"no standard address resembles {q!r}; give lon/lat instead")
     return AddressMatch(row.full_text, float(row.lon), float(row.lat), float(row.sim))
@@ -331,42 +342,73 @@ def create(
     with engine.begin() as conn:
         where = place(conn, new.lon, new.lat)
         params = {
-            "major": category.major_code, "minor": category.code, "description": new.description or "",
-            "source": new.source, "lon": new.lon, "lat": new.lat, "address": new.address_text, "cell": cell,
-            "grid": where.grid_code, "village": where.village_code, "township": where.township_code,
-            "rname": new.reporter_name, "rcontact": new.reporter_contact, "rkey": new.reporter_key_name,
-            "ikey": idempotency_key, "ihash": digest, "adue": due.accept_due, "cdue": due.complete_due,
+            "major": category.major_code,
+            "minor": category.code,
+            "description": new.description or "",
+            "source": new.source,
+            "lon": new.lon,
+            "lat": new.lat,
+            "address": new.address_text,
+            "cell": cell,
+            "grid": where.grid_code,
+            "village": where.village_code,
+            "township": where.township_code,
+            "rname": new.reporter_name,
+            "rcontact": new.reporter_contact,
+            "rkey": new.reporter_key_name,
+            "ikey": idempotency_key,
+            "ihash": digest,
+            "adue": due.accept_due,
+            "cdue": due.complete_due,
             "now": now,
         }
         # ON CONFLICT makes a concurrent retry with the same key wait for the first insert and
         # then do nothing, instead of failing or inserting twice.
-        new_id = conn.execute(sa.text(
-            "INSERT INTO incidents (category_major, category_minor, description, source, location, "
-            "address_text, h3_cell, grid_code, village_code, township_code, reporter_name, reporter_contact, "
-            "reporter_key_name, idempotency_key, idempotency_hash, accept_due, complete_due, created_at, updated_at) "
-            "VALUES (:major, :minor, :description, :source, ST_SetSRID(ST_Point(:lon, :lat), 4326), :address, "
-            ":cell, :grid, :village, :township, :rname, :rcontact, :rkey, :ikey, :ihash, :adue, :cdue, :now, :now) "
-            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-        ), params).scalar()
+        new_id = conn.execute(
+            sa.text(
+                "INSERT INTO incidents (category_major, category_minor, description, source, location, "
+                "address_text, h3_cell, grid_code, village_code, township_code, reporter_name, reporter_contact, "
+                "reporter_key_name, idempotency_key, idempotency_hash, accept_due, complete_due, created_at, updated_at) "
+                "VALUES (:major, :minor, :description, :source, ST_SetSRID(ST_Point(:lon, :lat), 4326), :address, "
+                ":cell, :grid, :village, :township, :rname, :rcontact, :rkey, :ikey, :ihash, :adue, :cdue, :now, :now) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+            ),
+            params,
+        ).scalar()
         if new_id is None:
-            row = conn.execute(sa.text(
-                "SELECT public_id, idempotency_hash FROM incidents WHERE idempotency_key = :k"
-            ), {"k": idempotency_key}).one()
+            row = conn.execute(
+                sa.text("SELECT public_id, idempotency_hash FROM incidents WHERE idempotency_key = :k"),
+                {"k": idempotency_key},
+            ).one()
             if row.idempotency_hash != digest:
                 raise IdempotencyConflictError(
                     f"Idempotency-Key {idempotency_key!r} was already used for a different report "
                     f"({row.public_id}); use a new key for a new report"
                 )
             return Created(_get(conn, row.public_id, now), created=False)
-        _history(conn, new_id, None, "reported", "report", new.reporter_key_name or "anonymous",
-                 new.reporter_role, now, None, {"source": new.source})
-        public_id = conn.execute(sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}).scalar_one()
+        _history(
+            conn,
+            new_id,
+            None,
+            "reported",
+            "report",
+            new.reporter_key_name or "anonymous",
+            new.reporter_role,
+            now,
+            None,
+            {"source": new.source},
+        )
+        public_id = conn.execute(
+            sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}
+        ).scalar_one()
         if photos:
             _store_photos(conn, new_id, public_id, photos, Path(photo_dir))
         return Created(_get(conn, public_id, now), created=True)
 
 
-def _store_photos(conn: Connection, incident_id: int, public_id: str, photos: Sequence[NewPhoto], root: Path) -> None:
+def _store_photos(
+    conn: Connection, incident_id: int, public_id: str, photos: Sequence[NewPhoto], root: Path
+) -> None:
     folder = root / public_id
     folder.mkdir(parents=True, exist_ok=True)
     for n, photo in enumerate(photos, start=1):
@@ -374,27 +416,56 @@ def _store_photos(conn: Connection, incident_id: int, public_id: str, photos: Se
             raise GeogridError(f"photo {n}: type {photo.content_type!r} not allowed; use {list(_EXTENSIONS)}")
         rel = f"{public_id}/{n}.{_EXTENSIONS[photo.content_type]}"
         (root / rel).write_bytes(photo.data)
-        conn.execute(sa.text(
-            "INSERT INTO incident_photos (incident_id, path, content_type, size) VALUES (:i, :p, :t, :s)"
-        ), {"i": incident_id, "p": rel, "t": photo.content_type, "s": len(photo.data)})
+        conn.execute(
+            sa.text(
+                "INSERT INTO incident_photos (incident_id, path, content_type, size) VALUES (:i, :p, :t, :s)"
+            ),
+            {"i": incident_id, "p": rel, "t": photo.content_type, "s": len(photo.data)},
+        )
 
 
-def _history(conn: Connection, incident_id: int, from_status: str | None, to_status: str, action: str,
-             actor_name: str, actor_role: str, at: datetime, note: str | None, details: dict) -> None:
-    conn.execute(sa.text(
-        "INSERT INTO incident_history (incident_id, from_status, to_status, action, actor_name, actor_role, "
-        "at, note, details) VALUES (:i, :f, :t, :a, :n, :r, :at, :note, CAST(:d AS jsonb))"
-    ), {"i": incident_id, "f": from_status, "t": to_status, "a": action, "n": actor_name, "r": actor_role,
-        "at": at, "note": note, "d": json.dumps(details, ensure_ascii=False, default=str)})
+def _history(
+    conn: Connection,
+    incident_id: int,
+    from_status: str | None,
+    to_status: str,
+    action: str,
+    actor_name: str,
+    actor_role: str,
+    at: datetime,
+    note: str | None,
+    details: dict,
+) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO incident_history (incident_id, from_status, to_status, action, actor_name, actor_role, "
+            "at, note, details) VALUES (:i, :f, :t, :a, :n, :r, :at, :note, CAST(:d AS jsonb))"
+        ),
+        {
+            "i": incident_id,
+            "f": from_status,
+            "t": to_status,
+            "a": action,
+            "n": actor_name,
+            "r": actor_role,
+            "at": at,
+            "note": note,
+            "d": json.dumps(details, ensure_ascii=False, default=str),
+        },
+    )
 
 
 # --- reading -------------------------------------------------------------------------------------------
 
 
 def _get(conn: Connection, public_id: str, now: datetime, *, lock: bool = False) -> Incident:
-    row = conn.execute(sa.text(
-        f"SELECT {_COLUMNS} FROM incidents i WHERE i.public_id = :p" + (" FOR UPDATE OF i" if lock else "")
-    ), {"p": public_id}).first()
+    row = conn.execute(
+        sa.text(
+            f"SELECT {_COLUMNS} FROM incidents i WHERE i.public_id = :p"
+            + (" FOR UPDATE OF i" if lock else "")
+        ),
+        {"p": public_id},
+    ).first()
     if row is None:
         raise NotFoundError(f"incident {public_id!r} does not exist")
     return _incident(row, now)
@@ -409,29 +480,40 @@ def get(engine: Engine, public_id: str, *, now: datetime | None = None) -> Incid
 def history(engine: Engine, public_id: str) -> list[HistoryEntry]:
     """The incident's history, oldest first."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT h.from_status, h.to_status, h.action, h.actor_name, h.actor_role, h.at, h.note, h.details "
-            "FROM incident_history h JOIN incidents i ON i.id = h.incident_id WHERE i.public_id = :p ORDER BY h.id"
-        ), {"p": public_id}).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT h.from_status, h.to_status, h.action, h.actor_name, h.actor_role, h.at, h.note, h.details "
+                "FROM incident_history h JOIN incidents i ON i.id = h.incident_id WHERE i.public_id = :p ORDER BY h.id"
+            ),
+            {"p": public_id},
+        ).all()
     return [HistoryEntry(*r) for r in rows]
 
 
 def merged_ids(engine: Engine, public_id: str) -> list[str]:
     """Public ids of the incidents merged into ``public_id``."""
     with engine.connect() as conn:
-        return list(conn.execute(sa.text(
-            "SELECT m.public_id FROM incidents m JOIN incidents i ON i.id = m.merged_into "
-            "WHERE i.public_id = :p ORDER BY m.id"
-        ), {"p": public_id}).scalars())
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT m.public_id FROM incidents m JOIN incidents i ON i.id = m.merged_into "
+                    "WHERE i.public_id = :p ORDER BY m.id"
+                ),
+                {"p": public_id},
+            ).scalars()
+        )
 
 
 def photos(engine: Engine, public_id: str) -> list[Photo]:
     """The incident's photos (paths relative to the photo folder)."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT ph.id, ph.path, ph.content_type, ph.size FROM incident_photos ph "
-            "JOIN incidents i ON i.id = ph.incident_id WHERE i.public_id = :p ORDER BY ph.id"
-        ), {"p": public_id}).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT ph.id, ph.path, ph.content_type, ph.size FROM incident_photos ph "
+                "JOIN incidents i ON i.id = ph.incident_id WHERE i.public_id = :p ORDER BY ph.id"
+            ),
+            {"p": public_id},
+        ).all()
     return [Photo(*r) for r in rows]
 
 
@@ -547,29 +629,42 @@ def list_incidents(
     params: dict[str, Any] = {"limit": int(limit), "offset": int(offset)}
     where = filters.sql(params) + visibility_sql(actor, params)
     with engine.connect() as conn:
-        total = conn.execute(sa.text(f"SELECT count(*) FROM incidents i WHERE TRUE {where}"), params).scalar_one()
-        rows = conn.execute(sa.text(
-            f"SELECT {_COLUMNS} FROM incidents i WHERE TRUE {where} ORDER BY i.created_at DESC, i.id DESC "
-            "LIMIT :limit OFFSET :offset"
-        ), params).all()
+        total = conn.execute(
+            sa.text(f"SELECT count(*) FROM incidents i WHERE TRUE {where}"), params
+        ).scalar_one()
+        rows = conn.execute(
+            sa.text(
+                f"SELECT {_COLUMNS} FROM incidents i WHERE TRUE {where} ORDER BY i.created_at DESC, i.id DESC "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
     return Page([_incident(r, now) for r in rows], int(total))
 
 
 def overdue(
-    engine: Engine, *, now: datetime, actor: wf.Actor | None = None, filters: Filters = Filters(), limit: int = 1000
+    engine: Engine,
+    *,
+    now: datetime,
+    actor: wf.Actor | None = None,
+    filters: Filters = Filters(),
+    limit: int = 1000,
 ) -> list[Incident]:
     """Incidents past a deadline at ``now``: still ``reported`` after ``accept_due``, or open
     after ``complete_due``; the most overdue first."""
     params: dict[str, Any] = {"now": now, "open": sorted(wf.OPEN_STATUSES), "limit": int(limit)}
     where = filters.sql(params) + (visibility_sql(actor, params) if actor is not None else "")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            f"SELECT {_COLUMNS} FROM incidents i "
-            "WHERE ((i.status = 'reported' AND i.accept_due < :now) "
-            f"   OR (i.status = ANY(CAST(:open AS text[])) AND i.complete_due < :now)) {where} "
-            "ORDER BY LEAST(CASE WHEN i.status = 'reported' THEN i.accept_due END, i.complete_due), i.id "
-            "LIMIT :limit"
-        ), params).all()
+        rows = conn.execute(
+            sa.text(
+                f"SELECT {_COLUMNS} FROM incidents i "
+                "WHERE ((i.status = 'reported' AND i.accept_due < :now) "
+                f"   OR (i.status = ANY(CAST(:open AS text[])) AND i.complete_due < :now)) {where} "
+                "ORDER BY LEAST(CASE WHEN i.status = 'reported' THEN i.accept_due END, i.complete_due), i.id "
+                "LIMIT :limit"
+            ),
+            params,
+        ).all()
     return [_incident(r, now) for r in rows]
 
 
@@ -601,33 +696,67 @@ def transition(
         The action is not legal from the incident's current status.
     """
     if action == "merge":
-        raise GeogridError("merge with geogrid.db.incidents.merge (POST /incidents/{id}/merge), naming the target")
+        raise GeogridError(
+            "merge with geogrid.db.incidents.merge (POST /incidents/{id}/merge), naming the target"
+        )
     if action not in wf.TRANSITIONS:
-        raise GeogridError(f"unknown action {action!r}; actions are {[a for a in wf.ACTIONS if a != 'merge']}")
+        raise GeogridError(
+            f"unknown action {action!r}; actions are {[a for a in wf.ACTIONS if a != 'merge']}"
+        )
     now = now or _utcnow()
     with engine.begin() as conn:
         inc = _get(conn, public_id, now, lock=True)
         wf.authorize(actor, action, grid_code=inc.grid_code, department=inc.department)
         cat = catalogue.categories.get(inc.category_minor)
-        state = wf.IncidentState(inc.status, inc.level, inc.department, inc.assignee,
-                                 cat.department if cat else None)
-        change = wf.apply_action(state, action, now=now, department=department, level=level,
-                                 assignee=assignee or (actor.name if action == "start" else None))
+        state = wf.IncidentState(
+            inc.status, inc.level, inc.department, inc.assignee, cat.department if cat else None
+        )
+        change = wf.apply_action(
+            state,
+            action,
+            now=now,
+            department=department,
+            level=level,
+            assignee=assignee or (actor.name if action == "start" else None),
+        )
         _update(conn, inc.id, change.updates)
-        _history(conn, inc.id, change.from_status, change.to_status, action, actor.name, actor.role, now,
-                 note, change.details)
+        _history(
+            conn,
+            inc.id,
+            change.from_status,
+            change.to_status,
+            action,
+            actor.name,
+            actor.role,
+            now,
+            note,
+            change.details,
+        )
         return _get(conn, public_id, now)
 
 
-_UPDATABLE = frozenset({"status", "level", "department", "assignee", "accepted_at", "resolved_at",
-                        "closed_at", "updated_at", "merged_into"})
+_UPDATABLE = frozenset(
+    {
+        "status",
+        "level",
+        "department",
+        "assignee",
+        "accepted_at",
+        "resolved_at",
+        "closed_at",
+        "updated_at",
+        "merged_into",
+    }
+)
 
 
 def _update(conn: Connection, incident_id: int, updates: dict[str, Any]) -> None:
     cols = [c for c in updates if c in _UPDATABLE]
     sets = ", ".join(f'"{c}" = :u_{c}' for c in cols)
-    conn.execute(sa.text(f"UPDATE incidents SET {sets} WHERE id = :id"),
-                 {"id": incident_id, **{f"u_{c}": updates[c] for c in cols}})
+    conn.execute(
+        sa.text(f"UPDATE incidents SET {sets} WHERE id = :id"),
+        {"id": incident_id, **{f"u_{c}": updates[c] for c in cols}},
+    )
 
 
 @dataclass(frozen=True)
@@ -645,7 +774,11 @@ class Duplicate:
 
 
 def duplicates(
-    engine: Engine, public_id: str, *, radius_m: float = 100.0, window: timedelta = timedelta(hours=48),
+    engine: Engine,
+    public_id: str,
+    *,
+    radius_m: float = 100.0,
+    window: timedelta = timedelta(hours=48),
     limit: int = 20,
 ) -> list[Duplicate]:
     """Incidents that look like duplicates of ``public_id``: same minor category, within
@@ -654,17 +787,27 @@ def duplicates(
         raise GeogridError("radius_m and window must be positive")
     with engine.connect() as conn:
         _get(conn, public_id, _utcnow())  # 404 for an unknown id rather than an empty list
-        rows = conn.execute(sa.text(_sql("incident_duplicates.sql")), {
-            "public_id": public_id, "radius_m": float(radius_m),
-            # A degree of longitude is >= 50 km up to 63°N (all of China): a safe pre-filter box.
-            "radius_deg": float(radius_m) / 50_000.0,
-            "window_s": window.total_seconds(), "limit": int(limit),
-        }).all()
+        rows = conn.execute(
+            sa.text(_sql("incident_duplicates.sql")),
+            {
+                "public_id": public_id,
+                "radius_m": float(radius_m),
+                # A degree of longitude is >= 50 km up to 63°N (all of China): a safe pre-filter box.
+                "radius_deg": float(radius_m) / 50_000.0,
+                "window_s": window.total_seconds(),
+                "limit": int(limit),
+            },
+        ).all()
     return [Duplicate(*r) for r in rows]
 
 
 def merge(
-    engine: Engine, public_id: str, *, into: str, actor: wf.Actor, note: str | None = None,
+    engine: Engine,
+    public_id: str,
+    *,
+    into: str,
+    actor: wf.Actor,
+    note: str | None = None,
     now: datetime | None = None,
 ) -> Incident:
     """Merge incident ``public_id`` (a duplicate) into ``into``; returns the target.
@@ -677,9 +820,14 @@ def merge(
         raise ConflictError("an incident cannot be merged into itself")
     with engine.begin() as conn:
         # Lock both rows in id order so two merges of the same pair cannot deadlock.
-        ids = conn.execute(sa.text(
-            "SELECT public_id FROM incidents WHERE public_id IN (:a, :b) ORDER BY id FOR UPDATE"
-        ), {"a": public_id, "b": into}).scalars().all()
+        ids = (
+            conn.execute(
+                sa.text("SELECT public_id FROM incidents WHERE public_id IN (:a, :b) ORDER BY id FOR UPDATE"),
+                {"a": public_id, "b": into},
+            )
+            .scalars()
+            .all()
+        )
         for p in (public_id, into):
             if p not in ids:
                 raise NotFoundError(f"incident {p!r} does not exist")
@@ -690,11 +838,33 @@ def merge(
         if target.status in ("merged", "rejected"):
             raise ConflictError(f"cannot merge into {into}: it is {target.status}")
         _update(conn, dup.id, {"status": to_status, "merged_into": target.id, "updated_at": now})
-        _history(conn, dup.id, dup.status, to_status, "merge", actor.name, actor.role, now, note,
-                 {"merged_into": target.public_id})
-        _history(conn, target.id, target.status, target.status, "absorb", actor.name, actor.role, now, note,
-                 {"merged": dup.public_id})
-        conn.execute(sa.text("UPDATE incidents SET updated_at = :now WHERE id = :id"), {"now": now, "id": target.id})
+        _history(
+            conn,
+            dup.id,
+            dup.status,
+            to_status,
+            "merge",
+            actor.name,
+            actor.role,
+            now,
+            note,
+            {"merged_into": target.public_id},
+        )
+        _history(
+            conn,
+            target.id,
+            target.status,
+            target.status,
+            "absorb",
+            actor.name,
+            actor.role,
+            now,
+            note,
+            {"merged": dup.public_id},
+        )
+        conn.execute(
+            sa.text("UPDATE incidents SET updated_at = :now WHERE id = :id"), {"now": now, "id": target.id}
+        )
         return _get(conn, into, now)
 
 
@@ -765,14 +935,18 @@ def statistics(
         raise GeogridError(f"rank_by must be one of {list(RANK_BY)}, got {rank_by!r}")
     params: dict[str, Any] = {"now": now or _utcnow(), "open_statuses": sorted(wf.OPEN_STATUSES), "tz": tz}
     where = filters.sql(params)
-    sql = _sql("incident_stats.sql").format(key=_STAT_KEYS[group_by], period=_STAT_PERIODS[period], where=where)
+    sql = _sql("incident_stats.sql").format(
+        key=_STAT_KEYS[group_by], period=_STAT_PERIODS[period], where=where
+    )
     with engine.connect() as conn:
         rows = conn.execute(sa.text(sql), params).all()
     out = [
-        StatRow(**r._mapping,
-                acceptance_rate=wf.rate(r.accepted, r.total),
-                completion_rate=wf.rate(r.completed, r.accepted),
-                on_time_rate=wf.rate(r.completed_on_time, r.completed))
+        StatRow(
+            **r._mapping,
+            acceptance_rate=wf.rate(r.accepted, r.total),
+            completion_rate=wf.rate(r.completed, r.accepted),
+            on_time_rate=wf.rate(r.completed_on_time, r.completed),
+        )
         for r in rows
     ]
     return rank_rows(out, by=rank_by)
@@ -818,20 +992,26 @@ def heat_cells(engine: Engine | Connection, *, res: int, filters: Filters = Filt
         ``cell`` (int64, ascending) and ``count`` (int64); ``attrs["res"] = res``.
     """
     if not 0 <= int(res) <= heat.STORED_RES:
-        raise GeogridError(f"res must be in 0..{heat.STORED_RES} (incidents store res-{heat.STORED_RES} cells), got {res}")
+        raise GeogridError(
+            f"res must be in 0..{heat.STORED_RES} (incidents store res-{heat.STORED_RES} cells), got {res}"
+        )
     params: dict[str, Any] = {}
     where = filters.sql(params)
-    sql = (f"SELECT {heat.parent_sql('i.h3_cell', int(res))} AS cell, count(*) AS count "
-           f"FROM incidents i WHERE i.status <> 'merged' {where} GROUP BY 1 ORDER BY 1")
+    sql = (
+        f"SELECT {heat.parent_sql('i.h3_cell', int(res))} AS cell, count(*) AS count "
+        f"FROM incidents i WHERE i.status <> 'merged' {where} GROUP BY 1 ORDER BY 1"
+    )
     if isinstance(engine, Connection):
         rows = engine.execute(sa.text(sql), params).all()
     else:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(sql), params).all()
-    df = pd.DataFrame({
-        "cell": np.array([r[0] for r in rows], dtype=np.int64),
-        "count": np.array([r[1] for r in rows], dtype=np.int64),
-    })
+    df = pd.DataFrame(
+        {
+            "cell": np.array([r[0] for r in rows], dtype=np.int64),
+            "count": np.array([r[1] for r in rows], dtype=np.int64),
+        }
+    )
     df.attrs["res"] = int(res)
     return df
 
@@ -856,25 +1036,38 @@ def heat_tile(engine: Engine, z: int, x: int, y: int, *, res: int, filters: Filt
     Counts come from the incidents inside the tile (plus a margin of one cell so hexagons that
     straddle the tile edge are complete); PostGIS clips and encodes the hexagons.
     """
+    from dataclasses import replace
+
     import shapely
     from h3.api import basic_int
-
-    from dataclasses import replace
 
     b = tile_bbox(z, x, y)
     # One res-`res` hexagon edge in degrees, roughly, as margin (edge length ~ 1.1 km / 2.65**(res-7)).
     margin = 0.012 / (2.65 ** (int(res) - 7)) * 3
-    box = BBox(max(-180.0, b.west - margin), max(-85.06, b.south - margin),
-               min(180.0, b.east + margin), min(85.06, b.north + margin))
+    box = BBox(
+        max(-180.0, b.west - margin),
+        max(-85.06, b.south - margin),
+        min(180.0, b.east + margin),
+        min(85.06, b.north + margin),
+    )
     df = heat_cells(engine, res=res, filters=replace(filters, bbox=box))
-    polys = [shapely.Polygon([(lng, lat) for lat, lng in basic_int.cell_to_boundary(int(c))])
-             for c in df["cell"].tolist()]
+    polys = [
+        shapely.Polygon([(lng, lat) for lat, lng in basic_int.cell_to_boundary(int(c))])
+        for c in df["cell"].tolist()
+    ]
     wkbs = [bytes(w) for w in shapely.to_wkb(polys)] if polys else []
     with engine.connect() as conn:
-        tile = conn.execute(sa.text(_sql("incident_heat_mvt.sql")), {
-            "z": z, "x": x, "y": y, "cells": heat.cell_to_str(df["cell"].to_numpy()) if len(df) else [],
-            "counts": df["count"].astype(int).tolist(), "wkbs": wkbs,
-        }).scalar()
+        tile = conn.execute(
+            sa.text(_sql("incident_heat_mvt.sql")),
+            {
+                "z": z,
+                "x": x,
+                "y": y,
+                "cells": heat.cell_to_str(df["cell"].to_numpy()) if len(df) else [],
+                "counts": df["count"].astype(int).tolist(),
+                "wkbs": wkbs,
+            },
+        ).scalar()
     return bytes(tile or b"")
 
 
@@ -900,7 +1093,11 @@ class GridRate:
 
 
 def grid_rates(
-    engine: Engine, *, filters: Filters = Filters(), division: str | None = None, bbox: BBox | None = None,
+    engine: Engine,
+    *,
+    filters: Filters = Filters(),
+    division: str | None = None,
+    bbox: BBox | None = None,
     now: datetime | None = None,
 ) -> list[GridRate]:
     """Published grids with their incident counts, incidents per 100 households and KPIs.
@@ -927,12 +1124,16 @@ def grid_rates(
     for r in rows:
         m = dict(r._mapping)
         m["geometry"] = json.loads(m["geometry"])
-        out.append(GridRate(
-            **m,
-            per_100_households=round(100.0 * m["incidents"] / m["households"], 3) if m["households"] else None,
-            completion_rate=wf.rate(m["completed"], m["accepted"]),
-            on_time_rate=wf.rate(m["completed_on_time"], m["completed"]),
-        ))
+        out.append(
+            GridRate(
+                **m,
+                per_100_households=round(100.0 * m["incidents"] / m["households"], 3)
+                if m["households"]
+                else None,
+                completion_rate=wf.rate(m["completed"], m["accepted"]),
+                on_time_rate=wf.rate(m["completed_on_time"], m["completed"]),
+            )
+        )
     return out
 
 

@@ -14,8 +14,17 @@ branch_labels = None
 depends_on = None
 
 STATUSES = (
-    "reported", "accepted", "rejected", "dispatched", "in_progress", "resolved",
-    "verified", "closed", "returned", "escalated", "merged",
+    "reported",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "in_progress",
+    "resolved",
+    "verified",
+    "closed",
+    "returned",
+    "escalated",
+    "merged",
 )
 SOURCES = ("patrol", "resident", "hotline")
 LEVELS = ("grid", "village", "township", "county")
@@ -30,8 +39,13 @@ def upgrade() -> None:
         "incidents",
         sa.Column("id", sa.BigInteger, primary_key=True),
         # Public ids never reveal how the table is keyed internally, but stay short for the phone.
-        sa.Column("public_id", sa.Text, sa.Computed("'E' || lpad(id::text, 8, '0')", persisted=True),
-                  nullable=False, unique=True),
+        sa.Column(
+            "public_id",
+            sa.Text,
+            sa.Computed("'E' || lpad(id::text, 8, '0')", persisted=True),
+            nullable=False,
+            unique=True,
+        ),
         sa.Column("category_major", sa.Text, nullable=False),
         sa.Column("category_minor", sa.Text, nullable=False),
         sa.Column("description", sa.Text, nullable=False, server_default=""),
@@ -66,7 +80,9 @@ def upgrade() -> None:
         sa.CheckConstraint("(status = 'merged') = (merged_into IS NOT NULL)", name="ck_incidents_merged"),
         sa.CheckConstraint("merged_into IS DISTINCT FROM id", name="ck_incidents_not_self_merged"),
         sa.CheckConstraint("accept_due <= complete_due", name="ck_incidents_due_order"),
-        sa.CheckConstraint("grid_code IS NULL OR grid_code ~ '^[0-9]{15}([0-9]{2})?$'", name="ck_incidents_grid"),
+        sa.CheckConstraint(
+            "grid_code IS NULL OR grid_code ~ '^[0-9]{15}([0-9]{2})?$'", name="ck_incidents_grid"
+        ),
     )
     op.create_index("ix_incidents_location", "incidents", ["location"], postgresql_using="gist")
     op.create_index("ix_incidents_h3", "incidents", ["h3_cell"])
@@ -117,8 +133,9 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint("size > 0", name="ck_incident_photos_size"),
-        sa.CheckConstraint(_in("content_type", ("image/jpeg", "image/png", "image/webp")),
-                           name="ck_incident_photos_type"),
+        sa.CheckConstraint(
+            _in("content_type", ("image/jpeg", "image/png", "image/webp")), name="ck_incident_photos_type"
+        ),
     )
     op.create_index("ix_incident_photos_incident", "incident_photos", ["incident_id"])
 

@@ -1,0 +1,548 @@
+"""Incidents: report (with photos and an Idempotency-Key), list, read, act, merge, overdue.
+
+Who may do what (see :mod:`geogrid.incidents` for the per-action table):
+
+- report: residents, grid workers, dispatchers and admins.  Anonymous callers may not: every
+  report must be attributable to a key, because residents see their own reports by key name,
+  idempotency keys are per caller, and an open form would be an anonymous spam channel into
+  a government work queue.  (A public kiosk gets a ``resident`` key.)
+- read: dispatchers, admins, viewers and planners everything (viewers/planners never the
+  reporter's contact); grid workers their grids; departments what was dispatched to them;
+  residents their own reports.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.engine import Engine
+
+from api.deps import Principal, get_engine, get_principal, get_settings
+from api.settings import Settings
+from geogrid import incidents as wf
+from geogrid.coords import BBox, to_wgs84
+from geogrid.db import incidents as store
+from geogrid.errors import NotFoundError
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+REPORTER_ROLES = frozenset({"resident", "worker", "dispatcher", "admin"})
+# The source a report gets when the caller does not say (a resident cannot claim "hotline").
+DEFAULT_SOURCE = {"resident": "resident", "worker": "patrol", "dispatcher": "hotline", "admin": "hotline"}
+MAX_PHOTOS = 9
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+# --- shared helpers (also used by the Open311, stats, heatmap and maps routers) -----------------------
+
+
+def get_catalogue(request: Request) -> wf.Catalogue:
+    """The category catalogue of this app, read once from ``settings.incident_catalogue``."""
+    state = request.app.state
+    cat = getattr(state, "incident_catalogue", None)
+    if cat is None:
+        cat = wf.load_catalogue(state.settings.incident_catalogue)
+        state.incident_catalogue = cat
+    return cat
+
+
+def actor_of(principal: Principal) -> wf.Actor:
+    return wf.Actor(principal.name, principal.role, dict(principal.scope or {}))
+
+
+def require_key(principal: Principal = Depends(get_principal)) -> Principal:
+    if principal.anonymous:
+        raise HTTPException(
+            401, "an API key is required for incidents", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
+
+
+def forbidden_as_403(exc: wf.ActionForbiddenError) -> HTTPException:
+    return HTTPException(403, str(exc))
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image type of ``data`` from its magic bytes (the declared type is not trusted)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """ISO 8601 date or datetime; a naive value is China time (UTC+8), the local clock of the data."""
+    if value is None or value == "":
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(400, f"{name} must be an ISO 8601 date or datetime, got {value!r}") from None
+    if t.tzinfo is None:
+        from datetime import timezone
+
+        t = t.replace(tzinfo=timezone(timedelta(hours=8)))
+    return t
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def filters_from(
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    source: str | None = None,
+    division: str | None = None,
+    grid_code: str | None = None,
+    department: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    bbox: str | None = None,
+) -> store.Filters:
+    return store.Filters(
+        status=split_list(status),
+        category=category or None,
+        source=source or None,
+        division=division or None,
+        grid_code=grid_code or None,
+        department=department or None,
+        date_from=parse_time(date_from, "from"),
+        date_to=parse_time(date_to, "to"),
+        bbox=BBox.parse(bbox) if bbox else None,
+    )
+
+
+def incident_json(engine: Engine, inc: store.Incident, actor: wf.Actor, *, detail: bool = False) -> dict:
+    contact = wf.may_see_contact(
+        actor, grid_code=inc.grid_code, department=inc.department, reporter_key_name=inc.reporter_key_name
+    )
+    out = inc.as_json(contact=contact)
+    out["allowed_actions"] = [a for a in wf.allowed_actions(inc.status) if _may(actor, a, inc)]
+    if detail:
+        out["history"] = [_history_json(h) for h in store.history(engine, inc.public_id)]
+        out["merged"] = [
+            {"id": m, "history": [_history_json(h) for h in store.history(engine, m)]}
+            for m in store.merged_ids(engine, inc.public_id)
+        ]
+        out["photos"] = [
+            {
+                "url": f"/incidents/{inc.public_id}/photos/{p.id}",
+                "content_type": p.content_type,
+                "size": p.size,
+            }
+            for p in store.photos(engine, inc.public_id)
+        ]
+    return out
+
+
+def _may(actor: wf.Actor, action: str, inc: store.Incident) -> bool:
+    try:
+        wf.authorize(actor, action, grid_code=inc.grid_code, department=inc.department)
+    except wf.ActionForbiddenError:
+        return False
+    return True
+
+
+def _history_json(h: store.HistoryEntry) -> dict:
+    return {
+        "from": h.from_status,
+        "to": h.to_status,
+        "action": h.action,
+        "actor": {"name": h.actor_name, "role": h.actor_role},
+        "at": h.at.isoformat(),
+        "note": h.note,
+        "details": h.details,
+    }
+
+
+def visible_incident(engine: Engine, public_id: str, actor: wf.Actor) -> store.Incident:
+    inc = store.get(engine, public_id)
+    if not wf.in_scope(
+        actor, grid_code=inc.grid_code, department=inc.department, reporter_key_name=inc.reporter_key_name
+    ):
+        raise HTTPException(403, f"incident {public_id} is outside what {actor.role} {actor.name!r} may see")
+    return inc
+
+
+# --- reporting ------------------------------------------------------------------------------------------
+
+
+class IncidentIn(BaseModel):
+    """A report.  Give ``lon``/``lat`` (with ``crs``) or ``address`` (a standard address text)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(min_length=1, max_length=32, description="minor category code, e.g. HW01")
+    description: str = Field("", max_length=4000)
+    source: Literal["patrol", "resident", "hotline"] | None = None
+    lon: float | None = Field(None, description="longitude in `crs`")
+    lat: float | None = Field(None, description="latitude in `crs`")
+    crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    address: str | None = Field(None, max_length=300)
+    reporter_name: str | None = Field(None, max_length=100)
+    reporter_contact: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _located(self) -> IncidentIn:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("give both lon and lat, or neither (and an address)")
+        if self.lon is None and not (self.address or "").strip():
+            raise ValueError("a location is required: lon and lat, or an address")
+        return self
+
+
+def _validation_error(exc: ValidationError, prefix: str = "body") -> RequestValidationError:
+    errs = []
+    for e in exc.errors(include_url=False):
+        e = dict(e)
+        e["loc"] = (prefix, *e.get("loc", ()))
+        e.pop("ctx", None)
+        errs.append(e)
+    return RequestValidationError(errs)
+
+
+async def _read_report(request: Request, settings: Settings) -> tuple[IncidentIn, list[store.NewPhoto]]:
+    ctype = request.headers.get("content-type", "")
+    photos: list[store.NewPhoto] = []
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=MAX_PHOTOS + 1)
+        data: dict[str, Any] = {}
+        files = []
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                data[key] = value
+            elif key == "photos":
+                files.append(value)
+            else:
+                raise HTTPException(400, f"unexpected file field {key!r}; attach photos as 'photos'")
+        if len(files) > MAX_PHOTOS:
+            raise HTTPException(413, f"at most {MAX_PHOTOS} photos per report, got {len(files)}")
+        for n, upload in enumerate(files, start=1):
+            blob = await upload.read(settings.photo_max_bytes + 1)
+            if len(blob) > settings.photo_max_bytes:
+                raise HTTPException(
+                    413, f"photo {n} ({upload.filename}) is larger than {settings.photo_max_bytes} bytes"
+                )
+            if not blob:
+                raise HTTPException(400, f"photo {n} ({upload.filename}) is empty")
+            kind = sniff_image(blob)
+            if kind is None:
+                raise HTTPException(415, f"photo {n} ({upload.filename}) is not a JPEG, PNG or WebP image")
+            photos.append(store.NewPhoto(blob, kind))
+    elif ctype.startswith("application/json") or not ctype:
+        try:
+            data = json.loads(await request.body() or b"null")
+        except json.JSONDecodeError as exc:
+            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise HTTPException(422, "body must be a JSON object")
+    else:
+        raise HTTPException(415, f"send application/json or multipart/form-data, not {ctype!r}")
+    try:
+        return IncidentIn.model_validate(data), photos
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+
+
+def report(
+    engine: Engine,
+    settings: Settings,
+    catalogue: wf.Catalogue,
+    principal: Principal,
+    body: IncidentIn,
+    photos: list[store.NewPhoto],
+    idempotency_key: str | None,
+) -> store.Created:
+    """Shared by ``POST /incidents`` and Open311 ``POST requests.json``."""
+    if principal.anonymous:
+        raise HTTPException(
+            401, "an API key is required to report incidents", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if principal.role not in REPORTER_ROLES:
+        raise HTTPException(
+            403,
+            f"role {principal.role!r} may not report incidents; allowed: {', '.join(sorted(REPORTER_ROLES))}",
+        )
+    source = body.source or DEFAULT_SOURCE[principal.role]
+    if principal.role == "resident" and source != "resident":
+        raise HTTPException(403, f"residents report with source 'resident', not {source!r}")
+    address_text = (body.address or "").strip() or None
+    if body.lon is not None:
+        p = to_wgs84(body.lon, body.lat, crs=body.crs)
+        lon, lat = p.lng, p.lat
+    else:
+        with engine.connect() as conn:
+            try:
+                match = store.resolve_address(conn, address_text or "")
+            except NotFoundError as exc:
+                raise HTTPException(422, f"address: {exc}") from None
+        lon, lat, address_text = match.lon, match.lat, match.full_text
+    new = store.NewIncident(
+        category=body.category,
+        lon=lon,
+        lat=lat,
+        source=source,
+        description=body.description,
+        address_text=address_text,
+        reporter_name=body.reporter_name,
+        reporter_contact=body.reporter_contact,
+        reporter_key_name=principal.name,
+        reporter_role=principal.role,
+    )
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+        raise HTTPException(400, "Idempotency-Key must be 1 to 200 characters")
+    # Keys are scoped to the caller: two phones that happen to pick the same key do not collide.
+    key = f"{principal.name}:{idempotency_key}" if idempotency_key else None
+    return store.create(
+        engine, new, catalogue=catalogue, idempotency_key=key, photos=photos, photo_dir=settings.photo_dir
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Report an incident",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": IncidentIn.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "description": "the JSON fields as form fields, plus up to 9 files named 'photos'",
+                    }
+                },
+            },
+            "required": True,
+        },
+    },
+)
+async def create_incident(
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    principal: Principal = Depends(get_principal),
+    engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
+) -> dict:
+    """Report an incident; a retry with the same ``Idempotency-Key`` returns the original (201 again,
+    with header ``Idempotent-Replayed: true``); the same key with a different report is a 409."""
+    if principal.anonymous:
+        raise HTTPException(
+            401, "an API key is required to report incidents", headers={"WWW-Authenticate": "Bearer"}
+        )
+    body, photos = await _read_report(request, settings)
+    created = await run_in_threadpool(
+        report, engine, settings, catalogue, principal, body, photos, idempotency_key
+    )
+    response.headers["Location"] = f"/incidents/{created.incident.public_id}"
+    if not created.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return await run_in_threadpool(incident_json, engine, created.incident, actor_of(principal), detail=True)
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+@router.get("", summary="List incidents visible to the caller")
+def list_incidents(
+    request: Request,
+    status: str | None = Query(None, description="comma-separated statuses"),
+    category: str | None = Query(None, description="major or minor category code"),
+    source: str | None = None,
+    division: str | None = Query(None, description="township/village/grid code (prefix)"),
+    grid_code: str | None = None,
+    department: str | None = None,
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    bbox: str | None = Query(None, description="west,south,east,north"),
+    limit: int = Query(50, ge=1),
+    offset: int = Query(0, ge=0),
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
+) -> dict:
+    if limit > settings.page_limit_max:
+        raise HTTPException(400, f"limit must be at most {settings.page_limit_max}")
+    actor = actor_of(principal)
+    f = filters_from(
+        status=status,
+        category=category,
+        source=source,
+        division=division,
+        grid_code=grid_code,
+        department=department,
+        date_from=date_from,
+        date_to=date_to,
+        bbox=bbox,
+    )
+    page = store.list_incidents(engine, actor=actor, filters=f, limit=limit, offset=offset)
+    out: dict[str, Any] = {
+        "items": [incident_json(engine, i, actor) for i in page.items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+    }
+    if offset + limit < page.total:
+        q = dict(request.query_params)
+        q["offset"] = str(offset + limit)
+        from urllib.parse import urlencode
+
+        out["next"] = f"{request.url.path}?{urlencode(q)}"
+    return out
+
+
+@router.get("/overdue", summary="Incidents past a deadline now (or at `at`)")
+def overdue_incidents(
+    at: str | None = Query(None, description="ISO time to evaluate at (default: now)"),
+    division: str | None = None,
+    category: str | None = None,
+    limit: int = Query(1000, ge=1, le=10_000),
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+) -> dict:
+
+    now = parse_time(at, "at") or datetime.now(UTC)
+    actor = actor_of(principal)
+    items = store.overdue(
+        engine, now=now, actor=actor, filters=filters_from(division=division, category=category), limit=limit
+    )
+    return {
+        "at": now.isoformat(),
+        "total": len(items),
+        "items": [incident_json(engine, i, actor) for i in items],
+    }
+
+
+@router.get("/{public_id}", summary="One incident with its history")
+def get_incident(
+    public_id: str, principal: Principal = Depends(require_key), engine: Engine = Depends(get_engine)
+) -> dict:
+    actor = actor_of(principal)
+    return incident_json(engine, visible_incident(engine, public_id, actor), actor, detail=True)
+
+
+@router.get("/{public_id}/photos/{photo_id}", summary="A photo of an incident")
+def get_photo(
+    public_id: str,
+    photo_id: int,
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
+):
+    from fastapi.responses import FileResponse
+
+    visible_incident(engine, public_id, actor_of(principal))
+    for p in store.photos(engine, public_id):
+        if p.id == photo_id:
+            return FileResponse(settings.photo_dir / p.path, media_type=p.content_type)
+    raise HTTPException(404, f"incident {public_id} has no photo {photo_id}")
+
+
+# --- acting ---------------------------------------------------------------------------------------------------
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(description=f"one of {[a for a in wf.ACTIONS if a != 'merge']}")
+    note: str | None = Field(None, max_length=2000)
+    department: str | None = Field(None, max_length=100, description="dispatch: target department")
+    level: Literal["grid", "village", "township", "county"] | None = Field(
+        None, description="escalate: target level"
+    )
+    assignee: str | None = Field(None, max_length=100, description="dispatch/start: who handles it")
+
+
+@router.post("/{public_id}/transitions", summary="Act on an incident (accept, dispatch, resolve...)")
+def post_transition(
+    public_id: str,
+    body: TransitionIn,
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
+) -> dict:
+    actor = actor_of(principal)
+    try:
+        inc = store.transition(
+            engine,
+            public_id,
+            body.action,
+            actor=actor,
+            catalogue=catalogue,
+            note=body.note,
+            department=body.department,
+            level=body.level,
+            assignee=body.assignee,
+        )
+    except wf.ActionForbiddenError as exc:
+        raise forbidden_as_403(exc) from None
+    return incident_json(engine, inc, actor, detail=True)
+
+
+@router.get("/{public_id}/duplicates", summary="Suggested duplicates: same category, nearby, close in time")
+def get_duplicates(
+    public_id: str,
+    request: Request,
+    radius_m: float | None = Query(None, gt=0, le=5000),
+    window_h: float | None = Query(None, gt=0, le=24 * 90),
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
+) -> dict:
+    actor = actor_of(principal)
+    visible_incident(engine, public_id, actor)
+    r = radius_m or settings.duplicate_radius_m
+    w = window_h or settings.duplicate_window_h
+    found = store.duplicates(engine, public_id, radius_m=r, window=timedelta(hours=w))
+    return {
+        "id": public_id,
+        "radius_m": r,
+        "window_h": w,
+        "items": [
+            {
+                "id": d.public_id,
+                "category": d.category_minor,
+                "status": d.status,
+                "created_at": d.created_at.isoformat(),
+                "description": d.description,
+                "location": {"lon": d.lon, "lat": d.lat},
+                "distance_m": round(d.distance_m, 1),
+            }
+            for d in found
+        ],
+    }
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    into: str = Field(description="public id of the incident that stays")
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.post("/{public_id}/merge", summary="Merge this incident (a duplicate) into another")
+def post_merge(
+    public_id: str,
+    body: MergeIn,
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+) -> dict:
+    actor = actor_of(principal)
+    try:
+        target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note)
+    except wf.ActionForbiddenError as exc:
+        raise forbidden_as_403(exc) from None
+    return incident_json(engine, target, actor, detail=True)
