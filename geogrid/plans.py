@@ -63,6 +63,10 @@ RETIRED_ATTR = "retired_codes"
 
 # Overlay noise: parts and holes smaller than this share of the plan's area are dropped.
 _NOISE = 1e-9
+# Precision grid (metres) of the overlays that cut and join grids.
+_GRID_M = 1e-8
+# Vertices of moved areas closer than this share of the plan's diagonal snap onto the grids'.
+_SNAP = 1e-7
 # Two geometries are "the same" when their symmetric difference is below this share of their area.
 _SAME = 1e-6
 
@@ -440,7 +444,9 @@ def border_blocks(
     >>> border_blocks(plan, blocks, "a", "b")
     [1]
     """
-    blocks = _blocks_in(plan, blocks)
+    blocks = _with_block_ids(blocks)
+    if plan.crs is not None and blocks.crs is not None and blocks.crs != plan.crs:
+        blocks = blocks.to_crs(plan.crs)
     src = plan.geometry.iloc[_position(plan, from_code)]
     dst = plan.geometry.iloc[_position(plan, to_code)]
     tol = _noise_length(plan)
@@ -519,7 +525,7 @@ def move_blocks(
     rule = resolve_rule(rule)
     _require(plan, "plan")
     target = _position(plan, to_code)
-    blocks = _blocks_in(plan, blocks)
+    blocks = _with_block_ids(blocks)
     wanted = _unique(block_ids)
     known = set(blocks["block_id"].tolist())
     unknown = [b for b in wanted if b not in known]
@@ -528,7 +534,8 @@ def move_blocks(
     if not wanted:
         raise PlanEditError("no blocks given to move")
     chosen = blocks[blocks["block_id"].isin(wanted)]
-    region = shapely.union_all(np.asarray(chosen.geometry.values, dtype=object))
+    metric = _Metric.of(plan)
+    region = shapely.union_all(metric.geoms(chosen))
     what = f"moving block{'s' if len(wanted) > 1 else ''} {_fmt_list(wanted)} to {to_code}"
 
     delta: dict[int, tuple[int, int]] | None = None
@@ -538,21 +545,21 @@ def move_blocks(
                 f"{what}: give addresses or a blocks frame with households to recount the grids"
             )
         # Each block's households leave the grid that holds most of the block.
-        geoms = np.asarray(plan.geometry.values, dtype=object)
+        geoms = metric.geoms(plan)
         delta = {}
         has_count = "address_count" in blocks
-        for _, block in chosen.iterrows():
-            shares = shapely.area(shapely.intersection(geoms, block.geometry))
+        for block, block_geom in zip(chosen.itertuples(), metric.geoms(chosen), strict=True):
+            shares = shapely.area(shapely.intersection(geoms, block_geom))
             owner = int(np.argmax(shares))
             if shares[owner] <= 0 or owner == target:
                 continue
             hh, n = delta.get(owner, (0, 0))
             delta[owner] = (
-                hh + int(block["households"]),
-                n + (int(block["address_count"]) if has_count else 0),
+                hh + int(block.households),
+                n + (int(block.address_count) if has_count else 0),
             )
     out = _move_region(
-        plan, region, target, rule=rule, what=what, addresses=addresses, delta=delta, force=force
+        plan, metric, region, target, rule=rule, what=what, addresses=addresses, delta=delta, force=force
     )
     if "blocks" in out:
         moved = set(wanted)
@@ -629,10 +636,11 @@ def move_addresses(
     if unknown:
         raise PlanEditError(f"unknown address ids {_fmt_list(unknown)}")
     what = f"moving address{'es' if len(ids) > 1 else ''} {_fmt_list(ids)} to {to_code}"
+    metric = _Metric.of(plan)
     if blocks is not None:
-        blocks_in = _blocks_in(plan, blocks)
-        chosen_pts = np.asarray(pts.geometry[known.isin(ids).to_numpy()].values, dtype=object)
-        tree = shapely.STRtree(np.asarray(blocks_in.geometry.values, dtype=object))
+        blocks_in = _with_block_ids(blocks)
+        chosen_pts = metric.geoms(pts[known.isin(ids).to_numpy()])
+        tree = shapely.STRtree(metric.geoms(blocks_in))
         _, bi = tree.query(chosen_pts, predicate="intersects")
         block_ids = sorted({int(blocks_in["block_id"].iloc[b]) for b in bi})
         if not block_ids:
@@ -644,18 +652,21 @@ def move_addresses(
     outside = sorted(known[chosen & (where < 0)])
     if outside:
         raise PlanEditError(f"{what}: addresses {_fmt_list(outside)} lie outside the plan")
+    grids_m = metric.geoms(plan)
+    pts_m = metric.geoms(pts)
     pieces = []
     for g in np.unique(where[chosen]):
         if g == target:
             continue  # already in the receiving grid
         members = np.flatnonzero(where == g)
-        cells = _voronoi_shares(plan.geometry.iloc[g], pts.geometry.iloc[members], plan.crs)
-        pick = chosen[members]
-        pieces.extend(cells[pick])
+        cells = _voronoi_shares(grids_m[g], pts_m[members])
+        pieces.extend(cells[chosen[members]])
     if not pieces:
         raise PlanEditError(f"{what}: the addresses are already in {to_code}")
     region = shapely.union_all(np.asarray(pieces, dtype=object))
-    return _move_region(plan, region, target, rule=rule, what=what, addresses=pts, delta=None, force=force)
+    return _move_region(
+        plan, metric, region, target, rule=rule, what=what, addresses=pts, delta=None, force=force
+    )
 
 
 def merge_grids(
@@ -729,13 +740,16 @@ def merge_grids(
     what = f"merging {code_a} ({hh[a]}) and {code_b} ({hh[b]})"
     geom = _tidy(shapely.union(plan.geometry.iloc[a], plan.geometry.iloc[b]), _noise_area(plan))
     problems = []
-    if _parts(geom) > 1:
-        problems.append(f"{code_a} and {code_b} are not neighbours (they share no boundary line)")
     if total > rule.hi:
         problems.append(f"gives {total} households, above the {_rule_name(rule)}upper bound {rule.hi}")
     # A merged grid still below the lower bound is allowed: it is closer to the bounds than either part.
+    if _parts(geom) > 1:
+        problems.append(
+            f"{'but ' if problems else 'is refused: '}{code_a} and {code_b} are not neighbours "
+            "(they share no boundary line)"
+        )
     if problems and not force:
-        raise PlanEditError(_refusal(what, problems))
+        raise PlanEditError(_refusal(what, problems, sep=" "))
 
     out = plan.copy()
     keep = a if hh[a] >= hh[b] else b
@@ -845,9 +859,9 @@ def split_grid(
             f"splitting {code} ({hh} households) gives a single grid within the {_rule_name(rule)}bounds "
             f"[{rule.lo}, {rule.hi}]; nothing to split (ask for k parts to force a number)"
         )
-    if plan.crs is not None and parts.crs is not None and parts.crs != plan.crs:
-        parts = parts.to_crs(plan.crs)
-    fitted = _fit_into(list(parts.geometry.values), grid_geom, _noise_area(plan))
+    # The parts are blocks noded with the grid's outline in the partition's metric CRS: their
+    # outer edges are the grid's own vertices plus street ends, so they fit without clipping.
+    fitted = list(parts.to_crs(plan.crs).geometry.values) if plan.crs is not None else list(parts.geometry)
 
     base = plan.iloc[[g] * len(parts)].copy()
     base["geometry"] = fitted
@@ -873,6 +887,7 @@ def split_grid(
 
 def _move_region(
     plan: gpd.GeoDataFrame,
+    metric: _Metric,
     region,
     target: int,
     *,
@@ -882,11 +897,15 @@ def _move_region(
     delta: dict[int, tuple[int, int]] | None,
     force: bool,
 ) -> gpd.GeoDataFrame:
-    """Cut ``region`` out of every grid but ``target`` and add it to ``target``; check the result."""
-    geoms = np.asarray(plan.geometry.values, dtype=object)
-    noise = _noise_area(plan)
+    """Cut ``region`` (metric) out of every grid but ``target`` and add it to ``target``; check the result."""
+    geoms = metric.geoms(plan)
+    noise = _noise(geoms)
     to_code = str(plan["code"].iloc[target])
     candidates = shapely.STRtree(geoms).query(region, predicate="intersects")
+    # Blocks come back from a CRS round trip: snap their vertices onto the grids' own so
+    # that cutting them out leaves no hair-thin slivers or spikes along shared edges.
+    if len(candidates):
+        region = shapely.snap(region, shapely.union_all(geoms[candidates]), _SNAP * _diagonal(geoms))
     sources = []
     for j in candidates:
         if j != target and shapely.area(shapely.intersection(geoms[j], region)) > noise:
@@ -895,12 +914,18 @@ def _move_region(
         raw_target = shapely.area(shapely.intersection(geoms[target], region))
         where = f"already in {to_code}" if raw_target > noise else "outside the plan"
         raise PlanEditError(f"{what}: nothing to move, the area is {where}")
-    new_geoms: dict[int, Any] = {}
+    new_m: dict[int, Any] = {}
     pieces = []
+    # Snap-rounding on a 10 nm grid collapses the zero-width spikes floating-point overlay
+    # leaves where a cut runs along a grid's own edge; it moves vertices by < 5e-9 m.
     for j in sorted(sources):
-        pieces.append(shapely.intersection(geoms[j], region))
-        new_geoms[j] = _tidy(shapely.difference(geoms[j], region), noise)
-    new_geoms[target] = _tidy(shapely.union_all([geoms[target], *pieces]), noise)
+        pieces.append(shapely.intersection(geoms[j], region, grid_size=_GRID_M))
+        new_m[j] = _tidy(shapely.difference(geoms[j], region, grid_size=_GRID_M), noise)
+    new_m[target] = _tidy(shapely.union_all([geoms[target], *pieces], grid_size=_GRID_M), noise)
+    # Back to the plan's CRS: the untouched grids are never re-projected.
+    kept = [j for j in new_m if new_m[j] is not None]
+    new_geoms: dict[int, Any] = {j: None for j in new_m}
+    new_geoms.update(zip(kept, metric.back([new_m[j] for j in kept]), strict=True))
 
     hh = _households(plan)
     counts = plan["address_count"].fillna(0).to_numpy(dtype=np.int64) if "address_count" in plan else None
@@ -980,8 +1005,8 @@ def _bound_problem(code: str, before: int, after: int, rule: Rule) -> str | None
     return None
 
 
-def _refusal(what: str, problems: list[str]) -> str:
-    return f"{what}: " + "; ".join(problems) + " (force=True applies it anyway)"
+def _refusal(what: str, problems: list[str], *, sep: str = ": ") -> str:
+    return f"{what}{sep}" + "; ".join(problems) + " (force=True applies it anyway)"
 
 
 def _rule_name(rule: Rule) -> str:
@@ -1020,62 +1045,57 @@ def _set_geometry(frame: gpd.GeoDataFrame, geoms: dict[int, Any]) -> gpd.GeoData
     return frame.set_geometry(gpd.GeoSeries(values, index=frame.index, crs=frame.crs), crs=frame.crs)
 
 
-def _fit_into(parts: list, container, noise: float) -> list:
-    """Clip ``parts`` to ``container`` and give any uncovered sliver to the part bordering it most.
-
-    The parts come back from a metric round trip, so their outline matches the container
-    only to floating point; fitting them keeps the neighbours' shared edges exact.
-    """
-    clipped = [_tidy(shapely.intersection(p, container), noise) for p in parts]
-    clipped = [c if c is not None else Polygon() for c in clipped]
-    # Overlaps between parts come from the same round trip: later parts yield.
-    for i in range(1, len(clipped)):
-        earlier = shapely.union_all(clipped[:i])
-        clipped[i] = _tidy(shapely.difference(clipped[i], earlier), noise) or Polygon()
-    rest = shapely.difference(container, shapely.union_all(clipped))
-    for piece in _polygon_parts(rest):
-        shared = [shapely.length(shapely.intersection(piece.boundary, c.boundary)) for c in clipped]
-        dist = [piece.distance(c) if not c.is_empty else math.inf for c in clipped]
-        best = int(np.argmax(shared)) if max(shared) > 0 else int(np.argmin(dist))
-        clipped[best] = shapely.union(clipped[best], piece)
-    return [_tidy(c, noise) for c in clipped]
-
-
-def _voronoi_shares(grid, points: gpd.GeoSeries, crs) -> np.ndarray:
+def _voronoi_shares(grid, points: np.ndarray) -> np.ndarray:
     """Each point's Voronoi cell among ``points``, clipped to ``grid``; co-located points share a cell."""
-    coords = shapely.get_coordinates(np.asarray(points.values, dtype=object))
-    # Lon/lat degrees are not square: scale x by cos(latitude) so cells are metric-shaped.
-    sx = math.cos(math.radians(float(coords[:, 1].mean()))) if _geographic(crs) else 1.0
-    scaled = coords * np.array([sx, 1.0])
-    uniq, inverse = np.unique(scaled, axis=0, return_inverse=True)
+    coords = shapely.get_coordinates(points)
+    uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     if len(uniq) == 1:
         return np.array([grid] * len(coords), dtype=object)
-    grid_scaled = shapely.transform(grid, lambda xy: xy * np.array([sx, 1.0]))
     cells = shapely.voronoi_polygons(
-        shapely.MultiPoint(uniq),
-        extend_to=grid_scaled.envelope.buffer(1.0 + grid_scaled.length),
-        ordered=True,
+        shapely.MultiPoint(uniq), extend_to=grid.envelope.buffer(1.0 + grid.length), ordered=True
     )
-    cell_list = [shapely.transform(c, lambda xy: xy / np.array([sx, 1.0])) for c in shapely.get_parts(cells)]
-    clipped = np.array([shapely.intersection(c, grid) for c in cell_list], dtype=object)
+    clipped = np.array([shapely.intersection(c, grid) for c in shapely.get_parts(cells)], dtype=object)
     return clipped[inverse]
 
 
-def _geographic(crs) -> bool:
-    if crs is None:
-        return False
-    from pyproj import CRS
+@dataclass(frozen=True)
+class _Metric:
+    """The plan's CRS and the local metric CRS edits are computed in (the same for metric plans).
 
-    return CRS.from_user_input(crs).is_geographic
+    Cutting and Voronoi cells are metric work: a straight edge in lon/lat is not straight
+    in metres, and validation measures in metres, so new vertices must lie on metric lines.
+    """
+
+    crs: Any
+    metric: Any
+
+    @classmethod
+    def of(cls, plan: gpd.GeoDataFrame) -> _Metric:
+        if plan.crs is None or plan.crs.is_projected:
+            return cls(plan.crs, plan.crs)
+        return cls(plan.crs, metric_crs_for(_to_wgs84(plan)))
+
+    def geoms(self, frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
+        """Geometries of ``frame`` in the metric CRS (a frame without CRS is in the plan's)."""
+        gs = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+        if gs.crs is None and self.crs is not None:
+            gs = gs.set_crs(self.crs)
+        if self.metric is not None and gs.crs != self.metric:
+            gs = gs.to_crs(self.metric)
+        return np.asarray(gs.values, dtype=object)
+
+    def back(self, geoms: Sequence) -> list:
+        """Metric geometries in the plan's CRS."""
+        if self.metric == self.crs:
+            return list(geoms)
+        return list(gpd.GeoSeries(list(geoms), crs=self.metric).to_crs(self.crs).values)
 
 
-def _blocks_in(plan: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Blocks in the plan's CRS with a ``block_id`` column."""
+def _with_block_ids(blocks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Blocks with a ``block_id`` column (the index when there is none)."""
     if "block_id" not in blocks:
         blocks = blocks.assign(block_id=blocks.index.to_numpy())
-    if plan.crs is not None and blocks.crs is not None and blocks.crs != plan.crs:
-        blocks = blocks.to_crs(plan.crs)
     return blocks
 
 
@@ -1112,6 +1132,16 @@ def _parts(geom) -> int:
 
 def _noise_area(plan: gpd.GeoDataFrame) -> float:
     return _NOISE * float(shapely.area(shapely.box(*plan.total_bounds)))
+
+
+def _noise(geoms: np.ndarray) -> float:
+    """Area below which a part or hole of these geometries is overlay noise."""
+    return _NOISE * float(shapely.area(shapely.box(*shapely.total_bounds(geoms))))
+
+
+def _diagonal(geoms: np.ndarray) -> float:
+    west, south, east, north = shapely.total_bounds(geoms)
+    return math.hypot(east - west, north - south)
 
 
 def _noise_length(plan: gpd.GeoDataFrame) -> float:
