@@ -251,3 +251,51 @@ def delete_draft(engine: Engine, plan_id: int) -> None:
         if plan.status != "draft":
             raise ConflictError(f"plan {plan_id} is {plan.status}; only drafts can be deleted")
         conn.execute(sa.text("DELETE FROM plans WHERE id = :p"), {"p": plan_id})
+
+
+# --------------------------------------------------------------------------- planner helpers
+
+
+def load_published(bind: Engine | Connection, scope_code: str) -> gpd.GeoDataFrame:
+    """The grids of the published plan of ``scope_code`` as a plan frame (EPSG:4326).
+
+    ``frame.attrs["plan_id"]`` is the plan's id.  NotFoundError when the scope has no
+    published plan.
+    """
+    plan_id = published_plan_id(bind, scope_code)
+    if plan_id is None:
+        raise NotFoundError(f"scope {scope_code} has no published plan")
+    frame = load_plan(bind, plan_id)
+    frame.attrs["plan_id"] = plan_id
+    return frame
+
+
+@dataclass
+class ScopeData:
+    """The stored inputs of a division scope: divisions, addresses and streets (EPSG:4326)."""
+
+    divisions: gpd.GeoDataFrame
+    addresses: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+
+
+def load_scope(bind: Engine | Connection, scope_code: str) -> ScopeData:
+    """Divisions, addresses and streets of ``scope_code`` (a county, township or village).
+
+    Divisions and addresses are selected by code prefix (:func:`scope_prefix`), streets by
+    intersecting the scope's villages (streets carry no division of their own).
+    """
+    prefix = scope_prefix(scope_code) + "%"
+    params = {"p": prefix}
+    divisions = store.read_table(bind, "divisions", where="code LIKE :p", params=params)
+    addresses = store.read_table(bind, "addresses", where="division_code LIKE :p", params=params)
+    streets = store.read_table(
+        bind,
+        "streets",
+        where="ST_Intersects(geom, (SELECT ST_Union(boundary) FROM divisions "
+        "WHERE code LIKE :p AND level = 'village'))",
+        params=params,
+    )
+    if divisions.empty:
+        raise NotFoundError(f"no divisions stored under scope {scope_code}")
+    return ScopeData(divisions=divisions, addresses=addresses, streets=streets)
