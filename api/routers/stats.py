@@ -1,0 +1,61 @@
+"""Dashboard statistics: acceptance, completion and on-time rates, overdue counts, rankings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.engine import Engine
+
+from api.deps import Principal, get_engine, require_reader
+from api.routers.incidents import filters_from, get_catalogue, parse_time
+from geogrid import incidents as wf
+from geogrid.db import incidents as store
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+@router.get(
+    "", summary="Workflow statistics grouped by grid, village, township, department, worker or category"
+)
+def get_stats(
+    group_by: str = Query("none", description=f"one of {list(store.STAT_GROUPS)}"),
+    period: str = Query("none", description=f"one of {list(store.STAT_PERIODS)}"),
+    rank_by: str = Query("on_time_rate", description=f"one of {list(store.RANK_BY)}"),
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    division: str | None = None,
+    category: str | None = None,
+    source: str | None = None,
+    at: str | None = Query(None, description="the moment overdue counts refer to (default: now)"),
+    _: Principal = Depends(require_reader),
+    engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
+) -> dict:
+    now = parse_time(at, "at") or datetime.now(UTC)
+    f = filters_from(
+        date_from=date_from, date_to=date_to, division=division, category=category, source=source
+    )
+    rows = store.statistics(engine, group_by=group_by, period=period, filters=f, now=now, rank_by=rank_by)
+    [summary] = store.statistics(engine, filters=f, now=now) or [None]
+    names = {}
+    if group_by == "category":
+        names = {code: name for code, (name, _en) in catalogue.majors.items()}
+    elif group_by == "minor":
+        names = {c.code: c.name for c in catalogue}
+
+    def row(r: store.StatRow) -> dict:
+        d = asdict(r)
+        if names:
+            d["name"] = names.get(r.key)
+        return d
+
+    return {
+        "at": now.isoformat(),
+        "group_by": group_by,
+        "period": period,
+        "rank_by": rank_by,
+        "summary": asdict(summary) if summary else None,
+        "rows": [row(r) for r in rows],
+    }
