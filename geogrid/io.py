@@ -192,6 +192,7 @@ STREET_CLASS_ALIASES: dict[str, str] = {
         (
             "footway",
             "path",
+            "trail",
             "pedestrian",
             "cycleway",
             "steps",
