@@ -285,8 +285,9 @@ def build_block_graph(
         piece_src[pi[order][last]] = si[order][last]
     piece_cls = np.where(piece_src >= 0, src_cls[np.maximum(piece_src, 0)], INTERNAL)
 
+    faces, merged = _merge_sliver_faces(faces, min_area_m2=min_area_m2, min_width_m=min_width_m)
     a, b, elen, ewidth, ecost, ecls = _face_edges(faces, mids, lengths, piece_width, piece_cls)
-    graph = BlockGraph(
+    return BlockGraph(
         geoms=faces,
         crs=crs,
         a=a,
@@ -295,9 +296,9 @@ def build_block_graph(
         width=ewidth,
         cost=ecost,
         street_class=ecls,
+        merged_slivers=merged,
         origin=np.arange(len(faces)),
     )
-    return _merge_slivers(graph, min_area_m2=min_area_m2, min_width_m=min_width_m)
 
 
 def _face_edges(faces, mids, lengths, piece_width, piece_cls):
@@ -342,14 +343,21 @@ def _aggregate_edges(fa, fb, plen, pw, pcost, pcls):
     return a, b, length, width, agg["cost"].to_numpy(), agg["cls"].to_numpy(dtype=object)
 
 
-def _merge_slivers(graph: BlockGraph, *, min_area_m2: float, min_width_m: float) -> BlockGraph:
-    """Merge sliver faces into the neighbour they share the longest edge with."""
-    areas = shapely.area(graph.geoms)
-    perims = shapely.length(graph.geoms)
+def _merge_sliver_faces(
+    faces: np.ndarray, *, min_area_m2: float, min_width_m: float
+) -> tuple[np.ndarray, int]:
+    """Merge sliver faces into the neighbour they share the longest boundary with.
+
+    Done on geometry, before edges are counted: near-coincident lines (a cut line a
+    nanometre off a street) make slivers whose pieces touch three faces, and such pieces
+    would otherwise hide the real adjacency between the two faces around them.
+    """
+    areas = shapely.area(faces)
+    perims = shapely.length(faces)
     thin = (areas < min_area_m2) | (2 * areas / np.maximum(perims, 1e-12) < min_width_m)
-    if not thin.any() or graph.n == 1:
-        return graph
-    n = graph.n
+    if not thin.any() or len(faces) == 1:
+        return faces, 0
+    n = len(faces)
     parent = np.arange(n)
 
     def find(x: int) -> int:
@@ -358,51 +366,32 @@ def _merge_slivers(graph: BlockGraph, *, min_area_m2: float, min_width_m: float)
             x = parent[x]
         return x
 
-    adj = graph.adjacency(graph.length)
-    # Smallest slivers first; each joins its neighbour with the longest shared edge,
-    # preferring a neighbour that is not itself a sliver.
+    tree = shapely.STRtree(faces)
+    dropped = np.zeros(n, dtype=bool)
     for v in np.flatnonzero(thin)[np.argsort(areas[thin], kind="stable")]:
-        row = slice(adj.indptr[v], adj.indptr[v + 1])
-        nbrs, lens = adj.indices[row], adj.data[row]
-        if len(nbrs) == 0:
+        if areas[v] <= 0:
+            dropped[v] = True  # a collapsed face covers nothing
             continue
-        key = np.lexsort((-lens, thin[nbrs]))
-        target = find(int(nbrs[key[0]]))
-        root = find(int(v))
-        if target != root:
-            parent[root] = target
+        cand = tree.query(faces[v], predicate="intersects")
+        cand = cand[(cand != v) & ~dropped[cand]]
+        if len(cand) == 0:
+            continue
+        rim = shapely.boundary(faces[v])
+        shared = shapely.length(shapely.intersection(rim, shapely.boundary(faces[cand])))
+        if shared.max() <= 0:
+            continue
+        # longest shared boundary, preferring a neighbour that is not itself a sliver
+        best = cand[np.lexsort((-shared, thin[cand]))[0]]
+        a, b = find(int(v)), find(int(best))
+        if a != b:
+            parent[a] = b
     roots = np.array([find(i) for i in range(n)])
-    uniq, new_id = np.unique(roots, return_inverse=True)
-    if len(uniq) == n:
-        return graph
-    geoms = np.empty(len(uniq), dtype=object)
-    order = np.argsort(new_id, kind="stable")
-    cuts = np.searchsorted(new_id[order], np.arange(len(uniq) + 1))
-    for g in range(len(uniq)):
-        members = order[cuts[g] : cuts[g + 1]]
-        geoms[g] = graph.geoms[members[0]] if len(members) == 1 else shapely.union_all(graph.geoms[members])
-    fa, fb = new_id[graph.a], new_id[graph.b]
-    keep = fa != fb
-    a, b, length, width, cost, cls = _aggregate_edges(
-        fa[keep],
-        fb[keep],
-        graph.length[keep],
-        graph.width[keep],
-        graph.cost[keep],
-        graph.street_class[keep],
-    )
-    return BlockGraph(
-        geoms=geoms,
-        crs=graph.crs,
-        a=a,
-        b=b,
-        length=length,
-        width=width,
-        cost=cost,
-        street_class=cls,
-        merged_slivers=graph.merged_slivers + (n - len(uniq)),
-        origin=np.arange(len(geoms)),
-    )
+    keep_roots = np.unique(roots[~dropped])
+    out = np.empty(len(keep_roots), dtype=object)
+    for g, r in enumerate(keep_roots):
+        members = np.flatnonzero((roots == r) & ~dropped)
+        out[g] = faces[members[0]] if len(members) == 1 else shapely.union_all(faces[members])
+    return out, n - len(out)
 
 
 def make_blocks(
