@@ -41,7 +41,7 @@ def run_demo(
         with engine.begin() as conn:
             for table, frame in (
                 ("divisions", county.divisions),
-                ("addresses", county.addresses.rename(columns={"village_code": "division_code"})),
+                ("addresses", county.addresses),
                 ("streets", county.streets),
             ):
                 store.load_frame(conn, frame, store.SPECS[table], source=f"synthetic {table}")
@@ -52,11 +52,13 @@ def run_demo(
     plan_id = plans.published_plan_id(engine, scope)
     if plan_id is None:
         divisions = store.read_table(engine, "divisions", where="code LIKE :p", params={"p": county_code + "%"})
-        addresses = store.read_table(engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"})
+        addresses = store.read_table(
+            engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"}
+        )
         streets = store.read_table(engine, "streets")
         console.print(f"partitioning {int((divisions['level'] == 'village').sum())} villages…")
         result = partition_county(
-            divisions, addresses.rename(columns={"division_code": "village_code"}), streets, seed=seed, progress=True
+            divisions, addresses, streets, seed=seed, progress=True
         )
         if result.failures:
             console.print(f"[yellow]{len(result.failures)} village(s) could not be partitioned:[/]")

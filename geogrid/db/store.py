@@ -34,6 +34,8 @@ class TableSpec:
     geometry_type: str
     key: str | None = None
     json_columns: tuple[str, ...] = ()
+    # frame column name (geogrid.frames) -> table column name
+    renames: tuple[tuple[str, str], ...] = ()
 
 
 DIVISIONS = TableSpec(
@@ -43,8 +45,12 @@ ADDRESSES = TableSpec(
     "addresses",
     ("source_id", *ADDRESS_COMPONENTS, "full_text", "households", "division_code", "grid_code"),
     "geom", "Point", key="source_id",
+    renames=(("address_id", "source_id"), ("village_code", "division_code")),
 )
-STREETS = TableSpec("streets", ("name", "street_class", "division_code"), "geom", "LineString")
+STREETS = TableSpec(
+    "streets", ("name", "street_class", "division_code"), "geom", "LineString",
+    renames=(("village_code", "division_code"),),
+)
 GRIDS = TableSpec(
     "grids",
     ("plan_id", "code", "division_code", "level", "kind", "name", "households", "address_count",
@@ -53,12 +59,8 @@ GRIDS = TableSpec(
 )
 SPECS = {s.table: s for s in (DIVISIONS, ADDRESSES, STREETS, GRIDS)}
 
-# Frame column name -> table column, for frames that follow geogrid.frames.
-_FRAME_RENAMES = {"address_id": "source_id"}
-
-
 def _prepare(frame: gpd.GeoDataFrame, spec: TableSpec) -> tuple[pd.DataFrame, list[str]]:
-    frame = frame.rename(columns=_FRAME_RENAMES)
+    frame = frame.rename(columns=dict(spec.renames))
     if frame.crs is not None and not frame.crs.equals(WGS84):
         frame = frame.to_crs(WGS84)
     geoms = frame.geometry.values
@@ -188,10 +190,12 @@ def read_table(
 ) -> gpd.GeoDataFrame:
     """Read ``table`` (optionally filtered by a SQL ``where`` with bound ``params``) as a GeoDataFrame.
 
-    Frames come back with the names of :mod:`geogrid.frames` (``source_id`` → ``address_id``)
-    and ``geometry`` as the geometry column.
+    Frames come back with the names of :mod:`geogrid.frames` (addresses: ``source_id`` →
+    ``address_id``, ``division_code`` → ``village_code``) and ``geometry`` as the geometry column.
     """
     spec = SPECS[table]
+    table_names = dict(spec.renames)
+    columns = [table_names.get(c, c) for c in columns] if columns else None
     cols = ", ".join(f'"{c}"' for c in (columns or spec.columns))
     sql = f'SELECT {cols}, "{spec.geometry}" AS geometry FROM "{table}"'
     if where:
@@ -200,4 +204,4 @@ def read_table(
     frame = gpd.read_postgis(sa.text(sql), engine, geom_col="geometry", params=params or {})
     if frame.crs is None:
         frame = frame.set_crs(WGS84)
-    return frame.rename(columns={v: k for k, v in _FRAME_RENAMES.items()})
+    return frame.rename(columns={table_col: frame_col for frame_col, table_col in spec.renames})
