@@ -75,6 +75,7 @@ class PartitionDiagnostics:
     attempts: int = 1
     moves: int = 0
     merged_slivers: int = 0
+    refined: bool = False  # whole blocks were too coarse; blocks above lo were cut between addresses
     seed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -838,6 +839,7 @@ def partition(
             details={"address_ids": ids[np.isin(owner, still)].tolist()},
         )
     t_blocks = time.perf_counter()
+    refined = False
     try:
         part = partition_graph(
             graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=time_limit
@@ -852,6 +854,7 @@ def partition(
         if finer[0].n == graph.n:
             raise
         graph, owner, block_hh, n_split = finer
+        refined = True
         remaining = max(0.5, time_limit - (time.perf_counter() - t_blocks))
         part = partition_graph(
             graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=remaining
@@ -900,6 +903,7 @@ def partition(
         attempts=part.attempts,
         moves=part.moves,
         merged_slivers=graph.merged_slivers,
+        refined=refined,
         seed=seed,
         seconds={
             "blocks": t_blocks - t0,
