@@ -44,11 +44,13 @@ from geogrid.rules import Rule, resolve_rule
 __all__ = [
     "CHANGES",
     "PlanDiff",
+    "addresses_in",
     "border_blocks",
     "diff_plans",
     "household_histogram",
     "household_table",
     "merge_grids",
+    "movable_blocks",
     "move_addresses",
     "move_blocks",
     "neighbours",
@@ -459,6 +461,84 @@ def border_blocks(
         if shapely.length(shapely.intersection(piece.boundary, dst.boundary)) > tol:
             ids.append(int(bid))
     return sorted(ids)
+
+
+def addresses_in(plan: gpd.GeoDataFrame, addresses: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
+    """The addresses lying in grid ``code`` (a point on a shared boundary counts in the first grid).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)])
+    >>> pts = gpd.GeoDataFrame({"address_id": ["p", "q"]}, geometry=[Point(0.5, 0.5), Point(1.5, 0.5)])
+    >>> list(addresses_in(plan, pts, "b")["address_id"])
+    ['q']
+    """
+    return addresses[_locate(plan, addresses) == _position(plan, code)]
+
+
+def movable_blocks(
+    plan: gpd.GeoDataFrame,
+    blocks: gpd.GeoDataFrame,
+    *,
+    rule: Rule | str | tuple[int, int],
+    addresses: gpd.GeoDataFrame | None = None,
+    codes: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Single-block moves between neighbouring grids that :func:`move_blocks` would accept.
+
+    Every block of a grid in ``codes`` (default: all grids) that borders a neighbouring grid
+    is tried; the moves that keep both grids contiguous and within bounds are listed, the
+    most balancing first (smallest spread of the two grids' households after the move).
+
+    Returns
+    -------
+    DataFrame
+        ``block_id``, ``from_code``, ``to_code``, ``households_moved``, ``from_households``,
+        ``to_households`` (after the move).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["a", "b"], "households": [90, 60]},
+    ...                         geometry=[box(0, 0, 3, 1), box(3, 0, 5, 1)], crs="EPSG:32651")
+    >>> blocks = gpd.GeoDataFrame({"block_id": range(5), "households": [30] * 5},
+    ...                           geometry=[box(x, 0, x + 1, 1) for x in range(5)], crs="EPSG:32651")
+    >>> movable_blocks(plan, blocks, rule="rural")[["block_id", "from_code", "to_code"]].values.tolist()
+    [[2, 'a', 'b']]
+    """
+    rule = resolve_rule(rule)
+    rows = []
+    before = dict(zip(plan["code"], _households(plan), strict=True))
+    for code in plan["code"] if codes is None else codes:
+        for other in neighbours(plan, code):
+            for block in border_blocks(plan, blocks, code, other):
+                try:
+                    moved = move_blocks(plan, blocks, [block], other, rule=rule, addresses=addresses)
+                except PlanEditError:
+                    continue
+                after = dict(zip(moved["code"], moved["households"], strict=True))
+                rows.append(
+                    {
+                        "block_id": block,
+                        "from_code": code,
+                        "to_code": other,
+                        "households_moved": int(before[code] - after[code]),
+                        "from_households": int(after[code]),
+                        "to_households": int(after[other]),
+                    }
+                )
+    columns = ["block_id", "from_code", "to_code", "households_moved", "from_households", "to_households"]
+    table = pd.DataFrame(rows, columns=columns)
+    spread = (table["from_households"] - table["to_households"]).abs()
+    return (
+        table.assign(_spread=spread)
+        .sort_values(["_spread", "block_id"], kind="stable")
+        .drop(columns="_spread")
+        .reset_index(drop=True)
+    )
 
 
 # --------------------------------------------------------------------------- edits
@@ -914,6 +994,15 @@ def _move_region(
         raw_target = shapely.area(shapely.intersection(geoms[target], region))
         where = f"already in {to_code}" if raw_target > noise else "outside the plan"
         raise PlanEditError(f"{what}: nothing to move, the area is {where}")
+    if "division_code" in plan:
+        village = plan["division_code"].iloc[target]
+        foreign = [str(plan["code"].iloc[j]) for j in sources if plan["division_code"].iloc[j] != village]
+        if foreign:
+            # Never forced: every grid lies inside exactly one village.
+            raise PlanEditError(
+                f"{what}: {', '.join(foreign)} lie outside village {village} of {to_code}; "
+                "grids never cross villages"
+            )
     new_m: dict[int, Any] = {}
     pieces = []
     # Snap-rounding on a 10 nm grid collapses the zero-width spikes floating-point overlay

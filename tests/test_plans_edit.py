@@ -283,6 +283,34 @@ def test_merge_never_crosses_villages(plan):
         plans.merge_grids(other.assign(households=[90, 20, 20]), B, C, rule="rural", force=True)
 
 
+def test_move_never_crosses_villages(plan, blocks):
+    other = plan.assign(division_code=[V, V, "320508019045"])
+    with pytest.raises(
+        PlanEditError, match=f"{C} lie outside village {V} of {B}; grids never cross villages"
+    ):
+        plans.move_blocks(other, blocks, [5], B, rule=(10, 200), force=True)
+
+
+def test_movable_blocks_lists_the_accepted_moves(plan, blocks, addresses):
+    table = plans.movable_blocks(plan, blocks, rule="rural", addresses=addresses)
+    # 001 -> 002 (block 2) is the only move keeping both grids in [50, 100]; 003 has one block.
+    assert table.to_dict("records") == [
+        {
+            "block_id": 2,
+            "from_code": A,
+            "to_code": B,
+            "households_moved": 30,
+            "from_households": 60,
+            "to_households": 90,
+        },
+    ]
+    assert plans.movable_blocks(plan, blocks, rule="rural", codes=[B]).empty
+
+
+def test_addresses_in(plan, addresses):
+    assert list(plans.addresses_in(plan, addresses, C)["address_id"]) == ["b5-0", "b5-1"]
+
+
 def test_merge_bad_requests(plan):
     with pytest.raises(PlanEditError, match="with itself"):
         plans.merge_grids(plan, A, A, rule="rural")

@@ -103,3 +103,12 @@ def test_edit_publish_and_roll_back(stored, engine):
     db_plans.rollback_plan(engine, VILLAGE)
     back = db_plans.load_published(engine, VILLAGE)
     assert back.attrs["plan_id"] == stored and list(back["households"]) == [70, 50]
+
+
+def test_delete_addresses_is_all_or_nothing(stored, engine):
+    with pytest.raises(NotFoundError, match=r"1 address\(es\) not stored: \['zz'\]"):
+        db_plans.delete_addresses(engine, ["a", "zz"])
+    assert len(db_plans.load_scope(engine, VILLAGE).addresses) == 3
+    assert db_plans.delete_addresses(engine, ["a"]) == 1
+    draft = db_plans.save_plan(engine, db_plans.load_published(engine, VILLAGE), scope_code=VILLAGE)
+    assert db_plans.publish_plan(engine, draft).households == 80  # 2号 and 3号 remain

@@ -299,3 +299,24 @@ def load_scope(bind: Engine | Connection, scope_code: str) -> ScopeData:
     if divisions.empty:
         raise NotFoundError(f"no divisions stored under scope {scope_code}")
     return ScopeData(divisions=divisions, addresses=addresses, streets=streets)
+
+
+def delete_addresses(engine: Engine, address_ids: list[str]) -> int:
+    """Remove addresses (e.g. of demolished buildings) from the register by their source ids.
+
+    All or nothing: NotFoundError names the ids that are not stored.  Grid household counts
+    follow when the next plan is published.
+    """
+    ids = [str(a) for a in address_ids]
+    with engine.begin() as conn:
+        found = set(
+            conn.execute(sa.text("SELECT source_id FROM addresses WHERE source_id = ANY(:ids)"), {"ids": ids})
+            .scalars()
+            .all()
+        )
+        missing = sorted(set(ids) - found)
+        if missing:
+            raise NotFoundError(f"{len(missing)} address(es) not stored: {missing[:10]}")
+        return int(
+            conn.execute(sa.text("DELETE FROM addresses WHERE source_id = ANY(:ids)"), {"ids": ids}).rowcount
+        )
