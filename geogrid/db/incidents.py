@@ -634,7 +634,7 @@ class Filters:
     """
 
     status: tuple[str, ...] = ()
-    category: str | None = None  # a major or minor category code
+    category: str | None = None  # major or minor category code(s), comma-separated
     source: str | None = None
     division: str | None = None
     grid_code: str | None = None
@@ -653,8 +653,11 @@ class Filters:
             parts.append("i.status = ANY(CAST(:f_status AS text[]))")
             params["f_status"] = list(self.status)
         if self.category:
-            parts.append("(i.category_major = :f_cat OR i.category_minor = :f_cat)")
-            params["f_cat"] = self.category
+            # One code or a comma-separated list; major and minor codes may be mixed.
+            parts.append(
+                "(i.category_major = ANY(CAST(:f_cat AS text[])) OR i.category_minor = ANY(CAST(:f_cat AS text[])))"
+            )
+            params["f_cat"] = [c.strip() for c in self.category.split(",") if c.strip()]
         if self.source:
             parts.append("i.source = :f_source")
             params["f_source"] = self.source

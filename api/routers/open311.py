@@ -1,0 +1,267 @@
+"""Open311 GeoReport v2 (JSON) over the incident model, so existing civic clients work.
+
+Mapping: a *service* is a minor category (``service_code`` = its code, ``group`` = the major
+category); a *service request* is an incident (``service_request_id`` = its public id).
+GeoReport has two statuses: ``open`` while the incident waits for someone, ``closed`` once it
+is resolved, verified, closed, rejected or merged (``status_notes`` gives our status).
+Reporter name, phone and e-mail are stored but never returned: these endpoints are public.
+Errors use GeoReport's format, ``[{"code": 400, "description": "..."}]``.
+
+Posting needs an API key (``api_key`` parameter as in the specification, or the usual
+headers) of a role that may report; ``lat``/``long`` are WGS-84.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from api.deps import ANONYMOUS, Principal, get_engine, get_settings, require_reader
+from api.errors import status_for
+from api.routers.incidents import IncidentIn, get_catalogue, parse_time, report
+from api.settings import Settings
+from geogrid import incidents as wf
+from geogrid.db import incidents as store
+from geogrid.db import keys
+from geogrid.errors import GeogridError
+
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+CLOSED = wf.FINAL_STATUSES | wf.COMPLETED_STATUSES
+MAX_REQUESTS = 1000
+PUBLIC = wf.Actor("open311", "viewer")  # sees every incident, never a reporter's contact
+
+
+class Open311Route(APIRoute):
+    """Answer errors on these routes in GeoReport's ``[{"code", "description"}]`` format."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HTTPException as exc:
+                return _error(exc.status_code, str(exc.detail), exc.headers)
+            except RequestValidationError as exc:
+                detail = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
+                    for e in exc.errors()
+                )
+                return _error(400, detail)
+            except wf.ActionForbiddenError as exc:
+                return _error(403, str(exc))
+            except GeogridError as exc:
+                return _error(status_for(exc), str(exc))
+
+        return route
+
+
+def _error(status: int, description: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse([{"code": status, "description": description}], status_code=status, headers=headers)
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
+@router.get("/discovery.json", summary="GeoReport v2 discovery")
+def discovery(request: Request, settings: Settings = Depends(get_settings)) -> dict:
+    base = str(request.base_url).rstrip("/") + "/open311/v2"
+    return {
+        "changeset": "2024-05-01T00:00:00Z",
+        "contact": "geogrid incident service",
+        "key_service": "API keys are issued by the county's grid management centre (geogrid keys create)",
+        "endpoints": [
+            {
+                "specification": SPEC,
+                "url": base,
+                "changeset": "2024-05-01T00:00:00Z",
+                "type": "production",
+                "formats": ["application/json"],
+            }
+        ],
+    }
+
+
+def _service(c: wf.Category) -> dict:
+    return {
+        "service_code": c.code,
+        "service_name": c.name,
+        "description": f"{c.name_en}. {c.major_name}/{c.name}; accepted within {c.accept_hours:g} h, "
+        f"completed within {c.complete_hours:g} h by {c.department}",
+        "metadata": False,
+        "type": "realtime",
+        "keywords": c.name_en.lower(),
+        "group": c.major_name,
+    }
+
+
+@router.get("/services.json", summary="Service list (the minor categories)")
+def services(catalogue: wf.Catalogue = Depends(get_catalogue)) -> list[dict]:
+    return [_service(c) for c in catalogue]
+
+
+@router.get("/services/{service_code}.json", summary="Service definition")
+def service_definition(service_code: str, catalogue: wf.Catalogue = Depends(get_catalogue)) -> dict:
+    c = catalogue.get(service_code)
+    # metadata is false for every service: there are no extra attributes to fill in.
+    return {"service_code": c.code, "attributes": []}
+
+
+def _request_json(inc: store.Incident, catalogue: wf.Catalogue) -> dict:
+    c = catalogue.categories.get(inc.category_minor)
+    notes = inc.status + (f"; merged into {inc.merged_into}" if inc.merged_into else "")
+    return {
+        "service_request_id": inc.public_id,
+        "status": "closed" if inc.status in CLOSED else "open",
+        "status_notes": notes,
+        "service_name": c.name if c else inc.category_minor,
+        "service_code": inc.category_minor,
+        "description": inc.description,
+        "agency_responsible": inc.department or (c.department if c else None),
+        "service_notice": "",
+        "requested_datetime": inc.created_at.isoformat(),
+        "updated_datetime": inc.updated_at.isoformat(),
+        "expected_datetime": inc.complete_due.isoformat(),
+        "address": inc.address_text,
+        "address_id": None,
+        "zipcode": None,
+        "lat": inc.lat,
+        "long": inc.lon,
+        "media_url": None,
+    }
+
+
+@router.get("/requests.json", summary="Service requests (default: the last 90 days, at most 1000)")
+def list_requests(
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+    _: Principal = Depends(require_reader),
+    engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
+) -> list[dict]:
+    if service_request_id:
+        out = []
+        for pid in [p.strip() for p in service_request_id.split(",") if p.strip()][:MAX_REQUESTS]:
+            try:
+                out.append(_request_json(store.get(engine, pid), catalogue))
+            except GeogridError:
+                continue  # GeoReport: unknown ids are simply absent from the list
+        return out
+    end = parse_time(end_date, "end_date") or datetime.now(UTC)
+    start = parse_time(start_date, "start_date") or end - timedelta(days=90)
+    statuses: tuple[str, ...] = ()
+    if status:
+        wanted = {s.strip() for s in status.split(",") if s.strip()}
+        if not wanted <= {"open", "closed"}:
+            raise HTTPException(400, f"status must be open and/or closed, got {status!r}")
+        statuses = tuple(
+            sorted(
+                (CLOSED if "closed" in wanted else frozenset())
+                | (wf.OPEN_STATUSES if "open" in wanted else frozenset())
+            )
+        )
+    if service_code:
+        for code in service_code.split(","):
+            catalogue.get(code.strip())
+    f = store.Filters(status=statuses, category=service_code or None, date_from=start, date_to=end)
+    page = store.list_incidents(engine, actor=PUBLIC, filters=f, limit=MAX_REQUESTS)
+    return [_request_json(i, catalogue) for i in page.items]
+
+
+@router.get("/requests/{service_request_id}.json", summary="One service request")
+def get_request(
+    service_request_id: str,
+    _: Principal = Depends(require_reader),
+    engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
+) -> list[dict]:
+    return [_request_json(store.get(engine, service_request_id), catalogue)]
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError as exc:
+            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise HTTPException(400, "body must be a JSON object")
+        return data
+    form = await request.form()
+    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+@router.post("/requests.json", status_code=201, summary="Create a service request")
+async def post_request(
+    request: Request,
+    response: Response,
+    engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
+) -> list[dict]:
+    data = await _form(request)
+    key = (
+        data.pop("api_key", None)
+        or request.query_params.get("api_key")
+        or request.headers.get("x-api-key")
+        or _bearer(request.headers.get("authorization"))
+    )
+    principal = ANONYMOUS
+    if key:
+        record = await run_in_threadpool(keys.lookup_key, engine, key, cache=request.app.state.key_cache)
+        if record is None:
+            raise HTTPException(401, "unknown or revoked api_key")
+        principal = Principal(record.name, record.role, record.scope)
+    if "service_code" not in data:
+        raise HTTPException(400, "service_code is required")
+    name = " ".join(str(data.get(k, "")).strip() for k in ("first_name", "last_name")).strip() or None
+    contact = (
+        "; ".join(str(data[k]).strip() for k in ("phone", "email") if str(data.get(k) or "").strip()) or None
+    )
+    try:
+        body = IncidentIn(
+            category=str(data["service_code"]),
+            description=str(data.get("description") or ""),
+            lon=_float(data.get("long"), "long"),
+            lat=_float(data.get("lat"), "lat"),
+            address=(str(data["address_string"]) if data.get("address_string") else None),
+            reporter_name=name,
+            reporter_contact=contact,
+        )
+    except ValidationError as exc:
+        raise HTTPException(400, "; ".join(e["msg"] for e in exc.errors(include_url=False))) from None
+    created = await run_in_threadpool(
+        report, engine, settings, catalogue, principal, body, [], request.headers.get("idempotency-key")
+    )
+    if not created.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return [{"service_request_id": created.incident.public_id, "service_notice": "", "account_id": None}]
+
+
+def _float(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise HTTPException(400, f"{name} must be a number, got {value!r}") from None
+
+
+def _bearer(value: str | None) -> str | None:
+    if value and value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
