@@ -1,0 +1,201 @@
+"""Benchmark the incident heatmap in PostGIS: 1M seeded incidents, H3 vs ST_HexagonGrid.
+
+Run:  .venv/bin/python scripts/bench/bench_heatmap.py [--n 1000000] [--seed 42] [--requests 200]
+
+1. Creates a throwaway database on the project-local cluster (or $GEOGRID_DATABASE_URL's
+   server), migrates it and COPYs N seeded synthetic incidents in
+   (:func:`geogrid.db.incidents.import_incidents`; clustered around 300 hot spots in a
+   ~40 x 40 km city box, created over one year).
+2. Times the H3 aggregation in PostGIS from the stored res-12 cells (bigint bit operations,
+   ``geogrid.heat.parent_sql``) over all N incidents and over a city-sized bbox (20 x 20 km).
+3. Times the same counts done the usual PostGIS way, on the fly: ``ST_HexagonGrid`` of a
+   comparable cell size over the bbox, joined to the incidents with ``ST_Intersects``.
+4. Serves the API with uvicorn on 127.0.0.1 (one worker, in this process) and measures the
+   ``/heatmap`` endpoint (GeoJSON, res 8, the city bbox): a bounded number of sequential
+   requests, p50/p95/max.
+
+Prints a Markdown section for docs/BENCHMARKS.md.  Drops the database at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
+
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from geogrid import heat  # noqa: E402
+from geogrid import incidents as wf  # noqa: E402
+from geogrid.db import ENV_URL, make_engine, migrate  # noqa: E402
+from geogrid.db import incidents as store  # noqa: E402
+from geogrid.db.cluster import LocalCluster, drop_database, ensure_database  # noqa: E402
+
+CITY_BBOX = (120.55, 31.20, 120.76, 31.38)  # ~20 x 20 km
+# ST_HexagonGrid size is the hexagon's edge (circumradius) in metres of EPSG:3857; H3 res 8 has
+# an average edge of ~461 m, which is ~540 m in Web Mercator at 31.3°N (1 / cos(lat)).
+HEX_EDGE_3857 = 540.0
+
+
+def synthetic(n: int, *, seed: int, catalogue: wf.Catalogue) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    centres_lon = rng.uniform(120.45, 120.85, 300)
+    centres_lat = rng.uniform(31.15, 31.50, 300)
+    which = rng.integers(0, 300, n)
+    lon = centres_lon[which] + rng.normal(0, 0.01, n)
+    lat = centres_lat[which] + rng.normal(0, 0.01, n)
+    codes = np.array(list(catalogue.categories))
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    created = pd.to_datetime(t0) + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, n), unit="s")
+    return pd.DataFrame({"lon": lon, "lat": lat, "category": codes[rng.integers(0, codes.size, n)],
+                         "created_at": created})
+
+
+def timed(fn, repeat: int):
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def hexgrid_counts(engine, bbox) -> int:
+    sql = """
+        WITH box AS (SELECT ST_Transform(ST_MakeEnvelope(:w, :s, :e, :n, 4326), 3857) AS g),
+        hex AS (SELECT h.geom FROM box, ST_HexagonGrid(:size, box.g) AS h)
+        SELECT count(*) FROM (
+            SELECT hex.geom, count(*) AS n
+            FROM hex JOIN incidents i
+              ON ST_Intersects(ST_Transform(hex.geom, 4326), i.location)
+            WHERE i.status <> 'merged' AND i.location && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+            GROUP BY hex.geom
+        ) t
+    """
+    w, s, e, n = bbox
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql), {"w": w, "s": s, "e": e, "n": n, "size": HEX_EDGE_3857}).scalar())
+
+
+def serve(app) -> tuple[str, object, threading.Thread]:
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    server_url = os.environ.get(ENV_URL) or LocalCluster(Path(os.environ.get("GEOGRID_HOME") or ".geogrid")).start()
+    name = f"geogrid_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
+    ensure_database(admin, name)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=4)
+    rows: list[tuple[str, str]] = []
+    try:
+        migrate.upgrade(engine)
+        catalogue = wf.load_catalogue()
+        frame = synthetic(args.n, seed=args.seed, catalogue=catalogue)
+        t0 = time.perf_counter()
+        store.import_incidents(engine, frame, catalogue=catalogue, actor_name="bench")
+        load_s = time.perf_counter() - t0
+        with engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE incidents"))
+        print(f"loaded {args.n:,} incidents (COPY + history) in {load_s:.1f} s", flush=True)
+
+        city = store.Filters(bbox=heat.BBox(*CITY_BBOX))
+        in_city = int(((frame.lon >= CITY_BBOX[0]) & (frame.lon <= CITY_BBOX[2]) & (frame.lat >= CITY_BBOX[1])
+                       & (frame.lat <= CITY_BBOX[3])).sum())
+        for res in (7, 8, 9):
+            t, df = timed(lambda r=res: store.heat_cells(engine, res=r), args.repeat)
+            assert int(df["count"].sum()) == args.n
+            rows.append((f"H3 in PostGIS, all {args.n:,} incidents, res {res} ({len(df):,} cells)",
+                         f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+        t, df = timed(lambda: store.heat_cells(engine, res=8, filters=city), args.repeat)
+        assert int(df["count"].sum()) == in_city
+        rows.append((f"H3 in PostGIS, city bbox ({in_city:,} incidents), res 8 ({len(df):,} cells)",
+                     f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+        # Cross-check with the library on the same points (bit ops in numpy).
+        lib = heat.aggregate(heat.cells_for_points(frame.lon.to_numpy(), frame.lat.to_numpy()), res=8)
+        assert lib["count"].tolist() == store.heat_cells(engine, res=8)["count"].tolist()
+
+        hex_repeat = max(1, min(3, args.repeat))
+        t, n_hex = timed(lambda: hexgrid_counts(engine, CITY_BBOX), hex_repeat)
+        rows.append((f"ST_HexagonGrid({HEX_EDGE_3857:.0f} m) + ST_Intersects, city bbox ({n_hex:,} hexagons)",
+                     f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+
+        import httpx
+
+        from api import create_app
+        from api.settings import Settings
+
+        app = create_app(Settings(database_url=url), engine=engine)
+        base, server, thread = serve(app)
+        query = "/heatmap?res=8&bbox=" + ",".join(map(str, CITY_BBOX))
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(5):  # warm up connections and caches
+                client.get(query).raise_for_status()
+            lat_ms = []
+            for _ in range(args.requests):
+                t0 = time.perf_counter()
+                r = client.get(query)
+                lat_ms.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+            features = len(r.json()["features"])
+            ping = []
+            for _ in range(args.requests):
+                t0 = time.perf_counter()
+                client.get("/ping").raise_for_status()
+                ping.append((time.perf_counter() - t0) * 1000)
+        server.should_exit = True
+        thread.join(timeout=10)
+        q = np.percentile(lat_ms, [50, 95])
+        rows.append((f"GET {query} ({features:,} hexagons, GeoJSON), {args.requests} sequential requests",
+                     f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, max {max(lat_ms):.0f} ms"))
+        rows.append((f"GET /ping (framework floor), {args.requests} requests",
+                     f"p50 {np.percentile(ping, 50):.1f} ms, p95 {np.percentile(ping, 95):.1f} ms"))
+    finally:
+        engine.dispose()
+        drop_database(admin, name)
+
+    print()
+    print(f"Command: `.venv/bin/python scripts/bench/bench_heatmap.py --n {args.n} --seed {args.seed} "
+          f"--requests {args.requests}`")
+    print(f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    print()
+    print("| measurement | time |")
+    print("|---|---|")
+    for what, value in rows:
+        print(f"| {what} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
