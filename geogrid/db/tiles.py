@@ -1,0 +1,282 @@
+"""Mapbox vector tiles of grids, divisions and addresses, built in PostGIS.
+
+A tile is one statement (``ST_TileEnvelope`` → ``ST_AsMVTGeom`` → ``ST_AsMVT``, SQL in
+``geogrid/db/sql/tile_*.sql``), prepared once per connection.  :class:`TileCache` keeps
+finished tiles in memory keyed by :func:`data_version`, a cheap fingerprint of the plans,
+addresses and divisions: publishing or rolling back a plan changes it, so a server process
+never serves a tile of a plan that is no longer published, whichever process published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from geogrid.db.rawpool import RawPool, load_sql
+from geogrid.errors import GeogridError, NotFoundError
+
+__all__ = [
+    "LAYERS",
+    "MAX_ZOOM",
+    "CachedTile",
+    "TileCache",
+    "TileLayer",
+    "check_tile",
+    "data_version",
+    "etag_for",
+    "render_tile",
+    "tilejson",
+]
+
+#: Deepest zoom served (WebMercatorQuad tile matrices 0..24).
+MAX_ZOOM = 24
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One collection served as tiles: its layer name, attributes and zoom range."""
+
+    id: str
+    description: str
+    fields: dict[str, str]
+    minzoom: int
+    maxzoom: int
+    geometry: str
+
+
+LAYERS: dict[str, TileLayer] = {
+    "grids": TileLayer(
+        "grids",
+        "Grids (网格) of the published plans, or of one plan with ?plan=",
+        {"code": "String", "name": "String", "households": "Number", "level": "Number", "kind": "String"},
+        minzoom=0,
+        maxzoom=22,
+        geometry="polygon",
+    ),
+    "divisions": TileLayer(
+        "divisions",
+        "Townships (乡镇/街道) and villages (村/社区)",
+        {"code": "String", "name": "String", "level": "String", "kind": "String", "parent_code": "String"},
+        minzoom=0,
+        maxzoom=22,
+        geometry="polygon",
+    ),
+    "addresses": TileLayer(
+        "addresses",
+        "Standard addresses (标准地址) with their households and grid",
+        {
+            "address_id": "String",
+            "full_text": "String",
+            "households": "Number",
+            "grid_code": "String",
+            "division_code": "String",
+        },
+        # Below zoom 13 a tile would carry tens of thousands of points nobody can tell apart.
+        minzoom=13,
+        maxzoom=22,
+        geometry="point",
+    ),
+}
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Raise :class:`GeogridError` unless ``z/x/y`` is a WebMercatorQuad tile.
+
+    Examples
+    --------
+    >>> check_tile(3, 7, 7)
+    >>> check_tile(3, 8, 0)
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.GeogridError: tile x=8 is out of range for zoom 3: use 0..7
+    """
+    if not 0 <= z <= MAX_ZOOM:
+        raise GeogridError(f"tile zoom {z} is out of range: use 0..{MAX_ZOOM}")
+    n = 1 << z
+    if not 0 <= x < n:
+        raise GeogridError(f"tile x={x} is out of range for zoom {z}: use 0..{n - 1}")
+    if not 0 <= y < n:
+        raise GeogridError(f"tile y={y} is out of range for zoom {z}: use 0..{n - 1}")
+
+
+def _layer(collection: str) -> TileLayer:
+    try:
+        return LAYERS[collection]
+    except KeyError:
+        raise NotFoundError(f"collection {collection!r} has no tiles; use one of {sorted(LAYERS)}") from None
+
+
+def render_tile(
+    pool: RawPool, collection: str, z: int, x: int, y: int, *, plan_id: int | None = None
+) -> bytes:
+    """The MVT tile ``z/x/y`` of ``collection`` (``b""`` when it has no features).
+
+    Parameters
+    ----------
+    pool
+        Database connections (:func:`geogrid.db.rawpool.pool_for`).
+    collection
+        ``grids``, ``divisions`` or ``addresses``.
+    z, x, y
+        WebMercatorQuad tile indices (XYZ scheme, y from the north).
+    plan_id
+        Grids only: draw this plan (e.g. a draft) instead of the published plans.
+
+    Examples
+    --------
+    >>> import mapbox_vector_tile
+    >>> data = render_tile(pool_for(engine), "grids", 14, 13684, 6719)   # doctest: +SKIP
+    >>> mapbox_vector_tile.decode(data)["grids"]["features"][0]["properties"]["code"]   # doctest: +SKIP
+    '320508001001001'
+    """
+    layer = _layer(collection)
+    check_tile(z, x, y)
+    if z < layer.minzoom:
+        return b""
+    if collection == "grids":
+        row = pool.fetchone_prepared("geogrid_tile_grids", load_sql("tile_grids"), (z, x, y, plan_id))
+    else:
+        row = pool.fetchone_prepared(f"geogrid_tile_{collection}", load_sql(f"tile_{collection}"), (z, x, y))
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def data_version(pool: RawPool) -> str:
+    """A fingerprint that changes whenever a plan is saved, published, rolled back or deleted,
+    or addresses/divisions are loaded.
+
+    Examples
+    --------
+    >>> before = data_version(pool_for(engine))          # doctest: +SKIP
+    >>> publish_plan(engine, draft_id)                   # doctest: +SKIP
+    >>> data_version(pool_for(engine)) != before         # doctest: +SKIP
+    True
+    """
+    row = pool.fetchone_prepared("geogrid_data_version", load_sql("data_version"), ())
+    return row[0] if row else ""
+
+
+def etag_for(body: bytes) -> str:
+    """A strong ETag for a tile body (empty tiles included).
+
+    Examples
+    --------
+    >>> etag_for(b"") == etag_for(b"")
+    True
+    """
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+@dataclass(frozen=True)
+class CachedTile:
+    body: bytes
+    etag: str
+
+
+class TileCache:
+    """A bounded, thread-safe LRU cache of finished tiles.
+
+    Keys should include :func:`data_version`; stale entries are then never hit again and
+    age out of the LRU order.
+
+    Parameters
+    ----------
+    max_entries
+        Tiles kept; 0 disables the cache.
+
+    Examples
+    --------
+    >>> cache = TileCache(2)
+    >>> _ = cache.put(("grids", 0, 0, 0, None, "v1"), b"x")
+    >>> cache.get(("grids", 0, 0, 0, None, "v1")).body
+    b'x'
+    >>> cache.get(("grids", 0, 0, 0, None, "v2")) is None
+    True
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max(0, int(max_entries))
+        self._items: OrderedDict[tuple, CachedTile] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple) -> CachedTile | None:
+        with self._lock:
+            tile = self._items.get(key)
+            if tile is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return tile
+
+    def put(self, key: tuple, body: bytes) -> CachedTile:
+        tile = CachedTile(body, etag_for(body))
+        if self.max_entries == 0:
+            return tile
+        with self._lock:
+            self._items[key] = tile
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return tile
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def tilejson(pool: RawPool, collection: str, tiles_url: str, *, plan_id: int | None = None) -> dict:
+    """A TileJSON 3.0.0 document for ``collection`` with ``tiles_url`` as its tile template.
+
+    ``bounds`` and ``center`` come from the data (published grids, or ``plan_id``'s).
+
+    Examples
+    --------
+    >>> url = "http://h/collections/grids/tiles/WebMercatorQuad/{z}/{x}/{y}"
+    >>> tj = tilejson(pool_for(engine), "grids", url)                          # doctest: +SKIP
+    >>> tj["tilejson"], tj["vector_layers"][0]["id"]                                 # doctest: +SKIP
+    ('3.0.0', 'grids')
+    """
+    layer = _layer(collection)
+    extent = "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent({}) e FROM {}) s"
+    if collection == "grids":
+        sql = extent.format(
+            "g.geom",
+            "grids g WHERE g.plan_id IN (SELECT id FROM plans WHERE CASE WHEN %(p)s::int IS NULL "
+            "THEN status = 'published' ELSE id = %(p)s::int END)",
+        )
+    elif collection == "divisions":
+        sql = extent.format("boundary", "divisions")
+    else:
+        sql = extent.format("geom", "addresses")
+    row = pool.fetchone(sql, {"p": plan_id})
+    bounds = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
+    if row and row[0] is not None:
+        bounds = [round(float(v), 7) for v in row]
+    centre_zoom = max(layer.minzoom, 12)
+    return {
+        "tilejson": "3.0.0",
+        "name": collection,
+        "description": layer.description,
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "bounds": bounds,
+        "center": [round((bounds[0] + bounds[2]) / 2, 7), round((bounds[1] + bounds[3]) / 2, 7), centre_zoom],
+        "vector_layers": [
+            {
+                "id": layer.id,
+                "description": layer.description,
+                "fields": layer.fields,
+                "minzoom": layer.minzoom,
+                "maxzoom": layer.maxzoom,
+            }
+        ],
+    }
