@@ -1,0 +1,212 @@
+"""Reviewing a stored plan before publishing: validation report and diff to the published plan.
+
+Both read the plan and its scope from PostGIS and hand them to the pure core
+(:func:`geogrid.validate.validate`, :func:`geogrid.plans.diff_plans`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geogrid.codes import GRID_LEN
+from geogrid.db import store
+from geogrid.db.plans import get_plan, load_plan, scope_prefix
+from geogrid.frames import WGS84
+from geogrid.plans import PlanDiff, diff_plans
+from geogrid.validate import Issue, ValidationReport, validate
+
+__all__ = ["PlanReview", "diff_to_dict", "diff_to_published", "review_to_dict", "validate_plan"]
+
+
+@dataclass
+class PlanReview:
+    """The validation of a stored plan: one report per village (and per grid for sub-grids)."""
+
+    plan_id: int
+    reports: dict[str, ValidationReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports.values())
+
+    @property
+    def issues(self) -> list[Issue]:
+        return [i for r in self.reports.values() for i in r.issues]
+
+    @property
+    def n_grids(self) -> int:
+        return sum(r.n_grids for r in self.reports.values())
+
+
+def validate_plan(engine: Engine, plan_id: int) -> PlanReview:
+    """Validate plan ``plan_id`` village by village against the stored divisions.
+
+    The grids (15 digits) of each village must tile it without gaps or overlaps and keep
+    the household rule of the village's kind (``urban`` 300–500, ``rural`` 50–100;
+    dedicated grids are exempt from the bounds).  Sub-grids (17 digits) must tile their grid.
+
+    Examples
+    --------
+    >>> review = validate_plan(engine, draft_id)     # doctest: +SKIP
+    >>> review.ok, len(review.issues)                # doctest: +SKIP
+    (True, 0)
+    """
+    plan = get_plan(engine, plan_id)
+    grids = load_plan(engine, plan_id)
+    villages = store.read_table(
+        engine,
+        "divisions",
+        where="level = 'village' AND code LIKE :p",
+        params={"p": scope_prefix(plan.scope_code) + "%"},
+    )
+    reports: dict[str, ValidationReport] = {}
+    top = grids[grids["code"].str.len() == GRID_LEN]
+    for code, group in top.groupby("division_code"):
+        parent = villages[villages["code"] == code]
+        kinds = group["kind"]
+        kind = parent["kind"].iloc[0] if len(parent) and parent["kind"].iloc[0] else kinds.mode().iloc[0]
+        rule = kind if kind in ("urban", "rural") else None
+        report = validate(group, parent=parent[["code", "geometry"]] if len(parent) else None, rule=rule)
+        dedicated = set(group.loc[kinds == "dedicated", "code"])
+        report.issues = [
+            i for i in report.issues if not (i.kind == "households" and set(i.codes) <= dedicated)
+        ]
+        reports[str(code)] = report
+    # A village of the scope without any grid is a gap as big as the village.
+    for code in sorted(set(villages["code"]) - set(top["division_code"])):
+        geom = villages.loc[villages["code"] == code, "geometry"].iloc[0]
+        reports[code] = ValidationReport(
+            issues=[Issue("gap", (code,), f"village {code} has no grids in this plan", geom, None)],
+            n_grids=0,
+            checks=("gap",),
+        )
+    subs = grids[grids["code"].str.len() > GRID_LEN]
+    for parent_code, group in subs.groupby(subs["code"].str[:GRID_LEN]):
+        parent = top[top["code"] == parent_code]
+        report = validate(group, parent=parent[["code", "geometry"]] if len(parent) else None)
+        reports[str(parent_code)] = report
+    return PlanReview(plan_id, reports)
+
+
+def _geojson(geom: shapely.Geometry | None) -> dict | None:
+    if geom is None or geom.is_empty:
+        return None
+    return shapely.geometry.mapping(shapely.set_precision(geom, 1e-7))
+
+
+def review_to_dict(review: PlanReview, *, max_issues: int = 1000) -> dict:
+    """The review as JSON-ready data: ``ok``, counts per kind and the issues (GeoJSON geometry)."""
+    issues = review.issues
+    counts: dict[str, int] = {}
+    for issue in issues:
+        counts[issue.kind] = counts.get(issue.kind, 0) + 1
+    return {
+        "plan_id": review.plan_id,
+        "ok": review.ok,
+        "n_grids": review.n_grids,
+        "counts": counts,
+        "issues": [
+            {
+                "kind": i.kind,
+                "codes": list(i.codes),
+                "message": i.message,
+                "measure": None if i.measure is None else float(i.measure),
+                "geometry": _geojson(i.geometry),
+            }
+            for i in issues[:max_issues]
+        ],
+        "truncated": len(issues) > max_issues,
+    }
+
+
+def _published_grids(engine: Engine, scope_code: str) -> tuple[gpd.GeoDataFrame, list[int]]:
+    """Grids of the published plans overlapping ``scope_code`` (same, enclosing or enclosed scopes)."""
+    prefix = scope_prefix(scope_code)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, scope_code FROM plans WHERE status = 'published'")).all()
+    ids = [
+        int(pid)
+        for pid, scope in rows
+        if scope_prefix(scope).startswith(prefix) or prefix.startswith(scope_prefix(scope))
+    ]
+    if not ids:
+        return gpd.GeoDataFrame({"code": [], "households": []}, geometry=[], crs=WGS84), []
+    columns = [c for c in store.GRIDS.columns if c != "plan_id"]
+    frame = store.read_table(
+        engine,
+        "grids",
+        where="plan_id = ANY(:ids) AND code LIKE :p",
+        params={"ids": ids, "p": prefix + "%"},
+        columns=columns,
+    )
+    return frame, ids
+
+
+def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]]:
+    """Diff plan ``plan_id`` against what is published for its scope (and the ids compared with).
+
+    Households moved are counted from the stored address points of the scope.
+    """
+    plan = get_plan(engine, plan_id)
+    new = load_plan(engine, plan_id)
+    old, ids = _published_grids(engine, plan.scope_code)
+    addresses = store.read_table(
+        engine,
+        "addresses",
+        where="division_code LIKE :p",
+        params={"p": scope_prefix(plan.scope_code) + "%"},
+        columns=["source_id", "households", "division_code"],
+    )
+    if len(old) == 0:
+        frame = pd.DataFrame(
+            {
+                "code": new["code"],
+                "code_before": None,
+                "change": "added",
+                "households_before": 0,
+                "households_after": new["households"],
+                "households_in": new["households"],
+                "households_out": 0,
+                "households_moved": 0,
+            }
+        )
+        result = PlanDiff(
+            gpd.GeoDataFrame(frame, geometry=new.geometry.values, crs=WGS84),
+            added=len(new),
+            removed=0,
+            changed=0,
+            unchanged=0,
+            households_moved=0,
+            exact=True,
+        )
+        return result, ids
+    return diff_plans(old, new, addresses=addresses if len(addresses) else None), ids
+
+
+def diff_to_dict(diff: PlanDiff, *, plan_id: int, against: list[int]) -> dict:
+    """A diff as JSON-ready data (one row per grid, without geometry)."""
+    frame = pd.DataFrame(diff.frame.drop(columns=diff.frame.geometry.name))
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for row in rows:
+        for key, value in row.items():
+            if hasattr(value, "item"):
+                row[key] = value.item()
+    return {
+        "plan_id": plan_id,
+        "against_plan_ids": against,
+        "added": int(diff.added),
+        "removed": int(diff.removed),
+        "changed": int(diff.changed),
+        "unchanged": int(diff.unchanged),
+        "households_moved": int(diff.households_moved),
+        "exact": bool(diff.exact),
+        "recoded": dict(diff.recoded),
+        "summary": str(diff),
+        "grids": rows,
+    }

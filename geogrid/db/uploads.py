@@ -1,0 +1,369 @@
+"""Uploaded plans: GeoJSON or GeoPackage grids checked row by row, then saved as a draft.
+
+A planner uploads a plan drawn elsewhere (QGIS, a notebook's partition result written to
+a GeoPackage, a GeoJSON FeatureCollection).  Every row is checked before anything is
+written: a bad feature is reported with its 1-based row number and reason
+(:class:`~geogrid.errors.ImportRowsError`), nothing is half-saved.  Grids without a code get
+new ones, numbered after every sequence their village ever used (codes are never reused).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from shapely.geometry import shape
+from sqlalchemy.engine import Engine
+
+from geogrid.codes import GRID_LEN, number_grids, parse_code
+from geogrid.db.plans import save_plan, scope_prefix
+from geogrid.errors import GeogridError, ImportRowsError, InvalidGeometryError, RowError
+from geogrid.frames import GRID_KINDS, WGS84
+
+__all__ = ["infer_scope", "plan_frame", "read_plan_file", "read_plan_geojson", "upload_plan"]
+
+_TEXT_FIELDS = ("code", "division_code", "name", "kind", "head_name", "head_phone")
+_KNOWN = {*_TEXT_FIELDS, "level", "households", "address_count", "workers", "properties"}
+
+
+def read_plan_geojson(
+    document: Mapping[str, Any] | str | bytes, *, source: str = "GeoJSON"
+) -> gpd.GeoDataFrame:
+    """A plan frame from a GeoJSON FeatureCollection (RFC 7946: lon/lat).
+
+    Raises
+    ------
+    InvalidGeometryError
+        If the document is not a FeatureCollection.
+    ImportRowsError
+        Naming every bad feature (1-based) and why.
+
+    Examples
+    --------
+    >>> doc = {"type": "FeatureCollection", "features": [{"type": "Feature",
+    ...        "properties": {"code": "320508001001001", "households": 80},
+    ...        "geometry": {"type": "Polygon",
+    ...                     "coordinates": [[[120, 31], [120.01, 31], [120.01, 31.01], [120, 31]]]}}]}
+    >>> read_plan_geojson(doc)[["code", "division_code", "level"]].values.tolist()
+    [['320508001001001', '320508001001', 3]]
+    """
+    if isinstance(document, str | bytes):
+        try:
+            document = json.loads(document)
+        except ValueError as exc:
+            raise InvalidGeometryError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(document, Mapping) or document.get("type") != "FeatureCollection":
+        got = document.get("type") if isinstance(document, Mapping) else type(document).__name__
+        raise InvalidGeometryError(f"{source}: expected a GeoJSON FeatureCollection, got {got!r}")
+    feats = document.get("features")
+    if not isinstance(feats, list):
+        raise InvalidGeometryError(f"{source}: 'features' must be a list")
+    errors: list[RowError] = []
+    rows: list[dict] = []
+    geoms: list = []
+    for i, feature in enumerate(feats, start=1):
+        if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+            errors.append(RowError(i, "type", "not a GeoJSON Feature"))
+            rows.append({})
+            geoms.append(None)
+            continue
+        props = feature.get("properties") or {}
+        if not isinstance(props, Mapping):
+            errors.append(RowError(i, "properties", "must be an object"))
+            props = {}
+        rows.append(dict(props))
+        raw = feature.get("geometry")
+        try:
+            geoms.append(shape(raw) if raw else None)
+        except Exception as exc:
+            errors.append(RowError(i, "geometry", f"malformed GeoJSON geometry: {exc}"))
+            geoms.append(None)
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows, index=range(len(rows))), geometry=geoms, crs=WGS84)
+    return plan_frame(frame, source=source, errors=errors)
+
+
+def read_plan_file(
+    path: str | Path, *, layer: str | None = None, source: str | None = None
+) -> gpd.GeoDataFrame:
+    """A plan frame from a file GDAL reads (GeoPackage, GeoJSON, Shapefile...), in EPSG:4326.
+
+    Raises
+    ------
+    InvalidGeometryError
+        If the file cannot be read.
+    ImportRowsError
+        Naming every bad feature (1-based) and why.
+    """
+    source = source or Path(path).name
+    try:
+        frame = gpd.read_file(path, layer=layer)
+    except Exception as exc:
+        raise InvalidGeometryError(f"{source}: cannot read as a GeoPackage/GeoJSON file ({exc})") from None
+    if frame.crs is None:
+        frame = frame.set_crs(WGS84)
+    elif not frame.crs.equals(WGS84):
+        frame = frame.to_crs(WGS84)
+    return plan_frame(frame, source=source)
+
+
+def _int(value: Any, default: int) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return default
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def plan_frame(
+    raw: gpd.GeoDataFrame, *, source: str = "plan", errors: list[RowError] | None = None
+) -> gpd.GeoDataFrame:
+    """Check an EPSG:4326 frame of grids row by row and return a clean plan frame.
+
+    Columns ``code``, ``division_code``, ``level`` (default 3), ``kind``, ``name``,
+    ``households`` (default 0), ``head_name``, ``head_phone``, ``workers`` (a list) are taken
+    when present; other columns go into ``properties``.  A one-part MultiPolygon becomes a
+    Polygon; anything else that is not one valid polygon in lon/lat range is refused.
+
+    Raises
+    ------
+    ImportRowsError
+        Every bad row (1-based) with its field and reason; nothing is returned.
+    """
+    errors = list(errors or [])
+    bad_rows = {e.row for e in errors}
+    out_rows: list[dict] = []
+    out_geoms: list = []
+    seen: dict[str, int] = {}
+    extra_columns = [c for c in raw.columns if c != raw.geometry.name and c not in _KNOWN]
+    for i, (idx, geom) in enumerate(zip(raw.index, raw.geometry.values, strict=True), start=1):
+        if i in bad_rows:
+            continue
+        rec = raw.loc[idx]
+        row_errors: list[RowError] = []
+        polygon = None
+        if geom is None or geom.is_empty:
+            row_errors.append(RowError(i, "geometry", "missing or empty geometry"))
+        elif geom.geom_type == "MultiPolygon" and len(geom.geoms) > 1:
+            row_errors.append(
+                RowError(i, "geometry", f"multipart grid ({len(geom.geoms)} parts); a grid is one polygon")
+            )
+        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
+            row_errors.append(RowError(i, "geometry", f"{geom.geom_type} is not a polygon"))
+        else:
+            polygon = geom.geoms[0] if geom.geom_type == "MultiPolygon" else geom
+            minx, miny, maxx, maxy = polygon.bounds
+            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+                hint = (
+                    " (swapped lat/lon?)"
+                    if minx >= -90 and maxx <= 90 and miny >= -180 and maxy <= 180
+                    else ""
+                )
+                row_errors.append(
+                    RowError(
+                        i,
+                        "geometry",
+                        f"coordinates {polygon.bounds} are not lon/lat degrees{hint}; GeoJSON is lon/lat",
+                    )
+                )
+            elif not polygon.is_valid:
+                row_errors.append(
+                    RowError(i, "geometry", f"invalid polygon: {shapely.is_valid_reason(polygon)}")
+                )
+        code = _text(rec.get("code"))
+        division = _text(rec.get("division_code"))
+        if code is not None:
+            try:
+                level_of_code = parse_code(code).level
+            except GeogridError as exc:
+                row_errors.append(RowError(i, "code", str(exc)))
+            else:
+                if level_of_code not in ("grid", "subgrid"):
+                    row_errors.append(
+                        RowError(i, "code", f"{code} is a {level_of_code} code, not a grid code")
+                    )
+                elif division is not None and division != code[:12]:
+                    row_errors.append(RowError(i, "division_code", f"{division} does not match code {code}"))
+                division = division or code[:12]
+                if code in seen:
+                    row_errors.append(RowError(i, "code", f"{code} already used by row {seen[code]}"))
+                seen.setdefault(code, i)
+        elif division is None:
+            row_errors.append(RowError(i, "code", "a grid needs a code or at least a division_code"))
+        else:
+            try:
+                if parse_code(division).level != "village":
+                    row_errors.append(RowError(i, "division_code", f"{division} is not a village code"))
+            except GeogridError as exc:
+                row_errors.append(RowError(i, "division_code", str(exc)))
+        level = _int(rec.get("level"), 3)
+        if level is None or level not in (1, 2, 3):
+            row_errors.append(RowError(i, "level", f"must be 1, 2 or 3, got {rec.get('level')!r}"))
+        households = _int(rec.get("households"), 0)
+        if households is None or households < 0:
+            row_errors.append(
+                RowError(i, "households", f"must be a whole number >= 0, got {rec.get('households')!r}")
+            )
+        kind = _text(rec.get("kind"))
+        if kind is not None and kind not in GRID_KINDS:
+            row_errors.append(RowError(i, "kind", f"must be one of {list(GRID_KINDS)}, got {kind!r}"))
+        workers = rec.get("workers")
+        if isinstance(workers, str):
+            try:
+                workers = json.loads(workers)
+            except ValueError:
+                workers = [workers]
+        if workers is None or (isinstance(workers, float) and math.isnan(workers)):
+            workers = []
+        if not isinstance(workers, list):
+            row_errors.append(RowError(i, "workers", "must be a list of {name, phone} objects"))
+        if row_errors:
+            errors.extend(row_errors)
+            continue
+        extra = {c: rec.get(c) for c in extra_columns if _jsonable(rec.get(c))}
+        given = rec.get("properties")
+        if isinstance(given, Mapping):
+            extra = {**given, **extra}
+        out_rows.append(
+            {
+                "code": code,
+                "division_code": division,
+                "level": level,
+                "kind": kind,
+                "name": _text(rec.get("name")),
+                "households": households,
+                "address_count": _int(rec.get("address_count"), 0) or 0,
+                "head_name": _text(rec.get("head_name")),
+                "head_phone": _text(rec.get("head_phone")),
+                "workers": workers,
+                "properties": extra,
+            }
+        )
+        out_geoms.append(polygon)
+    if errors:
+        raise ImportRowsError(source, sorted(errors, key=lambda e: e.row))
+    if not out_rows:
+        raise ImportRowsError(source, [RowError(0, "features", "the plan has no grids")])
+    return gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry=out_geoms, crs=WGS84)
+
+
+def _jsonable(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def infer_scope(frame: gpd.GeoDataFrame) -> str:
+    """The smallest division containing every grid: a village, township or county code.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> infer_scope(gpd.GeoDataFrame({"division_code": ["320508001001", "320508001002"]}))
+    '320508001000'
+    """
+    divisions = sorted(set(frame["division_code"]))
+    if len(divisions) == 1:
+        return divisions[0]
+    if len({d[:9] for d in divisions}) == 1:
+        return divisions[0][:9] + "000"
+    if len({d[:6] for d in divisions}) == 1:
+        return divisions[0][:6] + "000000"
+    raise GeogridError(
+        f"the grids span several counties ({sorted({d[:6] for d in divisions})}); upload one county at a time"
+    )
+
+
+def _number_missing(engine: Engine, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Give code-less grids new codes after every sequence their village ever used."""
+    missing = frame["code"].isna()
+    if not missing.any():
+        return frame
+    parts = [frame[~missing]]
+    with engine.connect() as conn:
+        for village, group in frame[missing].groupby("division_code"):
+            used = conn.execute(
+                sa.text(
+                    "SELECT coalesce(max(substr(code, 13, 3)::int), 0) FROM grids "
+                    "WHERE division_code = :v AND length(code) = :n"
+                ),
+                {"v": village, "n": GRID_LEN},
+            ).scalar_one()
+            taken = [
+                int(c[12:15])
+                for c in frame.loc[~missing & (frame["division_code"] == village), "code"]
+                if len(c) == GRID_LEN
+            ]
+            start = max([used, *taken]) + 1
+            parts.append(number_grids(group, village, start=start))
+    out = pd.concat(parts)
+    return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=WGS84).reset_index(drop=True)
+
+
+def upload_plan(
+    engine: Engine,
+    frame: gpd.GeoDataFrame,
+    *,
+    scope_code: str | None = None,
+    author: str | None = None,
+    note: str | None = None,
+) -> int:
+    """Save a checked plan frame (:func:`plan_frame`) as a draft of ``scope_code``; its id.
+
+    ``scope_code`` defaults to the smallest division containing every grid; a given scope
+    must contain them all.  Code-less grids are numbered first.
+
+    Raises
+    ------
+    GeogridError
+        If a grid lies outside the scope.
+    ImportRowsError
+        If the database refuses rows (e.g. an unknown division code).
+    """
+    scope = scope_code or infer_scope(frame)
+    kind = parse_code(scope).level
+    if kind not in ("county", "township", "village"):
+        raise GeogridError(f"scope {scope} must be a division code (county, township or village)")
+    prefix = scope_prefix(scope)
+    outside = [c for c in frame["division_code"] if not str(c).startswith(prefix)]
+    if outside:
+        raise GeogridError(f"{len(outside)} grid(s) lie outside scope {scope}, e.g. in division {outside[0]}")
+    with engine.connect() as conn:
+        known = set(
+            conn.execute(
+                sa.text("SELECT code FROM divisions WHERE level = 'village' AND code = ANY(:c)"),
+                {"c": sorted(set(frame["division_code"]))},
+            ).scalars()
+        )
+    unknown = [
+        RowError(i + 1, "division_code", f"{code} is not a stored village; load the divisions first")
+        for i, code in enumerate(frame["division_code"])
+        if code not in known
+    ]
+    if unknown:
+        raise ImportRowsError(f"plan for {scope}", unknown)
+    frame = _number_missing(engine, frame)
+    frame["households"] = np.asarray(frame["households"], dtype=int)
+    return save_plan(engine, frame, scope_code=scope, author=author, note=note)
