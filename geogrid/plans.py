@@ -56,6 +56,7 @@ __all__ = [
     "neighbours",
     "recount",
     "split_grid",
+    "validate_by_division",
 ]
 
 #: Values of the ``change`` column of a diff frame.
@@ -399,11 +400,66 @@ def recount(plan: gpd.GeoDataFrame, addresses: gpd.GeoDataFrame) -> gpd.GeoDataF
     return out
 
 
+def validate_by_division(
+    plan: gpd.GeoDataFrame,
+    divisions: gpd.GeoDataFrame,
+    *,
+    rule: Rule | str | tuple[int, int] | None = None,
+) -> pd.DataFrame:
+    """Validate each village's grids against that village (and its rule); one row per village.
+
+    A county-wide check against the union of all villages would measure every village in
+    one metric CRS and report the sub-millimetre re-projection differences of their shared
+    edges; each village is partitioned in its own, so it is checked in its own.  Without
+    ``rule`` each village's ``kind`` (urban/rural) gives it.
+
+    Returns
+    -------
+    DataFrame
+        ``division_code``, ``rule``, ``grids``, ``households``, ``ok``, ``issues`` (counts per kind).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> v = "320508019044"
+    >>> villages = gpd.GeoDataFrame({"code": [v], "kind": ["rural"]}, geometry=[box(0, 0, 2, 1)], crs=32651)
+    >>> plan = gpd.GeoDataFrame({"code": [v + "001", v + "002"], "division_code": [v] * 2,
+    ...                          "households": [60, 120]},
+    ...                         geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=32651)
+    >>> validate_by_division(plan, villages)[["rule", "ok", "issues"]].values.tolist()
+    [['rural [50, 100]', False, 'households: 1']]
+    """
+    from geogrid.validate import validate  # lazily: validation pulls in the partition machinery
+
+    rows = []
+    for code, grids in plan.groupby("division_code", sort=True):
+        parent = divisions[divisions["code"] == code]
+        if parent.empty:
+            raise PlanEditError(f"grids of division {code} but no such division among the divisions given")
+        r = resolve_rule(rule if rule is not None else str(parent["kind"].iloc[0]))
+        report = validate(grids, parent=parent, rule=r)
+        rows.append(
+            {
+                "division_code": code,
+                "rule": f"{r.name} [{r.lo}, {r.hi}]",
+                "grids": len(grids),
+                "households": int(_households(grids).sum()),
+                "ok": report.ok,
+                "issues": "; ".join(f"{kind}: {n}" for kind, n in sorted(report.counts().items())),
+            }
+        )
+    return pd.DataFrame(rows, columns=["division_code", "rule", "grids", "households", "ok", "issues"])
+
+
 # --------------------------------------------------------------------------- neighbours
 
 
-def neighbours(plan: gpd.GeoDataFrame, code: str) -> list[str]:
+def neighbours(plan: gpd.GeoDataFrame, code: str, *, same_division: bool = True) -> list[str]:
     """Codes of the grids sharing a boundary line (not just a point) with grid ``code``.
+
+    With ``same_division`` (default) only grids of the same village count, the ones an
+    edit may exchange area with.
 
     Examples
     --------
@@ -420,8 +476,9 @@ def neighbours(plan: gpd.GeoDataFrame, code: str) -> list[str]:
     tol = _noise_length(plan)
     hits = shapely.STRtree(geoms).query(me, predicate="intersects")
     found = []
+    division = plan["division_code"].to_numpy() if same_division and "division_code" in plan else None
     for j in hits:
-        if j == k:
+        if j == k or (division is not None and division[j] != division[k]):
             continue
         if shapely.length(shapely.intersection(me.boundary, geoms[j].boundary)) > tol:
             found.append(str(plan["code"].iloc[j]))
@@ -485,12 +542,14 @@ def movable_blocks(
     rule: Rule | str | tuple[int, int],
     addresses: gpd.GeoDataFrame | None = None,
     codes: Iterable[str] | None = None,
+    min_households: int = 1,
 ) -> pd.DataFrame:
     """Single-block moves between neighbouring grids that :func:`move_blocks` would accept.
 
     Every block of a grid in ``codes`` (default: all grids) that borders a neighbouring grid
-    is tried; the moves that keep both grids contiguous and within bounds are listed, the
-    most balancing first (smallest spread of the two grids' households after the move).
+    of its village is tried; the moves that keep both grids contiguous and within bounds and
+    carry at least ``min_households`` households are listed, the most balancing first
+    (smallest spread of the two grids' households after the move).
 
     Returns
     -------
@@ -520,6 +579,8 @@ def movable_blocks(
                 except PlanEditError:
                     continue
                 after = dict(zip(moved["code"], moved["households"], strict=True))
+                if before[code] - after[code] < min_households:
+                    continue
                 rows.append(
                     {
                         "block_id": block,
@@ -818,7 +879,13 @@ def merge_grids(
     hh = _households(plan)
     total = int(hh[a] + hh[b])
     what = f"merging {code_a} ({hh[a]}) and {code_b} ({hh[b]})"
-    geom = _tidy(shapely.union(plan.geometry.iloc[a], plan.geometry.iloc[b]), _noise_area(plan))
+    # Joined in metres on the overlay grid: the two outlines may come from different CRS round
+    # trips (a split, a move) and agree only to floating point along their shared edge.
+    metric = _Metric.of(plan)
+    both = metric.geoms(plan.iloc[[a, b]])
+    geom = _tidy(shapely.union(both[0], both[1], grid_size=_GRID_M), _noise(metric.geoms(plan)))
+    if geom is not None:
+        geom = metric.back([geom])[0]
     problems = []
     if total > rule.hi:
         problems.append(f"gives {total} households, above the {_rule_name(rule)}upper bound {rule.hi}")
@@ -1175,10 +1242,11 @@ class _Metric:
         return np.asarray(gs.values, dtype=object)
 
     def back(self, geoms: Sequence) -> list:
-        """Metric geometries in the plan's CRS."""
+        """Metric geometries in the plan's CRS (repaired if re-projection made one invalid)."""
         if self.metric == self.crs:
             return list(geoms)
-        return list(gpd.GeoSeries(list(geoms), crs=self.metric).to_crs(self.crs).values)
+        out = list(gpd.GeoSeries(list(geoms), crs=self.metric).to_crs(self.crs).values)
+        return [g if g is None or g.is_valid else _tidy(g, 0.0) for g in out]
 
 
 def _with_block_ids(blocks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

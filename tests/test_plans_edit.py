@@ -307,6 +307,16 @@ def test_movable_blocks_lists_the_accepted_moves(plan, blocks, addresses):
     assert plans.movable_blocks(plan, blocks, rule="rural", codes=[B]).empty
 
 
+def test_validate_by_division(plan, village):
+    villages = gpd.GeoDataFrame({"code": [V], "kind": ["rural"]}, geometry=[village], crs=WGS84)
+    table = plans.validate_by_division(plan, villages)
+    assert table[["division_code", "grids", "households", "ok", "issues"]].values.tolist() == [
+        [V, 3, 200, True, ""]
+    ]
+    with pytest.raises(PlanEditError, match="no such division"):
+        plans.validate_by_division(plan.assign(division_code="320508019045"), villages)
+
+
 def test_addresses_in(plan, addresses):
     assert list(plans.addresses_in(plan, addresses, C)["address_id"]) == ["b5-0", "b5-1"]
 
