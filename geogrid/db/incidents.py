@@ -679,7 +679,9 @@ class Filters:
             params["f_to"] = self.date_to
         if self.bbox is not None:
             b = check_bbox(self.bbox)
-            parts.append("i.location && ST_MakeEnvelope(:f_w, :f_s, :f_e, :f_n, 4326)")
+            # ST_Intersects, not just &&: index boxes are float4, so && alone also admits points
+            # a few centimetres outside the box.
+            parts.append("ST_Intersects(i.location, ST_MakeEnvelope(:f_w, :f_s, :f_e, :f_n, 4326))")
             params.update(f_w=b.west, f_s=b.south, f_e=b.east, f_n=b.north)
         return "".join(" AND " + p for p in parts)
 
