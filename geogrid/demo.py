@@ -60,9 +60,9 @@ def run_demo(
         result = partition_county(
             divisions, addresses, streets, seed=seed, progress=True
         )
-        if result.failures:
-            console.print(f"[yellow]{len(result.failures)} village(s) could not be partitioned:[/]")
-            for code, reason in list(result.failures.items())[:10]:
+        if result.failed:
+            console.print(f"[yellow]{len(result.failed)} village(s) could not be partitioned:[/]")
+            for code, reason in list(result.failed.items())[:10]:
                 console.print(f"  {code}: {reason}")
         plan_id = plans.save_plan(engine, result.grids, scope_code=scope, author="geogrid demo", note="partitioned by geogrid demo")
         plans.publish_plan(engine, plan_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from shapely.geometry import Point, box
@@ -85,3 +86,41 @@ def test_bad_grid_code_leaves_no_draft_behind(village):
         plans.save_plan(village, bad, scope_code=VILLAGE)
     assert info.value.errors[0].row == 2
     assert plans.list_plans(village) == []
+
+
+def test_village_redraw_inside_a_county_plan_keeps_the_other_villages(village, engine):
+    other = "320508019002"
+    store.load(engine, "divisions", gpd.GeoDataFrame(
+        {"code": [other], "name": ["西港村"], "level": ["village"], "parent_code": ["320508019000"],
+         "kind": ["rural"]},
+        geometry=[box(120.62, 31.30, 120.63, 31.31)], crs="EPSG:4326"))
+    county = pd.concat([_plan(120.61), gpd.GeoDataFrame(
+        {"code": [other + "001"], "division_code": [other], "name": ["村网格"], "households": [0]},
+        geometry=[box(120.62, 31.30, 120.63, 31.31)], crs="EPSG:4326")], ignore_index=True)
+    county_plan = plans.save_plan(engine, county, scope_code="320508000000")
+    plans.publish_plan(engine, county_plan)
+
+    redraw = _plan(120.618)
+    village_plan = plans.save_plan(engine, redraw, scope_code=VILLAGE)
+    published = plans.publish_plan(engine, village_plan)
+    # the re-draw became the county's next version and still holds the other village's grid
+    assert (published.scope_code, published.version, published.grid_count) == ("320508000000", 2, 3)
+    assert plans.get_plan(engine, county_plan).status == "retired"
+    assert _grid_of(engine, "e") == VILLAGE + "001"
+    back = plans.rollback_plan(engine, "320508000000")
+    assert back.id == county_plan and _grid_of(engine, "e") == VILLAGE + "002"
+
+
+def test_plan_with_grids_outside_its_scope_is_refused(village):
+    pid = plans.save_plan(village, _plan(120.61), scope_code="320508019999")
+    with pytest.raises(ConflictError, match="outside its scope"):
+        plans.publish_plan(village, pid)
+
+
+def test_addresses_lose_grid_codes_of_retired_grids(village, engine):
+    first = plans.save_plan(engine, _plan(120.61), scope_code=VILLAGE)
+    plans.publish_plan(engine, first)
+    smaller = _plan(120.61).iloc[:1]  # only the west grid
+    second = plans.save_plan(engine, smaller, scope_code=VILLAGE)
+    plans.publish_plan(engine, second)
+    assert _grid_of(engine, "e") is None

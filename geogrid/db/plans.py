@@ -160,6 +160,12 @@ def _overlapping_published(conn: Connection, scope_code: str) -> list[int]:
 
 def _assign_addresses(conn: Connection, plan_id: int) -> None:
     """Point each address inside the plan's grids at its grid; refresh the grids' counts."""
+    # Addresses of grids that are no longer published (retired plans) lose their grid first.
+    conn.execute(sa.text(
+        "UPDATE addresses a SET grid_code = NULL WHERE grid_code IS NOT NULL AND NOT EXISTS ("
+        " SELECT 1 FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
+        " WHERE g.code = a.grid_code)"
+    ))
     conn.execute(
         sa.text(
             """
@@ -193,11 +199,33 @@ def _assign_addresses(conn: Connection, plan_id: int) -> None:
         )
 
 
+def _grids_outside_scope(conn: Connection, plan_id: int, prefix: str) -> list[str]:
+    return list(conn.execute(
+        sa.text("SELECT code FROM grids WHERE plan_id = :p AND division_code NOT LIKE :pre ORDER BY code LIMIT 5"),
+        {"p": plan_id, "pre": prefix + "%"},
+    ).scalars())
+
+
+def _enclosing_published(conn: Connection, scope_code: str) -> PlanInfo | None:
+    """The published plan whose scope strictly contains ``scope_code`` (e.g. the county's), if any."""
+    prefix = scope_prefix(scope_code)
+    for pid in _overlapping_published(conn, scope_code):
+        other = get_plan(conn, pid)
+        if prefix != scope_prefix(other.scope_code) and prefix.startswith(scope_prefix(other.scope_code)):
+            return other
+    return None
+
+
 def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
     """Publish draft ``plan_id`` in one transaction.
 
-    Plans published for the same, an enclosing or an enclosed scope are retired, addresses
-    are re-assigned to the new grids and grid counts refreshed.  Readers never see a mix.
+    - Published plans of the same or an enclosed scope are retired.
+    - A draft for part of a published larger scope (one village re-drawn inside a county plan)
+      is completed with the larger plan's grids outside its scope and becomes the next version
+      of the larger scope, so the rest of the county keeps its grids.
+    - Addresses are re-assigned to the new grids and the grids' counts refreshed.
+
+    Readers never see a mix of plans: everything happens in one transaction.
     """
     with engine.begin() as conn:
         plan = get_plan(conn, plan_id)
@@ -205,6 +233,31 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
             raise ConflictError(f"plan {plan_id} is {plan.status}; only a draft can be published")
         if plan.grid_count == 0:
             raise ConflictError(f"plan {plan_id} has no grids")
+        outside = _grids_outside_scope(conn, plan_id, scope_prefix(plan.scope_code))
+        if outside:
+            raise ConflictError(f"plan {plan_id} has grids outside its scope {plan.scope_code}: {', '.join(outside)}")
+        enclosing = _enclosing_published(conn, plan.scope_code)
+        if enclosing is not None:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO grids (plan_id, code, division_code, level, kind, name, geom, households, "
+                    "address_count, head_name, head_phone, workers, properties) "
+                    "SELECT :p, code, division_code, level, kind, name, geom, households, address_count, "
+                    "head_name, head_phone, workers, properties FROM grids "
+                    "WHERE plan_id = :e AND division_code NOT LIKE :pre"
+                ),
+                {"p": plan_id, "e": enclosing.id, "pre": scope_prefix(plan.scope_code) + "%"},
+            )
+            conn.execute(
+                sa.text(
+                    "UPDATE plans SET scope_code = :s, "
+                    "version = (SELECT coalesce(max(version), 0) + 1 FROM plans WHERE scope_code = :s), "
+                    "note = concat_ws(' ', note, :n) WHERE id = :p"
+                ),
+                {"s": enclosing.scope_code, "p": plan_id,
+                 "n": f"(re-draw of {plan.scope_code} merged into plan {enclosing.id})"},
+            )
+            plan = get_plan(conn, plan_id)
         old = _overlapping_published(conn, plan.scope_code)
         if old:
             conn.execute(
