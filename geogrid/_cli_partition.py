@@ -145,54 +145,107 @@ def register(app: typer.Typer) -> None:
 
     @app.command("partition")
     def partition_cmd(
-        area: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="village/community polygon")],
+        division: Annotated[
+            str | None, typer.Option(help="partition this stored division (county, township or village) into a draft plan")
+        ] = None,
+        area: Annotated[
+            Path | None, typer.Option(exists=True, dir_okay=False, help="village/community polygon file")
+        ] = None,
         addresses: Annotated[
-            Path, typer.Option(exists=True, dir_okay=False, help="address points (households)")
-        ],
+            Path | None, typer.Option(exists=True, dir_okay=False, help="address points (households)")
+        ] = None,
         streets: Annotated[
-            Path, typer.Option(exists=True, dir_okay=False, help="street lines (street_class)")
-        ],
-        out: Annotated[Path, typer.Option(help="output grids: .gpkg or .geojson")],
-        rule: Annotated[str, typer.Option(help="urban | rural | linked | lo,hi")] = "rural",
+            Path | None, typer.Option(exists=True, dir_okay=False, help="street lines (street_class)")
+        ] = None,
+        out: Annotated[Path | None, typer.Option(help="output grids: .gpkg or .geojson")] = None,
+        rule: Annotated[str | None, typer.Option(help="urban | rural | linked | lo,hi (default: by kind)")] = None,
         barriers: Annotated[
             Path | None, typer.Option(exists=True, dir_okay=False, help="rivers, rail")
         ] = None,
         division_code: Annotated[
-            str | None, typer.Option("--division-code", help="12-digit code for numbering")
+            str | None, typer.Option("--division-code", help="12-digit code for numbering (file mode)")
         ] = None,
         k: Annotated[int | None, typer.Option(help="number of grids (default: chosen)")] = None,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        publish: Annotated[bool, typer.Option(help="with --division: publish the draft when every village succeeded")] = False,
     ) -> None:
-        """Partition an area into grids within household bounds and write them to OUT."""
-        from rich.console import Console
+        """Partition into grids within household bounds.
 
-        from geogrid.partition import partition
+        Either ``--division CODE`` (inputs from the database, result saved as a draft plan, or
+        written to ``--out``) or ``--area/--addresses/--streets`` files with ``--out``.
+        """
+        if division:
+            _partition_stored(division, rule=rule, seed=seed, out=out, publish=publish)
+            return
+        if not (area and addresses and streets and out):
+            typer.echo("error: give --division CODE, or --area, --addresses, --streets and --out", err=True)
+            raise typer.Exit(2)
+        _partition_files(area, addresses, streets, out, rule=rule or "rural", barriers=barriers,
+                         division_code=division_code, k=k, seed=seed)
 
-        console = Console()
-        try:
-            result = partition(
-                gpd.read_file(area),
-                gpd.read_file(addresses),
-                gpd.read_file(streets),
-                parse_rule(rule),
-                barriers=gpd.read_file(barriers) if barriers else None,
-                k=k,
-                seed=seed,
-                division_code=division_code,
-            )
-        except GeogridError as exc:
-            details = getattr(exc, "details", None)
-            typer.echo(f"error: {exc}" + (f"\n{details}" if details else ""), err=True)
-            raise typer.Exit(1) from None
-        grids = result.grids.copy()
-        grids["blocks"] = grids["blocks"].map(lambda b: ",".join(map(str, b)))
-        grids.to_file(out, driver="GPKG" if out.suffix.lower() == ".gpkg" else "GeoJSON")
-        d = result.diagnostics
-        console.print(
-            f"{d.k} grids, {d.total_households} households, CV {d.household_cv:.3f}, "
-            f"[{d.households_min}, {d.households_max}] per grid, {d.n_blocks} blocks "
-            f"({d.n_blocks_split} split), {d.seconds['total']:.2f} s → {out}"
+
+def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path | None, publish: bool) -> None:
+    from rich.console import Console
+
+    from geogrid.db import database_url, make_engine
+    from geogrid.db.workflow import partition_scope
+
+    console = Console()
+    engine = make_engine(database_url())
+    try:
+        done = partition_scope(
+            engine, division, rule=parse_rule(rule) if rule else None, seed=seed, publish=publish and out is None
         )
-        if result.report is not None and not result.report.ok:
-            print_report(result.report)
-            raise typer.Exit(1)
+    except GeogridError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    result = done.result
+    for code, reason in result.failed.items():
+        console.print(f"[yellow]village {code} not partitioned:[/] {reason}")
+    if out is not None:
+        from geogrid.io import write_frame
+
+        write_frame(result.grids.drop(columns=["blocks"], errors="ignore"), out)
+        console.print(f"{len(result.grids)} grids → {out}")
+    info = done.info
+    console.print(
+        f"plan {info.id} ({info.status}, scope {info.scope_code} v{info.version}): "
+        f"{info.grid_count} grids, {info.households} households"
+    )
+    raise typer.Exit(1 if result.failed else 0)
+
+
+def _partition_files(area: Path, addresses: Path, streets: Path, out: Path, *, rule: str, barriers: Path | None,
+                     division_code: str | None, k: int | None, seed: int) -> None:
+    from rich.console import Console
+
+    from geogrid.partition import partition
+
+    console = Console()
+    try:
+        result = partition(
+            gpd.read_file(area),
+            gpd.read_file(addresses),
+            gpd.read_file(streets),
+            parse_rule(rule),
+            barriers=gpd.read_file(barriers) if barriers else None,
+            k=k,
+            seed=seed,
+            division_code=division_code,
+        )
+    except GeogridError as exc:
+        details = getattr(exc, "details", None)
+        typer.echo(f"error: {exc}" + (f"\n{details}" if details else ""), err=True)
+        raise typer.Exit(1) from None
+    grids = result.grids.copy()
+    grids["blocks"] = grids["blocks"].map(lambda b: ",".join(map(str, b)))
+    grids.to_file(out, driver="GPKG" if out.suffix.lower() == ".gpkg" else "GeoJSON")
+    d = result.diagnostics
+    console.print(
+        f"{d.k} grids, {d.total_households} households, CV {d.household_cv:.3f}, "
+        f"[{d.households_min}, {d.households_max}] per grid, {d.n_blocks} blocks "
+        f"({d.n_blocks_split} split), {d.seconds['total']:.2f} s → {out}"
+    )
+    if result.report is not None and not result.report.ok:
+        print_report(result.report)
+        raise typer.Exit(1)

@@ -269,7 +269,7 @@ def _register_plugins() -> None:
     """Commands that live next to the code they drive (partition, validate...)."""
     from importlib import import_module
 
-    for name in ():
+    for name in ("geogrid._cli_partition",):
         import_module(name).register(app)
 
 

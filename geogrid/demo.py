@@ -1,29 +1,53 @@
-"""The main job of the README: sample data in, a county partitioned and published.
+"""The main job of the README: sample data in, grids partitioned and published.
 
-Idempotent: data already loaded is not loaded again, and a county that already has a
-published plan is not re-partitioned.
+1. a seeded synthetic county (townships → villages → streets → addresses with households),
+2. the real Helsinki OpenStreetMap sample (``data/helsinki``; an illustrative village code),
+both loaded into PostGIS, partitioned (urban 300–500, rural 50–100 households) and published
+as one plan of the county.  Idempotent: what is loaded is not loaded again, and a scope that
+already has a published plan is not re-partitioned.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import geopandas as gpd
 import sqlalchemy as sa
 from rich.console import Console
+from sqlalchemy.engine import Engine
 
 from geogrid.db import database_url, make_engine, migrate, plans, store
+from geogrid.db.workflow import partition_scope
+
+HELSINKI = Path(__file__).resolve().parents[1] / "data" / "helsinki" / "helsinki.gpkg"
 
 
-def _count(engine, sql: str, **params) -> int:  # noqa: ANN001
+def _count(engine: Engine, sql: str, **params) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text(sql), params).scalar() or 0)
 
 
+def _load(engine: Engine, frames: dict[str, gpd.GeoDataFrame], source: str) -> None:
+    with engine.begin() as conn:
+        for table, frame in frames.items():
+            store.load_frame(conn, frame, store.SPECS[table], source=f"{source} {table}")
+
+
+def _has_published_grids(engine: Engine, division_prefix: str) -> bool:
+    return bool(_count(
+        engine,
+        "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+        "WHERE g.division_code LIKE :p",
+        p=division_prefix + "%",
+    ))
+
+
 def run_demo(
-    *, households: int = 100_000, seed: int = 0, county_code: str = "320508", console: Console | None = None
+    *, households: int = 100_000, seed: int = 0, county_code: str = "320508", console: Console | None = None,
+    scheduler: object = None,
 ) -> dict[str, object]:
-    """Start/migrate the database, load a synthetic county, partition it, publish; return a summary."""
-    from geogrid.county import partition_county
+    """Start/migrate the database, load and partition the samples, publish; return a summary."""
     from geogrid.synthetic import make_county
 
     console = console or Console()
@@ -33,47 +57,44 @@ def run_demo(
     migrate.upgrade(engine)
     scope = county_code + "000000"
 
-    have = _count(engine, "SELECT count(*) FROM divisions WHERE code LIKE :p", p=county_code + "%")
-    county = None
-    if have == 0:
+    if not _count(engine, "SELECT count(*) FROM divisions WHERE code LIKE :p AND level = 'village'", p=county_code + "%"):
         console.print(f"generating a synthetic county {county_code} with {households:,} households (seed {seed})…")
         county = make_county(households=households, seed=seed, county_code=county_code)
-        with engine.begin() as conn:
-            for table, frame in (
-                ("divisions", county.divisions),
-                ("addresses", county.addresses),
-                ("streets", county.streets),
-            ):
-                store.load_frame(conn, frame, store.SPECS[table], source=f"synthetic {table}")
-        console.print("loaded divisions, addresses and streets")
-    else:
-        console.print(f"county {county_code} already loaded ({have} divisions)")
+        _load(engine, {"divisions": county.divisions, "addresses": county.addresses, "streets": county.streets},
+              "synthetic")
+        console.print(f"loaded {len(county.divisions)} divisions, {len(county.addresses):,} addresses, "
+                      f"{len(county.streets):,} streets")
+    if not _has_published_grids(engine, county_code):
+        console.print("partitioning the county's villages…")
+        done = partition_scope(engine, scope, seed=seed, scheduler=scheduler, author="geogrid demo", publish=True)
+        for code, reason in done.result.failed.items():
+            console.print(f"[yellow]village {code} not partitioned:[/] {reason}")
+
+    helsinki = gpd.read_file(HELSINKI, layer="area")
+    helsinki_code = str(helsinki["code"].iloc[0])
+    if not _count(engine, "SELECT count(*) FROM divisions WHERE code = :c", c=helsinki_code):
+        _load(engine, {
+            "divisions": helsinki,
+            "addresses": gpd.read_file(HELSINKI, layer="addresses"),
+            "streets": gpd.read_file(HELSINKI, layer="streets"),
+        }, "helsinki")
+        console.print("loaded the Helsinki OpenStreetMap sample (ODbL, © OpenStreetMap contributors)")
+    if not _has_published_grids(engine, helsinki_code):
+        console.print("partitioning the Helsinki sample with urban bounds…")
+        # A village plan inside the county's published plan becomes the county's next version.
+        partition_scope(engine, helsinki_code, rule="urban", seed=seed, scheduler="synchronous",
+                        author="geogrid demo", publish=True, progress=False)
 
     plan_id = plans.published_plan_id(engine, scope)
-    if plan_id is None:
-        divisions = store.read_table(engine, "divisions", where="code LIKE :p", params={"p": county_code + "%"})
-        addresses = store.read_table(
-            engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"}
-        )
-        streets = store.read_table(engine, "streets")
-        console.print(f"partitioning {int((divisions['level'] == 'village').sum())} villages…")
-        result = partition_county(
-            divisions, addresses, streets, seed=seed, progress=True
-        )
-        if result.failed:
-            console.print(f"[yellow]{len(result.failed)} village(s) could not be partitioned:[/]")
-            for code, reason in list(result.failed.items())[:10]:
-                console.print(f"  {code}: {reason}")
-        plan_id = plans.save_plan(engine, result.grids, scope_code=scope, author="geogrid demo", note="partitioned by geogrid demo")
-        plans.publish_plan(engine, plan_id)
-    info = plans.get_plan(engine, plan_id)
+    info = plans.get_plan(engine, plan_id) if plan_id else None
     summary = {
         "database": url,
         "divisions": _count(engine, "SELECT count(*) FROM divisions"),
         "addresses": _count(engine, "SELECT count(*) FROM addresses"),
         "households": _count(engine, "SELECT coalesce(sum(households), 0) FROM addresses"),
-        "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})",
-        "grids": info.grid_count,
+        "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
+        "grids": info.grid_count if info else 0,
+        "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
         "time": f"{time.perf_counter() - started:.1f}s",
     }
     engine.dispose()
