@@ -82,3 +82,42 @@ def test_rejected_rows_go_to_a_file_and_the_rest_is_imported(cli_env, tmp_path):
     assert _count(cli_env, "addresses") == 2
     text = rejected.read_text(encoding="utf-8")
     assert "人民路2号" in text and "人民路3号" in text and "人民路1号" not in text
+
+
+def test_partition_a_stored_village_into_a_published_plan(cli_env):
+    from geogrid.db import plans, store
+    from geogrid.synthetic import make_village
+
+    village = make_village(households=900, kind="rural", seed=4, village_code="320508201201")
+    store.load(cli_env, "divisions", village.divisions)
+    store.load(cli_env, "addresses", village.addresses)
+    store.load(cli_env, "streets", village.streets)
+    code = "320508201201"
+    result = runner.invoke(app, ["partition", "--division", code, "--publish"])
+    assert result.exit_code == 0, result.output
+    plan_id = plans.published_plan_id(cli_env, code)
+    grids = plans.load_plan(cli_env, plan_id)
+    assert grids["households"].sum() == 900
+    assert grids["households"].between(50, 100).all()
+    assert grids["code"].str.startswith(code).all()
+    with cli_env.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM addresses WHERE grid_code IS NULL")).scalar() == 0
+
+
+def test_partition_needs_a_division_or_files(cli_env):
+    result = runner.invoke(app, ["partition"])
+    assert result.exit_code == 2
+    assert "--division" in result.output
+
+
+def test_demo_loads_partitions_and_publishes(cli_env):
+    from geogrid.demo import run_demo
+
+    summary = run_demo(households=6000, seed=1, scheduler="synchronous")
+    assert summary["households"] >= 6000  # the county plus the Helsinki sample
+    assert summary["grids"] > 0
+    assert "320508000000" in summary["published plan"]
+    # Every address of the county and of Helsinki now belongs to a grid.
+    assert summary["addresses in a grid"] == summary["addresses"]
+    again = run_demo(households=6000, seed=1, scheduler="synchronous")  # idempotent: nothing new
+    assert again["published plan"] == summary["published plan"]
