@@ -17,6 +17,7 @@ from geogrid.errors import InvalidCellError, InvalidGeometryError
 from geogrid.heat import (
     STORED_RES,
     aggregate,
+    bbox_cell_ranges,
     bbox_cells,
     cell_resolutions,
     cell_to_str,
@@ -201,3 +202,75 @@ def test_bbox_cells_cover_points_inside():
         bbox_cells((120.7, 31.2, 120.5, 31.4), res=7)
     with pytest.raises(InvalidCellError, match="contain"):
         bbox_cells(bbox, res=7, contain="inside")
+
+
+def _in_ranges(cells, ranges):
+    """Index of the range holding each cell (-1: none), by binary search on the sorted ranges."""
+    k = np.searchsorted(ranges.lo, cells, side="right") - 1
+    hit = (k >= 0) & (cells <= ranges.hi[np.maximum(k, 0)])
+    return np.where(hit, k, -1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    west=st.floats(100.0, 125.0),
+    south=st.floats(20.0, 45.0),
+    width_m=st.floats(30.0, 60_000.0),
+    height_m=st.floats(30.0, 60_000.0),
+    seed=st.integers(0, 2**16),
+)
+def test_bbox_cell_ranges_cover_exactly_the_points_inside(west, south, width_m, height_m, seed):
+    """Every point in the bbox has its stored cell in a range; points in "inside" ranges are in the bbox.
+
+    Points are drawn in a band around each edge (half the band outside), where the H3 child/parent
+    overhang and the cover's margin matter, plus on the edges and corners themselves.
+    """
+    east = west + width_m / (111_320 * np.cos(np.radians(south + 1)))
+    north = south + height_m / 111_320
+    ranges = bbox_cell_ranges((west, south, east, north))
+    assert ranges is not None
+    assert (ranges.lo <= ranges.hi).all() and (ranges.lo[1:] > ranges.hi[:-1]).all()
+    rng = np.random.default_rng(seed)
+    band_x, band_y = (east - west) * 0.1, (north - south) * 0.1
+    n = 3000
+    lon = rng.uniform(west - band_x, east + band_x, n)
+    lat = rng.uniform(south - band_y, north + band_y, n)
+    edge = rng.integers(0, 4, n)  # pull each point into the band of one edge
+    lon = np.where(edge == 0, rng.uniform(west - band_x, west + band_x, n), lon)
+    lon = np.where(edge == 1, rng.uniform(east - band_x, east + band_x, n), lon)
+    lat = np.where(edge == 2, rng.uniform(south - band_y, south + band_y, n), lat)
+    lat = np.where(edge == 3, rng.uniform(north - band_y, north + band_y, n), lat)
+    lon = np.r_[lon, west, east, west, east, (west + east) / 2]
+    lat = np.r_[lat, south, south, north, north, north]
+    inside_box = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    k = _in_ranges(cells_for_points(lon, lat), ranges)
+    assert (k[inside_box] >= 0).all()
+    flagged = np.zeros(k.size, dtype=bool)
+    flagged[k >= 0] = ranges.inside[k[k >= 0]]
+    assert inside_box[flagged].all()
+
+
+def test_bbox_cell_ranges_city_and_refusals():
+    ranges = bbox_cell_ranges((120.55, 31.20, 120.76, 31.38))
+    # A city: a few hundred ranges at most, most of its points in "inside" ranges.
+    assert ranges is not None and len(ranges.lo) < 500 and ranges.res == 8
+    lon, lat = _points(5000, seed=3)
+    inside_box = (lon >= 120.55) & (lon <= 120.76) & (lat >= 31.20) & (lat <= 31.38)
+    k = _in_ranges(cells_for_points(lon[inside_box], lat[inside_box]), ranges)
+    assert (k >= 0).all() and ranges.inside[k].mean() > 0.7
+    # Ranges hold res-12 cells only, and only descendants of the covering cells.
+    assert set(cell_resolutions(np.r_[ranges.lo, ranges.hi]).tolist()) == {STORED_RES}
+    # Where a lon/lat box is no good cell cover, the caller falls back to a spatial filter.
+    assert bbox_cell_ranges((179.9, 10.0, 180.0, 11.0)) is None
+    assert bbox_cell_ranges((10.0, 79.99, 11.0, 80.5)) is None
+    with pytest.raises(InvalidGeometryError, match="west"):
+        bbox_cell_ranges((120.7, 31.2, 120.5, 31.4))
+
+
+def test_cells_to_geojson_rings_are_cached_and_immutable():
+    df = aggregate(cells_for_points([120.6], [31.3]), res=9)
+    a = cells_to_geojson(df)["features"][0]["geometry"]["coordinates"][0]
+    b = cells_to_geojson(df)["features"][0]["geometry"]["coordinates"][0]
+    assert a is b  # second call served from the cache
+    with pytest.raises(TypeError):
+        a[0] = (0.0, 0.0)  # type: ignore[index]

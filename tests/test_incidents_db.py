@@ -56,7 +56,10 @@ def test_migration_up_and_down(fresh_db_url):
             "ix_incidents_status",
             "ix_incidents_created",
             "ix_incidents_grid",
+            "ix_incidents_heat",
         } <= indexes
+        migrate.downgrade(engine, "0003_incidents")
+        assert "ix_incidents_heat" not in {i["name"] for i in sa.inspect(engine).get_indexes("incidents")}
         migrate.downgrade(engine, "0002_access")
         tables = set(sa.inspect(engine).get_table_names())
         assert not tables & {"incidents", "incident_history", "incident_photos"} and "api_keys" in tables
@@ -404,3 +407,38 @@ def test_heat_cells_equal_python_aggregation(county):
     inside = lon <= 120.62
     got = st.heat_cells(county, res=8, filters=st.Filters(bbox=box))
     assert int(got["count"].sum()) == int(inside.sum())
+
+
+def test_heat_cells_bbox_exact_at_its_edges(county):
+    """A bbox heatmap (cell ranges on the covering index) counts exactly the points in the bbox,
+    edges included, per cell: points on, just inside and just outside each edge, plus filters."""
+    import numpy as np
+    import pandas as pd
+
+    box = (120.605, 31.302, 120.615, 31.308)
+    rng = np.random.default_rng(11)
+    n = 600
+    lon = rng.uniform(box[0] - 0.002, box[2] + 0.002, n)
+    lat = rng.uniform(box[1] - 0.002, box[3] + 0.002, n)
+    eps = 1e-9  # ~0.1 mm: far below an H3 res-12 cell, so only the coordinate test can tell
+    edge_lon = np.r_[box[0], box[0] - eps, box[0] + eps, box[2], box[2] + eps, box[2] - eps]
+    edge_lat = np.r_[box[1], box[1] - eps, box[1] + eps, box[3], box[3] + eps, box[3] - eps]
+    lon = np.r_[lon, edge_lon, rng.uniform(box[0], box[2], 6)]
+    lat = np.r_[lat, rng.uniform(box[1], box[3], 6), edge_lat]
+    cats = np.where(np.arange(lon.size) % 3 == 0, "HW01", "CG01")
+    created = [T0 + timedelta(days=int(i % 20)) for i in range(lon.size)]
+    frame = pd.DataFrame({"lon": lon, "lat": lat, "category": cats, "created_at": created})
+    st.import_incidents(county, frame, catalogue=CAT)
+    inside = (lon >= box[0]) & (lon <= box[2]) & (lat >= box[1]) & (lat <= box[3])
+    cells = heat.cells_for_points(lon, lat, res=heat.STORED_RES)
+    days = np.arange(lon.size) % 20
+    for res, keep, f in (
+        (9, inside, st.Filters(bbox=box)),
+        (12, inside, st.Filters(bbox=box)),
+        (8, inside & (cats == "HW01"), st.Filters(bbox=box, category="HW01")),
+        (10, inside & (days < 5), st.Filters(bbox=box, date_to=T0 + timedelta(days=5))),
+    ):
+        want = heat.aggregate(cells[keep], res=res)
+        got = st.heat_cells(county, res=res, filters=f)
+        assert got["cell"].tolist() == want["cell"].tolist()
+        assert got["count"].tolist() == want["count"].tolist()

@@ -1096,23 +1096,43 @@ def heat_cells(engine: Engine | Connection, *, res: int, filters: Filters = Filt
 
     The parent cell is two bigint bit operations on ``incidents.h3_cell``
     (:func:`geogrid.heat.parent_sql`), so no geometry is touched after the bbox filter.
-    Merged duplicates are not counted.
+    A bbox is read as ranges of the stored cell (:func:`geogrid.heat.bbox_cell_ranges`) from
+    the covering index ``ix_incidents_heat``; points are still counted exactly when they lie
+    in the bbox, edges included.  Merged duplicates are not counted.
 
     Returns
     -------
     pandas.DataFrame
         ``cell`` (int64, ascending) and ``count`` (int64); ``attrs["res"] = res``.
     """
+    from dataclasses import replace
+
     if not 0 <= int(res) <= heat.STORED_RES:
         raise GeogridError(
             f"res must be in 0..{heat.STORED_RES} (incidents store res-{heat.STORED_RES} cells), got {res}"
         )
     params: dict[str, Any] = {}
-    where = filters.sql(params)
-    sql = (
-        f"SELECT {heat.parent_sql('i.h3_cell', int(res))} AS cell, count(*) AS count "
-        f"FROM incidents i WHERE i.status <> 'merged' {where} GROUP BY 1 ORDER BY 1"
-    )
+    parent = heat.parent_sql("i.h3_cell", int(res))
+    ranges = heat.bbox_cell_ranges(filters.bbox) if filters.bbox is not None else None
+    if ranges is not None:
+        b = check_bbox(filters.bbox)
+        where = replace(filters, bbox=None).sql(params)
+        params.update(
+            r_lo=ranges.lo.tolist(),
+            r_hi=ranges.hi.tolist(),
+            r_inside=ranges.inside.tolist(),
+            b_w=b.west,
+            b_s=b.south,
+            b_e=b.east,
+            b_n=b.north,
+        )
+        sql = _sql("incident_heat_bbox.sql").format(parent=parent, where=where)
+    else:
+        where = filters.sql(params)
+        sql = (
+            f"SELECT {parent} AS cell, count(*) AS count "
+            f"FROM incidents i WHERE i.status <> 'merged' {where} GROUP BY 1 ORDER BY 1"
+        )
     if isinstance(engine, Connection):
         rows = engine.execute(sa.text(sql), params).all()
     else:
