@@ -455,6 +455,16 @@ def _history(
     )
 
 
+def _iso_utc(times: pd.Series) -> np.ndarray:
+    """ISO 8601 UTC text of timezone-aware times, for COPY.
+
+    Vectorised: ``Timestamp.isoformat`` row by row took ~4 s per million times, a quarter of a
+    1M-incident import.  The times keep their own precision; PostgreSQL rounds to microseconds.
+    """
+    naive = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return np.char.add(np.datetime_as_string(naive), "+00:00")
+
+
 def import_incidents(
     engine: Engine, frame: pd.DataFrame, *, catalogue: wf.Catalogue, actor_name: str = "import"
 ) -> int:
@@ -523,13 +533,9 @@ def import_incidents(
                 f"SRID=4326;POINT({x!r} {y!r})" for x, y in zip(lon.tolist(), lat.tolist(), strict=True)
             ],
             "h3_cell": cells,
-            "accept_due": (created + pd.to_timedelta(accept_h, unit="h"))
-            .map(pd.Timestamp.isoformat)
-            .to_numpy(),
-            "complete_due": (created + pd.to_timedelta(complete_h, unit="h"))
-            .map(pd.Timestamp.isoformat)
-            .to_numpy(),
-            "created_at": created.map(pd.Timestamp.isoformat).to_numpy(),
+            "accept_due": _iso_utc(created + pd.to_timedelta(accept_h, unit="h")),
+            "complete_due": _iso_utc(created + pd.to_timedelta(complete_h, unit="h")),
+            "created_at": _iso_utc(created),
         }
     )
     out["updated_at"] = out["created_at"]
