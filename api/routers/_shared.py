@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -33,6 +36,38 @@ async def reader(request: Request) -> Principal:
 def pool(request: Request) -> RawPool:
     """The autocommit connection pool of the app's database (see :mod:`geogrid.db.rawpool`)."""
     return pool_for(request.app.state.engine)
+
+
+async def async_pool(request: Request):
+    """The app's asyncpg pool (created on first use, closed by :func:`close_async_pool`).
+
+    The point lookup is the one hot path served from the event loop: no thread hop.
+    """
+    state = request.app.state
+    pool = getattr(state, "asyncpg_pool", None)
+    if pool is None:
+        # Per app (and so per event loop); no await between the check and the assignment.
+        lock = getattr(state, "asyncpg_lock", None)
+        if lock is None:
+            lock = state.asyncpg_lock = asyncio.Lock()
+        async with lock:
+            pool = getattr(state, "asyncpg_pool", None)
+            if pool is None:
+                import asyncpg
+
+                url = state.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                pool = state.asyncpg_pool = await asyncpg.create_pool(url, min_size=1, max_size=16)
+    return pool
+
+
+@asynccontextmanager
+async def close_async_pool(app: FastAPI) -> AsyncIterator[None]:
+    """Router lifespan: close the asyncpg pool when the app shuts down."""
+    yield
+    pool = getattr(app.state, "asyncpg_pool", None)
+    if pool is not None:
+        app.state.asyncpg_pool = None
+        await pool.close()
 
 
 def json_text(

@@ -201,6 +201,20 @@ def lookup_point(pool: RawPool, lon: float, lat: float) -> str | None:
     return None if row is None else row[0]
 
 
+async def lookup_point_async(pool, lon: float, lat: float) -> str | None:
+    """:func:`lookup_point` on an ``asyncpg`` pool, for event-loop servers.
+
+    asyncpg prepares the statement once per connection (its statement cache) and the
+    coroutine waits for PostgreSQL without holding a thread: measured faster than the
+    thread-pool + psycopg2 path on the service (docs/BENCHMARKS.md).
+
+    Examples
+    --------
+    >>> doc = await lookup_point_async(apool, 120.62, 31.31)          # doctest: +SKIP
+    """
+    return await pool.fetchval(load_sql("lookup_point"), lon, lat)
+
+
 def lookup_points(
     pool: RawPool, lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray, *, crs: str = "wgs84"
 ) -> str:

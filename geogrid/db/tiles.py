@@ -25,8 +25,10 @@ __all__ = [
     "TileLayer",
     "check_tile",
     "data_version",
+    "data_version_async",
     "etag_for",
     "render_tile",
+    "render_tile_async",
     "tilejson",
 ]
 
@@ -140,6 +142,30 @@ def render_tile(
     else:
         row = pool.fetchone_prepared(f"geogrid_tile_{collection}", load_sql(f"tile_{collection}"), (z, x, y))
     return bytes(row[0]) if row and row[0] is not None else b""
+
+
+async def render_tile_async(
+    pool,
+    collection: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    plan_id: int | None = None,
+) -> bytes:
+    """:func:`render_tile` on an ``asyncpg`` pool (statements prepared by asyncpg's cache)."""
+    layer = _layer(collection)
+    check_tile(z, x, y)
+    if z < layer.minzoom:
+        return b""
+    args = (z, x, y, plan_id) if collection == "grids" else (z, x, y)
+    body = await pool.fetchval(load_sql(f"tile_{collection}"), *args)
+    return bytes(body) if body is not None else b""
+
+
+async def data_version_async(pool) -> str:
+    """:func:`data_version` on an ``asyncpg`` pool."""
+    return await pool.fetchval(load_sql("data_version")) or ""
 
 
 def data_version(pool: RawPool) -> str:
