@@ -124,3 +124,35 @@ def test_addresses_lose_grid_codes_of_retired_grids(village, engine):
     second = plans.save_plan(engine, smaller, scope_code=VILLAGE)
     plans.publish_plan(engine, second)
     assert _grid_of(engine, "e") is None
+
+
+def test_workers_missing_on_some_rows_are_stored_empty(village):
+    frame = _plan(120.61)
+    frame["workers"] = [[{"name": "李四", "phone": "13800000000"}], float("nan")]
+    pid = plans.save_plan(village, frame, scope_code=VILLAGE)
+    back = plans.load_plan(village, pid)
+    assert list(back["workers"]) == [[{"name": "李四", "phone": "13800000000"}], []]
+
+
+def test_addresses_go_to_the_finest_grid_and_parents_count_their_subgrids(village, engine):
+    frame = _plan(120.61)
+    sub = gpd.GeoDataFrame(
+        {"code": [VILLAGE + "00101"], "division_code": [VILLAGE], "name": ["一网格一单元"], "households": [0]},
+        geometry=[box(120.60, 31.30, 120.61, 31.31)], crs="EPSG:4326")
+    pid = plans.save_plan(engine, pd.concat([frame, sub], ignore_index=True), scope_code=VILLAGE)
+    plans.publish_plan(engine, pid)
+    assert _grid_of(engine, "w") == VILLAGE + "00101"
+    grids = plans.load_plan(engine, pid).set_index("code")
+    assert grids.loc[VILLAGE + "001", "households"] == 120
+    assert grids.loc[VILLAGE + "00101", "households"] == 120
+
+
+def test_villages_without_a_register_keep_their_estimates(engine):
+    store.load(engine, "divisions", gpd.GeoDataFrame(
+        {"code": [VILLAGE], "name": ["东港社区"], "level": ["village"], "parent_code": ["320508019000"],
+         "kind": ["urban"]}, geometry=[box(120.60, 31.30, 120.62, 31.31)], crs="EPSG:4326"))
+    frame = _plan(120.61)
+    frame["households"] = [310, 420]
+    pid = plans.save_plan(engine, frame, scope_code=VILLAGE)
+    plans.publish_plan(engine, pid)
+    assert list(plans.load_plan(engine, pid)["households"]) == [310, 420]

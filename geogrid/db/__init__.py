@@ -5,7 +5,9 @@ This is the I/O edge: the core (``geogrid.partition`` etc.) never imports it.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -35,3 +37,15 @@ def make_engine(url: str, **kwargs) -> Engine:
     """A SQLAlchemy engine with sane pool settings for the service and scripts."""
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(url, **kwargs)
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of ``geogrid/db/sql/<name>.sql`` (read once).
+
+    Examples
+    --------
+    >>> "ST_Intersects" in load_sql("lookup_point")
+    True
+    """
+    return (importlib.resources.files("geogrid.db") / "sql" / f"{name}.sql").read_text(encoding="utf-8")

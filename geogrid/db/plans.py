@@ -16,7 +16,7 @@ import geopandas as gpd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from geogrid.db import store
+from geogrid.db import load_sql, store
 from geogrid.errors import ConflictError, NotFoundError
 
 
@@ -166,37 +166,8 @@ def _assign_addresses(conn: Connection, plan_id: int) -> None:
         " SELECT 1 FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
         " WHERE g.code = a.grid_code)"
     ))
-    conn.execute(
-        sa.text(
-            """
-            WITH hit AS (
-                SELECT DISTINCT ON (a.id) a.id, g.code
-                FROM addresses a JOIN grids g ON g.plan_id = :p AND ST_Intersects(g.geom, a.geom)
-                ORDER BY a.id, g.code
-            )
-            UPDATE addresses a SET grid_code = hit.code FROM hit WHERE a.id = hit.id
-            """
-        ),
-        {"p": plan_id},
-    )
-    has_addresses = conn.execute(
-        sa.text("SELECT EXISTS (SELECT 1 FROM addresses a JOIN grids g ON g.code = a.grid_code AND g.plan_id = :p)"),
-        {"p": plan_id},
-    ).scalar()
-    if has_addresses:
-        conn.execute(
-            sa.text(
-                """
-                UPDATE grids g SET households = coalesce(s.households, 0), address_count = coalesce(s.n, 0)
-                FROM grids g2 LEFT JOIN (
-                    SELECT grid_code, sum(households) AS households, count(*) AS n
-                    FROM addresses GROUP BY grid_code
-                ) s ON s.grid_code = g2.code
-                WHERE g.id = g2.id AND g.plan_id = :p
-                """
-            ),
-            {"p": plan_id},
-        )
+    conn.execute(sa.text(load_sql("plan_assign_addresses")), {"plan_id": plan_id})
+    conn.execute(sa.text(load_sql("plan_refresh_counts")), {"plan_id": plan_id})
 
 
 def _grids_outside_scope(conn: Connection, plan_id: int, prefix: str) -> list[str]:

@@ -13,12 +13,10 @@ disposed, so an app that disposes its engine leaks no connections.
 
 from __future__ import annotations
 
-import importlib.resources
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 import psycopg2
@@ -26,19 +24,8 @@ import psycopg2.extensions
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from geogrid.db import load_sql  # noqa: F401 - re-exported for the lookup and tile modules
 from geogrid.errors import DatabaseUnavailableError
-
-
-@cache
-def load_sql(name: str) -> str:
-    """The text of ``geogrid/db/sql/<name>.sql`` (read once).
-
-    Examples
-    --------
-    >>> "ST_Intersects" in load_sql("lookup_point")
-    True
-    """
-    return (importlib.resources.files("geogrid.db") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 class _Connection(psycopg2.extensions.connection):

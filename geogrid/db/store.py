@@ -33,7 +33,8 @@ class TableSpec:
     geometry: str
     geometry_type: str
     key: str | None = None
-    json_columns: tuple[str, ...] = ()
+    # JSON columns and the JSON text a missing value gets
+    json_columns: tuple[tuple[str, str], ...] = ()
     # frame column name (geogrid.frames) -> table column name
     renames: tuple[tuple[str, str], ...] = ()
 
@@ -55,9 +56,13 @@ GRIDS = TableSpec(
     "grids",
     ("plan_id", "code", "division_code", "level", "kind", "name", "households", "address_count",
      "head_name", "head_phone", "workers", "properties"),
-    "geom", "Polygon", json_columns=("workers", "properties"),
+    "geom", "Polygon", json_columns=(("workers", "[]"), ("properties", "{}")),
 )
 SPECS = {s.table: s for s in (DIVISIONS, ADDRESSES, STREETS, GRIDS)}
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value))
+
 
 def _prepare(frame: gpd.GeoDataFrame, spec: TableSpec) -> tuple[pd.DataFrame, list[str]]:
     frame = frame.rename(columns=dict(spec.renames))
@@ -70,9 +75,10 @@ def _prepare(frame: gpd.GeoDataFrame, spec: TableSpec) -> tuple[pd.DataFrame, li
         geoms = [shapely.MultiPolygon([g]) if k == 3 else g for g, k in zip(geoms, kinds, strict=True)]
     columns = [c for c in spec.columns if c in frame.columns]
     out = pd.DataFrame({c: frame[c].to_numpy() for c in columns})
-    for c in spec.json_columns:
+    for c, empty in spec.json_columns:
         if c in out:
-            out[c] = [json.dumps(v, ensure_ascii=False) if v is not None else None for v in out[c]]
+            # A JSON column missing on some rows arrives as NaN: give those rows the empty value.
+            out[c] = [json.dumps(v, ensure_ascii=False) if _present(v) else empty for v in out[c]]
     out["__wkb"] = shapely.to_wkb(geoms, hex=True, output_dimension=2)
     return out, columns
 
@@ -81,7 +87,7 @@ def _copy_rows(conn: Connection, staging: str, out: pd.DataFrame) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in out.itertuples(index=False, name=None):
-        writer.writerow(["" if (v is None or (isinstance(v, float) and pd.isna(v))) else v for v in row])
+        writer.writerow([v if _present(v) else "" for v in row])
     buffer.seek(0)
     cursor = conn.connection.driver_connection.cursor()
     cols = ", ".join(f'"{c}"' for c in out.columns)
