@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from geogrid import heat
 from geogrid import incidents as wf
 from geogrid.coords import BBox, check_bbox, check_lnglat
+from geogrid.db import load_sql
 from geogrid.errors import ConflictError, GeogridError, NotFoundError
 
 #: Tokens that let statistics group by a column (API name → SQL expression).
@@ -61,10 +61,6 @@ _COLUMNS = """
     i.reporter_key_name, i.accept_due, i.complete_due, i.accepted_at, i.resolved_at, i.closed_at,
     i.created_at, i.updated_at, (SELECT m.public_id FROM incidents m WHERE m.id = i.merged_into) AS merged_into
 """
-
-
-def _sql(name: str) -> str:
-    return resources.files("geogrid.db").joinpath("sql", name).read_text(encoding="utf-8")
 
 
 def _utcnow() -> datetime:
@@ -906,7 +902,7 @@ def duplicates(
     with engine.connect() as conn:
         _get(conn, public_id, _utcnow())  # 404 for an unknown id rather than an empty list
         rows = conn.execute(
-            sa.text(_sql("incident_duplicates.sql")),
+            sa.text(load_sql("incident_duplicates")),
             {
                 "public_id": public_id,
                 "radius_m": float(radius_m),
@@ -1053,7 +1049,7 @@ def statistics(
         raise GeogridError(f"rank_by must be one of {list(RANK_BY)}, got {rank_by!r}")
     params: dict[str, Any] = {"now": now or _utcnow(), "open_statuses": sorted(wf.OPEN_STATUSES), "tz": tz}
     where = filters.sql(params)
-    sql = _sql("incident_stats.sql").format(
+    sql = load_sql("incident_stats").format(
         key=_STAT_KEYS[group_by], period=_STAT_PERIODS[period], where=where
     )
     with engine.connect() as conn:
@@ -1132,7 +1128,7 @@ def heat_cells(engine: Engine | Connection, *, res: int, filters: Filters = Filt
             b_e=b.east,
             b_n=b.north,
         )
-        sql = _sql("incident_heat_bbox.sql").format(parent=parent, where=where)
+        sql = load_sql("incident_heat_bbox").format(parent=parent, where=where)
     else:
         where = filters.sql(params)
         sql = (
@@ -1196,7 +1192,7 @@ def heat_tile(engine: Engine, z: int, x: int, y: int, *, res: int, filters: Filt
     wkbs = [bytes(w) for w in shapely.to_wkb(polys)] if polys else []
     with engine.connect() as conn:
         tile = conn.execute(
-            sa.text(_sql("incident_heat_mvt.sql")),
+            sa.text(load_sql("incident_heat_mvt")),
             {
                 "z": z,
                 "x": x,
@@ -1255,7 +1251,7 @@ def grid_rates(
         b = check_bbox(bbox)
         grid_where += " AND g.geom && ST_MakeEnvelope(:g_w, :g_s, :g_e, :g_n, 4326)"
         params.update(g_w=b.west, g_s=b.south, g_e=b.east, g_n=b.north)
-    sql = _sql("incident_grid_rates.sql").format(where=where, grid_where=grid_where)
+    sql = load_sql("incident_grid_rates").format(where=where, grid_where=grid_where)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(sql), params).all()
     out = []
