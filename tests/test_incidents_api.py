@@ -103,6 +103,14 @@ def test_address_text_and_gcj02(client, county, api_key):
     )
 
 
+def test_ambiguous_address_text_is_refused_with_the_candidates(client, county, api_key):
+    # "人民路" occurs verbatim in two addresses of two different grids: no guessing.
+    r = post(client, api_key("resident"), {"category": "HW01", "address": "东港社区人民路"})
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert "ambiguous" in detail and "人民路12号" in detail and "人民路88号" in detail
+
+
 def test_idempotent_retries(client, county, api_key, engine):
     resident = api_key("resident", name="phone-1")
     h = {**resident, "Idempotency-Key": "3f1c-uuid"}

@@ -229,7 +229,8 @@ def place(conn: Connection, lon: float, lat: float) -> Placement:
         sa.text(
             "SELECT g.code, g.division_code FROM grids g "
             "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
-            "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:lon, :lat), 4326)) ORDER BY g.code LIMIT 1"
+            "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:lon, :lat), 4326)) "
+            "ORDER BY length(g.code) DESC, g.code LIMIT 1"  # the finest grid: a sub-grid beats its parent
         ),
         point,
     ).first()
@@ -259,26 +260,27 @@ class AddressMatch:
 
 
 def resolve_address(conn: Connection, text: str, *, min_similarity: float = 0.3) -> AddressMatch:
-    """The standard address most similar to ``text`` (pg_trgm), or :class:`NotFoundError`.
+    """The standard address meant by ``text``, matched as ``GET /lookup?address=`` matches it.
 
-    An exact match wins; otherwise the highest trigram similarity at or above
-    ``min_similarity``.
+    Raises :class:`NotFoundError` when nothing resembles the text and :class:`GeogridError`
+    naming the candidates when the match is ambiguous: an incident must not be filed in a
+    guessed grid.
     """
-    q = (text or "").strip()
-    if not q:
+    from geogrid.db.lookup import AMBIGUITY_MARGIN, judge_matches, match_addresses, normalise_address
+
+    normalised = normalise_address(text or "")
+    if not normalised:
         raise GeogridError("address text is empty")
-    row = conn.execute(
-        sa.text(
-            "SELECT full_text, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
-            "CASE WHEN full_text = :q THEN 1.0 ELSE similarity(full_text, :q) END AS sim "
-            "FROM addresses WHERE full_text = :q OR full_text % :q "
-            "ORDER BY sim DESC, length(full_text), id LIMIT 1"
-        ),
-        {"q": q},
-    ).first()
-    if row is None or row.sim < min_similarity:
-        raise NotFoundError(f"no standard address resembles {q!r}; give lon/lat instead")
-    return AddressMatch(row.full_text, float(row.lon), float(row.lat), float(row.sim))
+    with conn.connection.driver_connection.cursor() as cursor:
+        matches = match_addresses(cursor, [normalised], limit=5, min_score=min_similarity)[0]
+    answer = judge_matches(text, normalised, matches, AMBIGUITY_MARGIN)
+    best = answer.best
+    if best is None:
+        raise NotFoundError(f"no standard address resembles {text!r}; give lon/lat instead")
+    if answer.ambiguous:
+        candidates = "; ".join(m.full_text for m in answer.matches[:5])
+        raise GeogridError(f"address {text!r} is ambiguous ({answer.reason}): {candidates}; give lon/lat or more detail")
+    return AddressMatch(best.full_text, best.lon, best.lat, best.score)
 
 
 # --- creating ---------------------------------------------------------------------------------------------

@@ -317,7 +317,7 @@ class AddressLookup:
         }
 
 
-def _judge(query: str, normalised: str, matches: list[AddressMatch], margin: float) -> AddressLookup:
+def judge_matches(query: str, normalised: str, matches: list[AddressMatch], margin: float) -> AddressLookup:
     if len(matches) < 2:
         return AddressLookup(query, normalised, matches)
     best = matches[0]
@@ -335,6 +335,51 @@ def _judge(query: str, normalised: str, matches: list[AddressMatch], margin: flo
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def match_addresses(cursor, normalised: Sequence[str], *, limit: int, min_score: float) -> list[list[AddressMatch]]:
+    """Run the one-statement address match on a DB-API ``cursor`` (psycopg2) for normalised texts.
+
+    Shared by the lookup endpoints (pooled raw connections) and incident reporting (inside a
+    SQLAlchemy transaction), so an address resolves the same way everywhere.
+    """
+    results: list[list[AddressMatch]] = [[] for _ in normalised]
+    # Session setting on a pooled connection: every address query sets it first.
+    cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", (str(min_score),))
+    likes = ["%" + _escape_like(n) + "%" for n in normalised]
+    cursor.execute(load_sql("lookup_addresses"), {"texts": normalised, "likes": likes, "k": limit})
+    for row in cursor.fetchall():
+        (
+            index,
+            _id,
+            source_id,
+            full_text,
+            households,
+            division,
+            lon,
+            lat,
+            score,
+            code,
+            level,
+            name,
+            plan,
+        ) = row
+        results[index].append(
+            AddressMatch(
+                source_id if source_id is not None else str(_id),
+                full_text,
+                float(score),
+                float(lon),
+                float(lat),
+                int(households),
+                division,
+                code,
+                level,
+                name,
+                plan,
+            )
+        )
+    return results
 
 
 def lookup_addresses(
@@ -377,44 +422,9 @@ def lookup_addresses(
     for i, n in enumerate(normalised):
         if not n:
             raise GeogridError(f"address text at index {i} is empty")
-    results: list[list[AddressMatch]] = [[] for _ in texts]
     with pool.connection() as conn, conn.cursor() as cur:
-        # Session setting on a pooled connection: every address query sets it first.
-        cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", (str(min_score),))
-        likes = ["%" + _escape_like(n) + "%" for n in normalised]
-        cur.execute(load_sql("lookup_addresses"), {"texts": normalised, "likes": likes, "k": limit})
-        for row in cur.fetchall():
-            (
-                index,
-                _id,
-                source_id,
-                full_text,
-                households,
-                division,
-                lon,
-                lat,
-                score,
-                code,
-                level,
-                name,
-                plan,
-            ) = row
-            results[index].append(
-                AddressMatch(
-                    source_id if source_id is not None else str(_id),
-                    full_text,
-                    float(score),
-                    float(lon),
-                    float(lat),
-                    int(households),
-                    division,
-                    code,
-                    level,
-                    name,
-                    plan,
-                )
-            )
-    return [_judge(t, n, m, margin) for t, n, m in zip(texts, normalised, results, strict=True)]
+        results = match_addresses(cur, normalised, limit=limit, min_score=min_score)
+    return [judge_matches(t, n, m, margin) for t, n, m in zip(texts, normalised, results, strict=True)]
 
 
 def lookup_address(pool: RawPool, text: str, **options) -> AddressLookup:
