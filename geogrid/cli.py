@@ -241,6 +241,7 @@ def serve(
 @app.command("demo")
 def demo(
     households: Annotated[int, typer.Option(help="households in the synthetic county")] = 100_000,
+    incidents: Annotated[int, typer.Option(help="synthetic incident reports for the heatmap")] = 5_000,
     seed: int = 0,
     county: Annotated[str, typer.Option(help="6-digit county code of the synthetic county")] = "320508",
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API when done")] = True,
@@ -250,7 +251,9 @@ def demo(
     from geogrid.demo import run_demo
 
     try:
-        summary = run_demo(households=households, seed=seed, county_code=county, console=console)
+        summary = run_demo(
+            households=households, seed=seed, county_code=county, console=console, incidents=incidents
+        )
     except GeogridError as exc:
         _fail(str(exc))
     table = Table(title="geogrid demo", show_header=False)

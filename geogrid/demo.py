@@ -43,9 +43,20 @@ def _has_published_grids(engine: Engine, division_prefix: str) -> bool:
     ))
 
 
+def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> None:
+    from geogrid.db.incidents import import_incidents
+    from geogrid.incidents import load_catalogue
+    from geogrid.synthetic import make_incidents
+
+    catalogue = load_catalogue()
+    addresses = store.read_table(engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"})
+    reports = make_incidents(addresses, n=n, categories=sorted(catalogue.categories), seed=seed)
+    import_incidents(engine, reports, catalogue=catalogue, actor_name="geogrid demo")
+
+
 def run_demo(
     *, households: int = 100_000, seed: int = 0, county_code: str = "320508", console: Console | None = None,
-    scheduler: object = None,
+    scheduler: object = None, incidents: int = 5_000,
 ) -> dict[str, object]:
     """Start/migrate the database, load and partition the samples, publish; return a summary."""
     from geogrid.synthetic import make_county
@@ -85,6 +96,10 @@ def run_demo(
         partition_scope(engine, helsinki_code, rule="urban", seed=seed, scheduler="synchronous",
                         author="geogrid demo", publish=True, progress=False)
 
+    if not _count(engine, "SELECT count(*) FROM incidents"):
+        _load_incidents(engine, county_code, n=incidents, seed=seed)
+        console.print(f"reported {incidents:,} synthetic incidents over the last 90 days (for the heatmap)")
+
     plan_id = plans.published_plan_id(engine, scope)
     info = plans.get_plan(engine, plan_id) if plan_id else None
     summary = {
@@ -95,6 +110,7 @@ def run_demo(
         "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
         "grids": info.grid_count if info else 0,
         "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
+        "incidents": _count(engine, "SELECT count(*) FROM incidents"),
         "time": f"{time.perf_counter() - started:.1f}s",
     }
     engine.dispose()

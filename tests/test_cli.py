@@ -113,11 +113,15 @@ def test_partition_needs_a_division_or_files(cli_env):
 def test_demo_loads_partitions_and_publishes(cli_env):
     from geogrid.demo import run_demo
 
-    summary = run_demo(households=6000, seed=1, scheduler="synchronous")
+    summary = run_demo(households=6000, seed=1, scheduler="synchronous", incidents=300)
     assert summary["households"] >= 6000  # the county plus the Helsinki sample
     assert summary["grids"] > 0
     assert "320508000000" in summary["published plan"]
     # Every address of the county and of Helsinki now belongs to a grid.
     assert summary["addresses in a grid"] == summary["addresses"]
-    again = run_demo(households=6000, seed=1, scheduler="synchronous")  # idempotent: nothing new
+    again = run_demo(households=6000, seed=1, scheduler="synchronous", incidents=300)  # idempotent
     assert again["published plan"] == summary["published plan"]
+    assert summary["incidents"] == again["incidents"] == 300
+    with cli_env.connect() as conn:  # the synthetic reports landed in the county's grids
+        placed = conn.execute(sa.text("SELECT count(*) FROM incidents WHERE grid_code LIKE '320508%'")).scalar()
+    assert placed > 250
