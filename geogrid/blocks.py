@@ -6,6 +6,13 @@ the area is a block.  Because every face is built from the same noded line piece
 neighbouring blocks share their boundary vertex for vertex: dissolving blocks later
 gives grids that tile the area with no gap and no overlap, without any snapping.
 
+Noding is snap-rounded to a :data:`NODING_GRID_M` (1 µm) grid: two lines closer than that
+become one, so no face is thinner than the grid and no two vertices are closer than it.
+Round-off of later steps (a re-projection to EPSG:4326 moves a vertex by ~1e-9 m) can then
+never fold a block or grid onto itself.  The area boundary is not left on that grid: its
+vertices are put back exactly, and every crossing on it is put back onto the boundary
+segment it lies on (:func:`_restore_boundary`), so blocks cover the area as given.
+
 Tolerances (metric CRS, metres):
 
 - a face smaller than ``min_area_m2`` (default 1 m²) or thinner than ``min_width_m``
@@ -13,7 +20,8 @@ Tolerances (metric CRS, metres):
   the neighbour it shares the longest boundary with;
 - a noded line piece is matched to the source line (street, barrier, boundary) it came
   from within :data:`MATCH_TOLERANCE_M`, and to the blocks on either side of it within
-  the same distance.
+  the same distance (:data:`SOURCE_MATCH_M` for the source line, which the rounding may
+  have moved by up to 0.71 grid steps).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import shapely
 from pyproj import CRS
 from scipy import sparse
 
-from geogrid.crs import metric_crs_for
+from geogrid.crs import planar_crs_for
 from geogrid.errors import InvalidGeometryError
 from geogrid.frames import STREET_CLASS_WIDTH_M, WGS84
 
@@ -36,6 +44,8 @@ BARRIER = "barrier"
 INTERNAL = "internal"
 DEFAULT_STREET_CLASS = "street"
 MATCH_TOLERANCE_M = 1e-6
+NODING_GRID_M = 1e-6
+SOURCE_MATCH_M = 2 * NODING_GRID_M
 
 # Width of each kind of edge when it is used as a grid boundary.  Barriers are the best
 # possible boundary (nobody patrols across a river); an internal cut through a block
@@ -183,7 +193,8 @@ def working_crs(area, crs=None) -> tuple[shapely.Geometry, CRS]:
     """The area in the metric CRS partitioning works in, and that CRS.
 
     ``crs`` wins when given; an area already in a projected CRS stays in it; otherwise a
-    local transverse Mercator centred on the area (:func:`geogrid.crs.metric_crs_for`).
+    local CRS affine in lon/lat centred on the area (:func:`geogrid.crs.planar_crs_for`),
+    so that the straight lon/lat edges of the area and its streets stay straight.
     """
     geom, src = _as_geometry(area)
     check_area(geom)
@@ -192,7 +203,7 @@ def working_crs(area, crs=None) -> tuple[shapely.Geometry, CRS]:
     elif src.is_projected:
         target = src
     else:
-        target = metric_crs_for(gpd.GeoSeries([geom], crs=src).to_crs(WGS84))
+        target = planar_crs_for(gpd.GeoSeries([geom], crs=src).to_crs(WGS84))
     if target == src:
         return geom, target
     return gpd.GeoSeries([geom], crs=src).to_crs(target).iloc[0], target
@@ -263,19 +274,22 @@ def build_block_graph(
     src_cls = np.concatenate([c for _, c in groups])
     src_width = np.array([EDGE_WIDTH_M.get(c, EDGE_WIDTH_M[DEFAULT_STREET_CLASS]) for c in src_cls])
 
-    noded = shapely.union_all(src)
+    # Snap-rounded noding: near-coincident lines (a street digitised a few µm beside
+    # the boundary) collapse instead of leaving faces a nanometre wide.
+    noded = shapely.union_all(src, grid_size=NODING_GRID_M)
     pieces = shapely.get_parts(noded)
     pieces = pieces[shapely.get_type_id(pieces) == 1]
     faces = shapely.get_parts(shapely.polygonize(pieces))
-    faces = faces[shapely.contains(area_m, shapely.point_on_surface(faces))]
+    faces = faces[_inside(faces, area_m, boundary)]
     if len(faces) == 0:
         raise InvalidGeometryError("polygonizing the area produced no block")
+    pieces, faces = _restore_boundary(pieces, faces, boundary)
 
     # Which source line each noded piece came from (widest wins where they coincide).
     mids = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
     lengths = shapely.length(pieces)
     src_tree = shapely.STRtree(src)
-    pi, si = src_tree.query(mids, predicate="dwithin", distance=MATCH_TOLERANCE_M)
+    pi, si = src_tree.query(mids, predicate="dwithin", distance=SOURCE_MATCH_M)
     piece_width = np.full(len(pieces), EDGE_WIDTH_M[INTERNAL])
     piece_src = np.full(len(pieces), -1)
     if len(pi):
@@ -299,6 +313,141 @@ def build_block_graph(
         merged_slivers=merged,
         origin=np.arange(len(faces)),
     )
+
+
+def _inside(faces: np.ndarray, area_m: shapely.Geometry, boundary: np.ndarray) -> np.ndarray:
+    """Which polygonized faces lie inside the area (the others are holes or outside loops).
+
+    A face is decided by a point inside it, except a face whose point lies within a few
+    grid steps of the (exact) boundary: the rounded face may poke across the boundary
+    there, so it counts as inside when most of its area is.
+    """
+    pos = shapely.point_on_surface(faces)
+    inside = shapely.contains(area_m, pos)
+    rim = shapely.multilinestrings(boundary)
+    shapely.prepare(rim)
+    near = np.flatnonzero(shapely.dwithin(rim, pos, 4 * NODING_GRID_M))
+    if len(near):
+        share = shapely.area(shapely.intersection(faces[near], area_m))
+        inside[near] = share > 0.5 * shapely.area(faces[near])
+    return inside
+
+
+def _lookup(
+    keys: np.ndarray, values: np.ndarray, coords: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``out`` (default ``coords``) with the rows where ``coords`` equals a row of ``keys`` bit for bit
+    replaced by that key's value."""
+    out = coords.copy() if out is None else out.copy()
+    if len(keys) == 0 or len(coords) == 0:
+        return out
+    k = keys[:, 0] + 1j * keys[:, 1]  # exact: complex() only pairs the two floats
+    order = np.argsort(k, kind="stable")
+    k, v = k[order], values[order]
+    c = coords[:, 0] + 1j * coords[:, 1]
+    pos = np.minimum(np.searchsorted(k, c), len(k) - 1)
+    hit = k[pos] == c
+    out[hit] = v[pos[hit]]
+    return out
+
+
+def reproject_exact(
+    geoms: np.ndarray, src: CRS, dst: CRS, *, area_src: shapely.Geometry, area_dst: shapely.Geometry
+) -> np.ndarray:
+    """Re-project ``geoms`` vertex by vertex, giving the area's own vertices their exact ``dst`` coordinates.
+
+    ``area_src``/``area_dst`` are the same area in both CRSs, vertex for vertex (one the
+    re-projection of the other).  A vertex of ``geoms`` equal to an area vertex takes the
+    area's ``dst`` coordinates instead of the round trip's (which may differ in the last
+    bits), so blocks and grids end on the area boundary exactly as it was given.
+    """
+    from pyproj import Transformer
+
+    keys = shapely.get_coordinates(area_src)
+    values = shapely.get_coordinates(area_dst)
+    if len(keys) != len(values):
+        raise InvalidGeometryError("internal: the area changed shape in re-projection")
+    transformer = Transformer.from_crs(src, dst, always_xy=True)
+
+    def fix(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return _lookup(keys, values, coords, out=np.column_stack([x, y]))
+
+    return shapely.transform(np.asarray(geoms, dtype=object), fix)
+
+
+def _restore_boundary(
+    pieces: np.ndarray, faces: np.ndarray, boundary: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put the rounded boundary of the block coverage back onto the exact area boundary.
+
+    The vertices on the rim of the coverage are the boundary's own vertices (rounded to
+    the noding grid) and crossings of streets with it.  A rounded boundary vertex gets
+    its exact coordinates back; a crossing goes to the nearest point of the exact
+    boundary, i.e. onto the boundary segment it lies on (it moves by < 1 µm).  The same
+    replacement is applied to every piece and face, so blocks keep sharing their edges.
+    """
+    exact = shapely.get_coordinates(boundary)
+    rounded = shapely.get_coordinates(shapely.set_precision(boundary, NODING_GRID_M, mode="pointwise"))
+    if len(rounded) != len(exact):  # pointwise rounding keeps every vertex; be safe anyway
+        rounded = np.round(exact / NODING_GRID_M) * NODING_GRID_M
+    rim = shapely.get_coordinates(shapely.boundary(shapely.coverage_union_all(faces)))
+    rim = np.unique(rim, axis=0)
+    restored = _lookup(rounded, exact, rim)
+    moved = (restored == rim).all(axis=1)
+    moved &= ~_in(rim, rounded)
+    if moved.any():
+        rim_line = shapely.multilinestrings(boundary)
+        pts = shapely.points(rim[moved])
+        restored[moved] = shapely.get_coordinates(shapely.shortest_line(rim_line, pts))[0::2]
+    restored = _merge_close(restored, NODING_GRID_M / 4)
+    change = (restored != rim).any(axis=1)
+    keys, values = rim[change], restored[change]
+
+    def fix(coords: np.ndarray) -> np.ndarray:
+        return _lookup(keys, values, coords)
+
+    return shapely.transform(pieces, fix), shapely.transform(faces, fix)
+
+
+def _merge_close(xy: np.ndarray, eps: float) -> np.ndarray:
+    """Points closer than ``eps`` to each other replaced by one of them (the first).
+
+    Two rim vertices a grid step apart can project onto (almost) the same boundary
+    point; left 1e-13 m apart, a grid ring would pinch there after re-projection.
+    Made identical, the pinch is an exact touch, which overlay and validity handle.
+    """
+    if len(xy) < 2:
+        return xy
+    pts = shapely.points(xy)
+    a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=eps)
+    pair = a < b
+    if not pair.any():
+        return xy
+    rep = np.arange(len(xy))
+    for i, j in zip(a[pair].tolist(), b[pair].tolist(), strict=True):
+        ri, rj = rep[i], rep[j]
+        while rep[ri] != ri:
+            ri = rep[ri]
+        while rep[rj] != rj:
+            rj = rep[rj]
+        rep[max(ri, rj)] = min(ri, rj)
+    for i in range(len(rep)):
+        r = rep[i]
+        while rep[r] != r:
+            r = rep[r]
+        rep[i] = r
+    return xy[rep]
+
+
+def _in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Which rows of ``rows`` occur (bit for bit) in ``table``."""
+    t = np.sort(table[:, 0] + 1j * table[:, 1])
+    r = rows[:, 0] + 1j * rows[:, 1]
+    if len(t) == 0:
+        return np.zeros(len(r), dtype=bool)
+    pos = np.minimum(np.searchsorted(t, r), len(t) - 1)
+    return t[pos] == r
 
 
 def _face_edges(faces, mids, lengths, piece_width, piece_cls):
@@ -367,11 +516,12 @@ def _merge_sliver_faces(
         return x
 
     tree = shapely.STRtree(faces)
-    dropped = np.zeros(n, dtype=bool)
-    for v in np.flatnonzero(thin)[np.argsort(areas[thin], kind="stable")]:
-        if areas[v] <= 0:
-            dropped[v] = True  # a collapsed face covers nothing
-            continue
+    # A face squeezed between a street and the boundary it was put back onto has both
+    # sides on the boundary: it covers nothing, and merging it by overlay would only
+    # leave a pinch of 1e-13 m in its neighbour.  Real faces are at least about half a
+    # noding grid step wide.
+    dropped = 2 * areas / np.maximum(perims, 1e-12) < NODING_GRID_M / 100
+    for v in np.flatnonzero(thin & ~dropped)[np.argsort(areas[thin & ~dropped], kind="stable")]:
         cand = tree.query(faces[v], predicate="intersects")
         cand = cand[(cand != v) & ~dropped[cand]]
         if len(cand) == 0:
@@ -424,7 +574,7 @@ def make_blocks(
         Rivers, railways: they cut blocks like streets and are the preferred grid boundary.
     crs : CRS-like, optional
         Metric CRS to work in.  Default: the area's own CRS if projected, else
-        :func:`geogrid.crs.metric_crs_for`.
+        :func:`geogrid.crs.planar_crs_for`.
     min_area_m2, min_width_m : float
         Sliver tolerances.
 

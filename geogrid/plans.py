@@ -36,7 +36,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from geogrid.crs import metric_crs_for
+from geogrid.crs import metric_crs_for, planar_crs_for
 from geogrid.errors import InfeasibleError, PlanEditError
 from geogrid.frames import WGS84
 from geogrid.rules import Rule, resolve_rule
@@ -1230,7 +1230,8 @@ class _Metric:
     def of(cls, plan: gpd.GeoDataFrame) -> _Metric:
         if plan.crs is None or plan.crs.is_projected:
             return cls(plan.crs, plan.crs)
-        return cls(plan.crs, metric_crs_for(_to_wgs84(plan)))
+        # Affine in lon/lat: a cut computed here meets the village edge in EPSG:4326 too.
+        return cls(plan.crs, planar_crs_for(_to_wgs84(plan)))
 
     def geoms(self, frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
         """Geometries of ``frame`` in the metric CRS (a frame without CRS is in the plan's)."""

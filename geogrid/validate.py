@@ -5,9 +5,10 @@ parent division, or holes enclosed by the grids when no parent is given), parts 
 the parent, household counts outside the rule, addresses covered by no grid, and codes
 (malformed, duplicate, missing, wrongly nested under their division or parent).
 
-Areas are measured in a local metric CRS; an overlap, gap or outside part smaller than
-``tolerance_m2`` (default :data:`DEFAULT_TOLERANCE_M2`) is floating-point noise and is
-not reported.
+Areas are measured in a local metric CRS (for lon/lat grids one affine in lon/lat,
+:func:`geogrid.crs.planar_crs_for`, so straight edges stay straight); an overlap, gap or
+outside part smaller than ``tolerance_m2`` (default :data:`DEFAULT_TOLERANCE_M2`) is
+floating-point noise and is not reported.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import shapely
 from pyproj import CRS
 
 from geogrid.codes import DIVISION_LEN, parse_code
-from geogrid.crs import metric_crs_for
+from geogrid.crs import planar_crs_for
 from geogrid.errors import GridCodeError
 from geogrid.frames import WGS84
 from geogrid.rules import Rule, resolve_rule
@@ -182,7 +183,10 @@ def validate(
     if n == 0:
         return ValidationReport(issues=issues, n_grids=0, tolerance_m2=tolerance_m2, rule=rule_, checks=())
 
-    metric = src if src.is_projected else metric_crs_for(gpd.GeoSeries(geoms_src, crs=src).to_crs(WGS84))
+    # Lon/lat grids are measured in a CRS affine in lon/lat: their edges are straight in
+    # lon/lat (as PostGIS compares them), and a conformal projection would bend an edge
+    # with a vertex in the middle differently from the same edge without it.
+    metric = src if src.is_projected else planar_crs_for(gpd.GeoSeries(geoms_src, crs=src).to_crs(WGS84))
     geoms = _reproject(geoms_src, src, metric)
 
     def to_ll(g: shapely.Geometry | None) -> shapely.Geometry | None:
