@@ -51,6 +51,22 @@ def _bounds_ok(result: PartitionResult, rule: Rule) -> bool:
     return bool(((hh >= rule.lo) & (hh <= rule.hi)).all())
 
 
+def _row_feasible(village, rule: Rule) -> bool:
+    """Exact check for a one-row village: can the west→east block sequence be cut into runs within bounds?"""
+    blocks = make_blocks(village.area, village.streets)
+    points = village.addresses.to_crs(blocks.crs)
+    owner = gpd.sjoin(points, blocks[["geometry"]], predicate="within", how="left")["index_right"]
+    households = points["households"].groupby(owner.to_numpy()).sum()
+    order = blocks.geometry.centroid.x.sort_values().index
+    sums = np.concatenate([[0], np.cumsum([int(households.get(i, 0)) for i in order])])
+    reachable = [True] + [False] * (len(order))
+    for end in range(1, len(sums)):
+        reachable[end] = any(
+            reachable[start] and rule.lo <= sums[end] - sums[start] <= rule.hi for start in range(end)
+        )
+    return reachable[-1]
+
+
 # --------------------------------------------------------------------------- properties
 
 RULES = [Rule(10, 20), Rule(50, 100), Rule(20, 60)]
@@ -67,6 +83,7 @@ RULES = [Rule(10, 20), Rule(50, 100), Rule(20, 60)]
 )
 @example(nx=2, ny=1, rule_i=0, hmax_frac=1.0, jitter=0.0, seed=0)  # two blocks: tiny graph
 @example(nx=8, ny=8, rule_i=1, hmax_frac=0.3, jitter=0.25, seed=7)  # many fine blocks
+@example(nx=7, ny=1, rule_i=1, hmax_frac=0.8125, jitter=0.0, seed=165)  # a row with no feasible cut
 def test_partition_invariants_on_generated_villages(nx, ny, rule_i, hmax_frac, jitter, seed):
     """Fine-grained villages (blocks below the lower bound) always partition within bounds."""
     rule = RULES[rule_i]
@@ -78,6 +95,12 @@ def test_partition_invariants_on_generated_villages(nx, ny, rule_i, hmax_frac, j
         with pytest.raises(InfeasibleError):
             partition(v.area, v.addresses, v.streets, rule, seed=seed)
         assert time.perf_counter() - t0 < 1.0
+        return
+    if ny == 1 and not _row_feasible(v, rule):
+        # One row of blocks is a path: a block near the lower bound can make every contiguous
+        # split miss [lo, hi] (e.g. 117 households in 7 blocks, [50, 100]); that must be reported.
+        with pytest.raises(InfeasibleError):
+            partition(v.area, v.addresses, v.streets, rule, seed=seed)
         return
     result = partition(v.area, v.addresses, v.streets, rule, seed=seed)
     assert_tiles(result, v.area)
