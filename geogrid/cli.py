@@ -263,6 +263,7 @@ def demo(
     if serve_api:
         console.print(
             f"\n[bold]serving[/] http://127.0.0.1:{port}/  —  map: http://127.0.0.1:{port}/maps/grids?division={county}"
+            f"\ndashboard: http://127.0.0.1:{port}/maps/dashboard?division={county}"
             f"\nAPI docs: http://127.0.0.1:{port}/docs   (Ctrl-C to stop)"
         )
         serve(port=port)

@@ -2,8 +2,8 @@
 
 1. a seeded synthetic county (townships → villages → streets → addresses with households),
 2. the real Helsinki OpenStreetMap sample (``data/helsinki``; an illustrative village code),
-both loaded into PostGIS, partitioned (urban 300–500, rural 50–100 households) and published
-as one plan of the county.  Idempotent: what is loaded is not loaded again, and a scope that
+both loaded into PostGIS, partitioned (urban 300–500, rural 50–100 households) and published,
+plus seeded synthetic incident reports for the heatmaps.  Idempotent: what is loaded is not loaded again, and a scope that
 already has a published plan is not re-partitioned.
 """
 
@@ -92,7 +92,6 @@ def run_demo(
         console.print("loaded the Helsinki OpenStreetMap sample (ODbL, © OpenStreetMap contributors)")
     if not _has_published_grids(engine, helsinki_code):
         console.print("partitioning the Helsinki sample with urban bounds…")
-        # A village plan inside the county's published plan becomes the county's next version.
         partition_scope(engine, helsinki_code, rule="urban", seed=seed, scheduler="synchronous",
                         author="geogrid demo", publish=True, progress=False)
 
@@ -102,6 +101,7 @@ def run_demo(
 
     plan_id = plans.published_plan_id(engine, scope)
     info = plans.get_plan(engine, plan_id) if plan_id else None
+    helsinki_plan = plans.published_plan_id(engine, helsinki_code)
     summary = {
         "database": url,
         "divisions": _count(engine, "SELECT count(*) FROM divisions"),
@@ -109,6 +109,7 @@ def run_demo(
         "households": _count(engine, "SELECT coalesce(sum(households), 0) FROM addresses"),
         "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
         "grids": info.grid_count if info else 0,
+        "Helsinki plan": helsinki_plan or "none",
         "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
         "incidents": _count(engine, "SELECT count(*) FROM incidents"),
         "time": f"{time.perf_counter() - started:.1f}s",

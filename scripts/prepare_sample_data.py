@@ -36,10 +36,11 @@ from geogrid.io import street_class_of, write_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-# Made up for the illustration (Helsinki is not in China): county 320508, township 900 (no such
-# township exists), community 001 -> a well-formed urban village code.
-HELSINKI_CODE = "320508900001"
-HELSINKI_TOWNSHIP = "320508900000"
+# Made up for the illustration (Helsinki is not in China): county 320599 is not assigned in
+# GB/T 2260 (Suzhou's counties end at 320585), so the well-formed code 320599 001 001 names no
+# real place and falls inside no real county's plan.
+HELSINKI_CODE = "320599001001"
+HELSINKI_TOWNSHIP = "320599001000"
 # Indoor ways are not streets.
 _NOT_STREETS = {"elevator", "corridor", "platform", "proposed", "construction", "raceway"}
 

@@ -115,6 +115,7 @@ def test_demo_loads_partitions_and_publishes(cli_env):
 
     summary = run_demo(households=6000, seed=1, scheduler="synchronous", incidents=300)
     assert summary["households"] >= 6000  # the county plus the Helsinki sample
+    assert summary["Helsinki plan"] != "none"
     assert summary["grids"] > 0
     assert "320508000000" in summary["published plan"]
     # Every address of the county and of Helsinki now belongs to a grid.

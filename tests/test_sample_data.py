@@ -39,7 +39,7 @@ def test_helsinki_layers_pass_the_import_checks(helsinki):
 
 def test_helsinki_area_is_an_illustrative_village_holding_every_address(helsinki):
     area = helsinki["area"]
-    assert area["code"].tolist() == ["320508900001"] and area["level"].tolist() == ["village"]
+    assert area["code"].tolist() == ["320599001001"] and area["level"].tolist() == ["village"]
     polygon = area.geometry.iloc[0]
     assert polygon.is_valid and polygon.geom_type == "Polygon"
     assert shapely.contains(polygon, helsinki["addresses"].geometry.values).all()
