@@ -361,6 +361,15 @@ def _grid_props(gdf: Any) -> dict[str, list[Any]]:
 # --- builders ------------------------------------------------------------------------------
 
 
+def _status_legend(status: np.ndarray, **labels: str) -> list[tuple[str, str]]:
+    """Legend rows for below/within/above (always shown) and unknown (when present), with counts."""
+    counts = pd.Series(status).value_counts()
+    items = [(STATUS_COLORS[k], f"{labels[k]} ({counts.get(k, 0)})") for k in ("below", "within", "above")]
+    if counts.get("unknown", 0):
+        items.append((STATUS_COLORS["unknown"], f"{labels['unknown']} ({counts['unknown']})"))
+    return items
+
+
 def grid_map(
     grids: Any,
     *,
@@ -377,9 +386,12 @@ def grid_map(
     grids : GeoDataFrame
         Grid frame (see :mod:`geogrid.frames`): ``code``, ``name``, ``households``, geometry;
         a ``head`` (or ``head_name``) column is shown when present.
-    rule : Rule, "rural", "urban", (lo, hi), optional
+    rule : Rule, "rural", "urban", (lo, hi), "kind", optional
         With ``color_by="households"``: colour below / within / above the bounds
-        (:data:`STATUS_COLORS`).  Without a rule, values are coloured by quantile classes.
+        (:data:`STATUS_COLORS`).  ``"kind"`` judges each grid by the rule of its own ``kind``
+        column (urban 300–500, rural 50–100; dedicated grids have no household rule), which
+        is what a county with both kinds needs.  Without a rule, values are coloured by
+        quantile classes.
     color_by : str, default "households"
         Numeric column to colour by (e.g. a KPI column).
     tiles : Basemap or (url_template, attribution), optional
@@ -412,19 +424,29 @@ def grid_map(
     values = gdf[color_by].tolist()
     if color_by not in props:
         props[color_by] = values
-    if rule is not None and color_by == "households":
+    if rule == "kind" and color_by == "households":
+        if "kind" not in gdf.columns:
+            raise MapError("rule='kind' needs a 'kind' column (urban, rural or dedicated) on the grids")
+        status = np.full(len(gdf), "unknown", dtype=object)
+        rules = {}
+        for kind in ("urban", "rural"):
+            rows = (gdf["kind"] == kind).to_numpy()
+            if rows.any():
+                rules[kind] = resolve_rule(kind)
+                status[rows] = rule_status(np.asarray(values, dtype=object)[rows], rules[kind])
+        props["status"] = status.tolist()
+        props["_fill"] = [STATUS_COLORS[s] for s in status]
+        bounds = ", ".join(f"{k} {r.lo}–{r.hi}" for k, r in rules.items())
+        legend_items = _status_legend(status, below="below its rule 偏小", within=f"within ({bounds}) 合规",
+                                      above="above its rule 偏大", unknown="no rule (dedicated) 专属")
+        title = "户数 Households against each grid's rule"
+    elif rule is not None and color_by == "households":
         r = resolve_rule(rule)
         status = rule_status(values, r)
         props["status"] = status.tolist()
         props["_fill"] = [STATUS_COLORS[s] for s in status]
-        counts = pd.Series(status).value_counts()
-        legend_items = [
-            (STATUS_COLORS["below"], f"< {r.lo} below 偏小 ({counts.get('below', 0)})"),
-            (STATUS_COLORS["within"], f"{r.lo}–{r.hi} within 合规 ({counts.get('within', 0)})"),
-            (STATUS_COLORS["above"], f"> {r.hi} above 偏大 ({counts.get('above', 0)})"),
-        ]
-        if counts.get("unknown", 0):
-            legend_items.append((STATUS_COLORS["unknown"], f"unknown 未知 ({counts['unknown']})"))
+        legend_items = _status_legend(status, below=f"< {r.lo} below 偏小", within=f"{r.lo}–{r.hi} within 合规",
+                                      above=f"> {r.hi} above 偏大", unknown="unknown 未知")
         title = f"户数 Households, rule {r.name} [{r.lo}, {r.hi}]"
     else:
         props["_fill"], legend_items = classify(values)

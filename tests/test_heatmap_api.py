@@ -189,3 +189,6 @@ def test_map_pages(client, points):
     assert client.get("/maps/dashboard?kpi=beauty").status_code == 422
     assert client.get("/maps/grids?rule=300-500").status_code == 200
     assert client.get("/maps/grids?rule=lots").status_code == 400
+    # By default each grid is judged by its own kind's rule: the legend names both bounds.
+    page = client.get("/maps/grids").text
+    assert "against each grid" in page and "urban 300–500" in page

@@ -48,6 +48,7 @@ def _grids_frame(rates: list[store.GridRate]):
             "name": [g.name for g in rates],
             "head_name": [g.head_name for g in rates],
             "households": [g.households for g in rates],
+            "kind": [g.kind for g in rates],
         },
         geometry=[shape(g.geometry) for g in rates],
         crs="EPSG:4326",
@@ -105,7 +106,9 @@ def dashboard(
 @router.get("/grids", response_class=HTMLResponse, summary="Grid map: published grids coloured by households")
 def grids_map(
     division: str | None = Query(None, description="township/village code (prefix) to show"),
-    rule: str | None = Query(None, description="urban, rural or lo-hi (e.g. 50-100) to colour against"),
+    rule: str = Query(
+        "kind", description="kind (each grid by its own kind's rule), urban, rural or lo-hi (e.g. 50-100)"
+    ),
     _: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
@@ -115,17 +118,16 @@ def grids_map(
     rates = store.grid_rates(engine, division=division)
     if not rates:
         raise HTTPException(404, f"no published grids{' in ' + division if division else ''}")
-    rule_arg = None
-    if rule:
-        if "-" in rule:
-            lo, _sep, hi = rule.partition("-")
-            try:
-                rule_arg = (int(lo), int(hi))
-            except ValueError:
-                raise HTTPException(
-                    400, f"rule must be urban, rural or lo-hi like 50-100, got {rule!r}"
-                ) from None
-        else:
-            rule_arg = rule
+    rule_arg: str | tuple[int, int] = rule
+    if "-" in rule:
+        lo, _sep, hi = rule.partition("-")
+        try:
+            rule_arg = (int(lo), int(hi))
+        except ValueError:
+            raise HTTPException(
+                400, f"rule must be kind, urban, rural or lo-hi like 50-100, got {rule!r}"
+            ) from None
+    elif rule not in ("kind", "urban", "rural"):
+        raise HTTPException(400, f"rule must be kind, urban, rural or lo-hi like 50-100, got {rule!r}")
     m = grid_map(_grids_frame(rates), rule=rule_arg, tiles=_tiles(settings), assets=ASSETS)
     return _page(m)
