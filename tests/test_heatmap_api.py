@@ -191,4 +191,5 @@ def test_map_pages(client, points):
     assert client.get("/maps/grids?rule=lots").status_code == 400
     # By default each grid is judged by its own kind's rule: the legend names both bounds.
     page = client.get("/maps/grids").text
-    assert "against each grid" in page and "urban 300–500" in page
+    # (the legend travels JSON-escaped inside the page: non-ASCII as \\uXXXX)
+    assert "against each grid" in page and "urban 300\\u2013500" in page and "rural 50\\u2013100" in page
