@@ -57,7 +57,9 @@ def install(app: FastAPI) -> None:
     async def _geogrid_error(request: Request, exc: errors.GeogridError) -> JSONResponse:
         extra: dict = {}
         if isinstance(exc, errors.ImportRowsError):
-            extra["errors"] = [{"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors[:1000]]
+            extra["errors"] = [
+                {"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors[:1000]
+            ]
         if isinstance(exc, errors.InfeasibleError) and exc.details:
             extra["details"] = exc.details
         return problem(status_for(exc), str(exc), title=type(exc).__name__, **extra)

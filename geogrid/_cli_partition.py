@@ -146,7 +146,10 @@ def register(app: typer.Typer) -> None:
     @app.command("partition")
     def partition_cmd(
         division: Annotated[
-            str | None, typer.Option(help="partition this stored division (county, township or village) into a draft plan")
+            str | None,
+            typer.Option(
+                help="partition this stored division (county, township or village) into a draft plan"
+            ),
         ] = None,
         area: Annotated[
             Path | None, typer.Option(exists=True, dir_okay=False, help="village/community polygon file")
@@ -158,7 +161,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(exists=True, dir_okay=False, help="street lines (street_class)")
         ] = None,
         out: Annotated[Path | None, typer.Option(help="output grids: .gpkg or .geojson")] = None,
-        rule: Annotated[str | None, typer.Option(help="urban | rural | linked | lo,hi (default: by kind)")] = None,
+        rule: Annotated[
+            str | None, typer.Option(help="urban | rural | linked | lo,hi (default: by kind)")
+        ] = None,
         barriers: Annotated[
             Path | None, typer.Option(exists=True, dir_okay=False, help="rivers, rail")
         ] = None,
@@ -167,7 +172,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         k: Annotated[int | None, typer.Option(help="number of grids (default: chosen)")] = None,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
-        publish: Annotated[bool, typer.Option(help="with --division: publish the draft when every village succeeded")] = False,
+        publish: Annotated[
+            bool, typer.Option(help="with --division: publish the draft when every village succeeded")
+        ] = False,
     ) -> None:
         """Partition into grids within household bounds.
 
@@ -180,8 +187,17 @@ def register(app: typer.Typer) -> None:
         if not (area and addresses and streets and out):
             typer.echo("error: give --division CODE, or --area, --addresses, --streets and --out", err=True)
             raise typer.Exit(2)
-        _partition_files(area, addresses, streets, out, rule=rule or "rural", barriers=barriers,
-                         division_code=division_code, k=k, seed=seed)
+        _partition_files(
+            area,
+            addresses,
+            streets,
+            out,
+            rule=rule or "rural",
+            barriers=barriers,
+            division_code=division_code,
+            k=k,
+            seed=seed,
+        )
 
 
 def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path | None, publish: bool) -> None:
@@ -194,7 +210,11 @@ def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path |
     engine = make_engine(database_url())
     try:
         done = partition_scope(
-            engine, division, rule=parse_rule(rule) if rule else None, seed=seed, publish=publish and out is None
+            engine,
+            division,
+            rule=parse_rule(rule) if rule else None,
+            seed=seed,
+            publish=publish and out is None,
         )
     except GeogridError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -215,8 +235,18 @@ def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path |
     raise typer.Exit(1 if result.failed else 0)
 
 
-def _partition_files(area: Path, addresses: Path, streets: Path, out: Path, *, rule: str, barriers: Path | None,
-                     division_code: str | None, k: int | None, seed: int) -> None:
+def _partition_files(
+    area: Path,
+    addresses: Path,
+    streets: Path,
+    out: Path,
+    *,
+    rule: str,
+    barriers: Path | None,
+    division_code: str | None,
+    k: int | None,
+    seed: int,
+) -> None:
     from rich.console import Console
 
     from geogrid.partition import partition

@@ -263,10 +263,11 @@ def build_block_graph(
             continue
         parts, idx = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
         is_line = shapely.get_type_id(parts) == 1  # LineStrings only
-        if isinstance(cls, str):
-            part_cls = np.full(len(parts), cls, dtype=object)
-        else:
-            part_cls = np.asarray(cls, dtype=object)[idx]
+        part_cls = (
+            np.full(len(parts), cls, dtype=object)
+            if isinstance(cls, str)
+            else np.asarray(cls, dtype=object)[idx]
+        )
         parts, part_cls = parts[is_line], part_cls[is_line]
         hit = shapely.intersects(area_m, parts)
         groups.append((parts[hit], part_cls[hit]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -114,7 +114,7 @@ def db_migrate(
 
 
 # -- import / export -------------------------------------------------------------------------
-class Kind(str, Enum):
+class Kind(StrEnum):
     divisions = "divisions"
     addresses = "addresses"
     streets = "streets"
@@ -133,18 +133,29 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
 @app.command("import")
 def import_file(
     kind: Annotated[Kind, typer.Argument(help="what the file holds")],
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV")],
-    map_: Annotated[list[str], typer.Option("--map", "-m", help="column mapping SOURCE=TARGET (repeatable)")] = [],  # noqa: B006
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV"),
+    ],
+    map_: Annotated[
+        list[str], typer.Option("--map", "-m", help="column mapping SOURCE=TARGET (repeatable)")
+    ] = [],  # noqa: B006
     layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of a CSV's lon/lat columns (default EPSG:4326)")] = None,
-    rejected: Annotated[Path | None, typer.Option(help="import the good rows and write the bad ones here")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of a CSV's lon/lat columns (default EPSG:4326)")
+    ] = None,
+    rejected: Annotated[
+        Path | None, typer.Option(help="import the good rows and write the bad ones here")
+    ] = None,
     replace: Annotated[bool, typer.Option(help="empty the table first")] = False,
 ) -> None:
     """Import a file into the database: all rows or none (unless --rejected is given)."""
     from geogrid import io
     from geogrid.db import store
 
-    reader = {"divisions": io.read_divisions, "addresses": io.read_addresses, "streets": io.read_streets}[kind.value]
+    reader = {"divisions": io.read_divisions, "addresses": io.read_addresses, "streets": io.read_streets}[
+        kind.value
+    ]
     started = time.perf_counter()
     options = {"columns": _parse_mapping(map_) or None, "layer": layer, "progress": True}
     if crs:
@@ -172,7 +183,9 @@ def import_file(
 def export_table(
     table: Annotated[str, typer.Argument(help="divisions, addresses, streets or grids")],
     path: Annotated[Path, typer.Argument(help="output .gpkg, .geojson or .parquet")],
-    plan: Annotated[int | None, typer.Option(help="grids of this plan (default: all published plans)")] = None,
+    plan: Annotated[
+        int | None, typer.Option(help="grids of this plan (default: all published plans)")
+    ] = None,
 ) -> None:
     """Export a table to a file that imports back unchanged."""
     from geogrid import io
@@ -184,7 +197,9 @@ def export_table(
             frame = plans.load_plan(engine, plan)
         else:
             frame = store.read_table(
-                engine, "grids", where="plan_id IN (SELECT id FROM plans WHERE status = 'published')",
+                engine,
+                "grids",
+                where="plan_id IN (SELECT id FROM plans WHERE status = 'published')",
                 columns=[c for c in store.GRIDS.columns if c != "plan_id"],
             )
     elif table in store.SPECS:
@@ -199,7 +214,9 @@ def export_table(
 @keys_app.command("create")
 def keys_create(
     name: str,
-    role: Annotated[str, typer.Argument(help="viewer, planner, admin, dispatcher, worker, department, resident")],
+    role: Annotated[
+        str, typer.Argument(help="viewer, planner, admin, dispatcher, worker, department, resident")
+    ],
     scope: Annotated[str, typer.Option(help='JSON, e.g. \'{"grid_codes": ["320508019044003"]}\'')] = "{}",
 ) -> None:
     """Create an API key; it is printed once."""

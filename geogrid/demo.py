@@ -35,12 +35,14 @@ def _load(engine: Engine, frames: dict[str, gpd.GeoDataFrame], source: str) -> N
 
 
 def _has_published_grids(engine: Engine, division_prefix: str) -> bool:
-    return bool(_count(
-        engine,
-        "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
-        "WHERE g.division_code LIKE :p",
-        p=division_prefix + "%",
-    ))
+    return bool(
+        _count(
+            engine,
+            "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+            "WHERE g.division_code LIKE :p",
+            p=division_prefix + "%",
+        )
+    )
 
 
 def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> None:
@@ -49,14 +51,21 @@ def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> N
     from geogrid.synthetic import make_incidents
 
     catalogue = load_catalogue()
-    addresses = store.read_table(engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"})
+    addresses = store.read_table(
+        engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"}
+    )
     reports = make_incidents(addresses, n=n, categories=sorted(catalogue.categories), seed=seed)
     import_incidents(engine, reports, catalogue=catalogue, actor_name="geogrid demo")
 
 
 def run_demo(
-    *, households: int = 100_000, seed: int = 0, county_code: str = "320508", console: Console | None = None,
-    scheduler: object = None, incidents: int = 5_000,
+    *,
+    households: int = 100_000,
+    seed: int = 0,
+    county_code: str = "320508",
+    console: Console | None = None,
+    scheduler: object = None,
+    incidents: int = 5_000,
 ) -> dict[str, object]:
     """Start/migrate the database, load and partition the samples, publish; return a summary."""
     from geogrid.synthetic import make_county
@@ -68,32 +77,55 @@ def run_demo(
     migrate.upgrade(engine)
     scope = county_code + "000000"
 
-    if not _count(engine, "SELECT count(*) FROM divisions WHERE code LIKE :p AND level = 'village'", p=county_code + "%"):
-        console.print(f"generating a synthetic county {county_code} with {households:,} households (seed {seed})…")
+    if not _count(
+        engine, "SELECT count(*) FROM divisions WHERE code LIKE :p AND level = 'village'", p=county_code + "%"
+    ):
+        console.print(
+            f"generating a synthetic county {county_code} with {households:,} households (seed {seed})…"
+        )
         county = make_county(households=households, seed=seed, county_code=county_code)
-        _load(engine, {"divisions": county.divisions, "addresses": county.addresses, "streets": county.streets},
-              "synthetic")
-        console.print(f"loaded {len(county.divisions)} divisions, {len(county.addresses):,} addresses, "
-                      f"{len(county.streets):,} streets")
+        _load(
+            engine,
+            {"divisions": county.divisions, "addresses": county.addresses, "streets": county.streets},
+            "synthetic",
+        )
+        console.print(
+            f"loaded {len(county.divisions)} divisions, {len(county.addresses):,} addresses, "
+            f"{len(county.streets):,} streets"
+        )
     if not _has_published_grids(engine, county_code):
         console.print("partitioning the county's villages…")
-        done = partition_scope(engine, scope, seed=seed, scheduler=scheduler, author="geogrid demo", publish=True)
+        done = partition_scope(
+            engine, scope, seed=seed, scheduler=scheduler, author="geogrid demo", publish=True
+        )
         for code, reason in done.result.failed.items():
             console.print(f"[yellow]village {code} not partitioned:[/] {reason}")
 
     helsinki = gpd.read_file(HELSINKI, layer="area")
     helsinki_code = str(helsinki["code"].iloc[0])
     if not _count(engine, "SELECT count(*) FROM divisions WHERE code = :c", c=helsinki_code):
-        _load(engine, {
-            "divisions": helsinki,
-            "addresses": gpd.read_file(HELSINKI, layer="addresses"),
-            "streets": gpd.read_file(HELSINKI, layer="streets"),
-        }, "helsinki")
+        _load(
+            engine,
+            {
+                "divisions": helsinki,
+                "addresses": gpd.read_file(HELSINKI, layer="addresses"),
+                "streets": gpd.read_file(HELSINKI, layer="streets"),
+            },
+            "helsinki",
+        )
         console.print("loaded the Helsinki OpenStreetMap sample (ODbL, © OpenStreetMap contributors)")
     if not _has_published_grids(engine, helsinki_code):
         console.print("partitioning the Helsinki sample with urban bounds…")
-        partition_scope(engine, helsinki_code, rule="urban", seed=seed, scheduler="synchronous",
-                        author="geogrid demo", publish=True, progress=False)
+        partition_scope(
+            engine,
+            helsinki_code,
+            rule="urban",
+            seed=seed,
+            scheduler="synchronous",
+            author="geogrid demo",
+            publish=True,
+            progress=False,
+        )
 
     if not _count(engine, "SELECT count(*) FROM incidents"):
         _load_incidents(engine, county_code, n=incidents, seed=seed)

@@ -255,10 +255,11 @@ def addresses_from_buildings(
     households = estimate_households(buildings, **estimate_options)  # type: ignore[arg-type]
     if id_column is None:
         id_column = next((c for c in ("building_id", "id", "osm_id") if c in buildings.columns), None)
-    if id_column is not None:
-        ids = [str(v) for v in buildings[id_column]]
-    else:
-        ids = [str(i + 1) for i in range(len(buildings))]
+    ids = (
+        [str(v) for v in buildings[id_column]]
+        if id_column is not None
+        else [str(i + 1) for i in range(len(buildings))]
+    )
     street = _first_column(buildings, ("street", "addr:street"))
     number = _first_column(buildings, ("house_number", "addr:housenumber"))
     if street is not None or number is not None:

@@ -437,16 +437,26 @@ def grid_map(
         props["status"] = status.tolist()
         props["_fill"] = [STATUS_COLORS[s] for s in status]
         bounds = ", ".join(f"{k} {r.lo}–{r.hi}" for k, r in rules.items())
-        legend_items = _status_legend(status, below="below its rule 偏小", within=f"within ({bounds}) 合规",
-                                      above="above its rule 偏大", unknown="no rule (dedicated) 专属")
+        legend_items = _status_legend(
+            status,
+            below="below its rule 偏小",
+            within=f"within ({bounds}) 合规",
+            above="above its rule 偏大",
+            unknown="no rule (dedicated) 专属",
+        )
         title = "户数 Households against each grid's rule"
     elif rule is not None and color_by == "households":
         r = resolve_rule(rule)
         status = rule_status(values, r)
         props["status"] = status.tolist()
         props["_fill"] = [STATUS_COLORS[s] for s in status]
-        legend_items = _status_legend(status, below=f"< {r.lo} below 偏小", within=f"{r.lo}–{r.hi} within 合规",
-                                      above=f"> {r.hi} above 偏大", unknown="unknown 未知")
+        legend_items = _status_legend(
+            status,
+            below=f"< {r.lo} below 偏小",
+            within=f"{r.lo}–{r.hi} within 合规",
+            above=f"> {r.hi} above 偏大",
+            unknown="unknown 未知",
+        )
         title = f"户数 Households, rule {r.name} [{r.lo}, {r.hi}]"
     else:
         props["_fill"], legend_items = classify(values)

@@ -515,12 +515,14 @@ def make_incidents(
     dlon = rng.normal(0.0, jitter_m, n) / (111_320.0 * max(math.cos(math.radians(lat0)), 0.1))
     end = end if end is not None else pd.Timestamp.now(tz="UTC").floor("s")
     seconds = rng.integers(0, days * 24 * 3600, n)
-    return pd.DataFrame({
-        "lon": shapely.get_x(points) + dlon,
-        "lat": shapely.get_y(points) + dlat,
-        "category": np.asarray(categories, dtype=object)[rng.integers(0, len(categories), n)],
-        "created_at": end - pd.to_timedelta(seconds, unit="s"),
-    })
+    return pd.DataFrame(
+        {
+            "lon": shapely.get_x(points) + dlon,
+            "lat": shapely.get_y(points) + dlat,
+            "category": np.asarray(categories, dtype=object)[rng.integers(0, len(categories), n)],
+            "created_at": end - pd.to_timedelta(seconds, unit="s"),
+        }
+    )
 
 
 @dataclass

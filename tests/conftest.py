@@ -38,7 +38,7 @@ def server_url() -> str:
     """URL of a database on the test server (the server is started if needed)."""
     try:
         return _server_url()
-    except Exception as exc:  # noqa: BLE001 - the suite must stop loudly with the real reason
+    except Exception as exc:
         pytest.exit(f"cannot start or reach PostGIS for the tests: {exc}", returncode=3)
 
 
@@ -74,7 +74,9 @@ def truncate_all(engine: Engine, tables: tuple[str, ...] = _DATA_TABLES) -> None
         # Tables added by later migrations (incidents...) are emptied too.
         names += [t for t in present if t not in names and t not in ("alembic_version", "spatial_ref_sys")]
         if names:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in names) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in names) + " RESTART IDENTITY CASCADE")
+            )
 
 
 @pytest.fixture

@@ -31,9 +31,15 @@ def test_roles_are_enforced(app, client, api_key, engine):
     assert client.get("/_planner_only").status_code == 401
     assert client.get("/_planner_only", headers={"X-API-Key": "nonsense"}).status_code == 401
     assert client.get("/_planner_only", headers=api_key("viewer")).status_code == 403
-    assert client.get("/_planner_only", headers=api_key("planner", name="p1")).json() == {"name": "p1", "role": "planner"}
+    assert client.get("/_planner_only", headers=api_key("planner", name="p1")).json() == {
+        "name": "p1",
+        "role": "planner",
+    }
     admin = api_key("admin", name="root")
-    assert client.get("/_planner_only", headers={"Authorization": "Bearer " + admin["X-API-Key"]}).status_code == 200
+    assert (
+        client.get("/_planner_only", headers={"Authorization": "Bearer " + admin["X-API-Key"]}).status_code
+        == 200
+    )
     # a revoked key stops working (new app state: no cache)
     assert keys.revoke_key(engine, "p1") == 1
     assert keys.lookup_key(engine, "gg_whatever") is None
@@ -46,12 +52,30 @@ def test_home_lists_published_plans_with_their_map_links(client, engine):
     from geogrid.db import plans, store
 
     assert "no published plan yet" in client.get("/").text
-    store.load(engine, "divisions", gpd.GeoDataFrame(
-        {"code": ["320508019001"], "name": ["东港社区"], "level": ["village"], "parent_code": ["320508019000"],
-         "kind": ["urban"]}, geometry=[box(120.60, 31.30, 120.62, 31.31)], crs="EPSG:4326"))
-    pid = plans.save_plan(engine, gpd.GeoDataFrame(
-        {"code": ["320508019001001"], "division_code": ["320508019001"], "households": [350]},
-        geometry=[box(120.60, 31.30, 120.62, 31.31)], crs="EPSG:4326"), scope_code="320508019001")
+    store.load(
+        engine,
+        "divisions",
+        gpd.GeoDataFrame(
+            {
+                "code": ["320508019001"],
+                "name": ["东港社区"],
+                "level": ["village"],
+                "parent_code": ["320508019000"],
+                "kind": ["urban"],
+            },
+            geometry=[box(120.60, 31.30, 120.62, 31.31)],
+            crs="EPSG:4326",
+        ),
+    )
+    pid = plans.save_plan(
+        engine,
+        gpd.GeoDataFrame(
+            {"code": ["320508019001001"], "division_code": ["320508019001"], "households": [350]},
+            geometry=[box(120.60, 31.30, 120.62, 31.31)],
+            crs="EPSG:4326",
+        ),
+        scope_code="320508019001",
+    )
     assert "320508019001" not in client.get("/").text  # a draft is not listed
     plans.publish_plan(engine, pid)
     page = client.get("/").text

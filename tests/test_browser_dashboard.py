@@ -134,11 +134,11 @@ def test_dashboard_renders_offline(engine, server, browser, artifacts_dir):
     # clicking inside a grid opens its popup with its code and the KPI
     from selenium.webdriver.common.action_chains import ActionChains
 
-    grid = [
+    grid = next(
         p
         for p in browser.find_elements("css selector", ".leaflet-overlay-pane path")
         if p.get_attribute("stroke") == "#222222"
-    ][0]
+    )
     ActionChains(browser).move_to_element(grid).click().perform()
     WebDriverWait(browser, 5).until(lambda d: d.find_elements("css selector", ".leaflet-popup-content"))
     popup = browser.find_element("css selector", ".leaflet-popup-content").text

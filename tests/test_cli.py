@@ -56,8 +56,8 @@ def _broken_csv(path: Path) -> Path:
     path.write_text(
         "编号,地址,户数,经度,纬度\n"
         "a1,人民路1号,3,120.61,31.30\n"
-        "a2,人民路2号,-4,120.62,31.30\n"      # negative households
-        "a3,人民路3号,2,200.0,31.30\n"        # longitude out of range
+        "a2,人民路2号,-4,120.62,31.30\n"  # negative households
+        "a3,人民路3号,2,200.0,31.30\n"  # longitude out of range
         "a4,人民路4号,5,120.63,31.31\n",
         encoding="utf-8",
     )
@@ -124,5 +124,7 @@ def test_demo_loads_partitions_and_publishes(cli_env):
     assert again["published plan"] == summary["published plan"]
     assert summary["incidents"] == again["incidents"] == 300
     with cli_env.connect() as conn:  # the synthetic reports landed in the county's grids
-        placed = conn.execute(sa.text("SELECT count(*) FROM incidents WHERE grid_code LIKE '320508%'")).scalar()
+        placed = conn.execute(
+            sa.text("SELECT count(*) FROM incidents WHERE grid_code LIKE '320508%'")
+        ).scalar()
     assert placed > 250

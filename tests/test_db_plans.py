@@ -16,26 +16,51 @@ VILLAGE = "320508019001"
 
 @pytest.fixture
 def village(engine):
-    store.load(engine, "divisions", gpd.GeoDataFrame(
-        {"code": [VILLAGE], "name": ["东港社区"], "level": ["village"], "parent_code": ["320508019000"],
-         "kind": ["urban"]},
-        geometry=[box(120.60, 31.30, 120.62, 31.31)], crs="EPSG:4326"))
-    store.load(engine, "addresses", gpd.GeoDataFrame(
-        {"address_id": ["w", "e"], "full_text": ["西1号", "东1号"], "households": [120, 80]},
-        geometry=[Point(120.605, 31.305), Point(120.615, 31.305)], crs="EPSG:4326"))
+    store.load(
+        engine,
+        "divisions",
+        gpd.GeoDataFrame(
+            {
+                "code": [VILLAGE],
+                "name": ["东港社区"],
+                "level": ["village"],
+                "parent_code": ["320508019000"],
+                "kind": ["urban"],
+            },
+            geometry=[box(120.60, 31.30, 120.62, 31.31)],
+            crs="EPSG:4326",
+        ),
+    )
+    store.load(
+        engine,
+        "addresses",
+        gpd.GeoDataFrame(
+            {"address_id": ["w", "e"], "full_text": ["西1号", "东1号"], "households": [120, 80]},
+            geometry=[Point(120.605, 31.305), Point(120.615, 31.305)],
+            crs="EPSG:4326",
+        ),
+    )
     return engine
 
 
 def _plan(split_at: float) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"code": [VILLAGE + "001", VILLAGE + "002"], "division_code": [VILLAGE] * 2, "name": ["一网格", "二网格"],
-         "households": [0, 0]},
-        geometry=[box(120.60, 31.30, split_at, 31.31), box(split_at, 31.30, 120.62, 31.31)], crs="EPSG:4326")
+        {
+            "code": [VILLAGE + "001", VILLAGE + "002"],
+            "division_code": [VILLAGE] * 2,
+            "name": ["一网格", "二网格"],
+            "households": [0, 0],
+        },
+        geometry=[box(120.60, 31.30, split_at, 31.31), box(split_at, 31.30, 120.62, 31.31)],
+        crs="EPSG:4326",
+    )
 
 
 def _grid_of(engine, source_id: str) -> str | None:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT grid_code FROM addresses WHERE source_id = :s"), {"s": source_id}).scalar()
+        return conn.execute(
+            sa.text("SELECT grid_code FROM addresses WHERE source_id = :s"), {"s": source_id}
+        ).scalar()
 
 
 def test_publish_assigns_addresses_and_counts(village):
@@ -90,13 +115,32 @@ def test_bad_grid_code_leaves_no_draft_behind(village):
 
 def test_village_redraw_inside_a_county_plan_keeps_the_other_villages(village, engine):
     other = "320508019002"
-    store.load(engine, "divisions", gpd.GeoDataFrame(
-        {"code": [other], "name": ["西港村"], "level": ["village"], "parent_code": ["320508019000"],
-         "kind": ["rural"]},
-        geometry=[box(120.62, 31.30, 120.63, 31.31)], crs="EPSG:4326"))
-    county = pd.concat([_plan(120.61), gpd.GeoDataFrame(
-        {"code": [other + "001"], "division_code": [other], "name": ["村网格"], "households": [0]},
-        geometry=[box(120.62, 31.30, 120.63, 31.31)], crs="EPSG:4326")], ignore_index=True)
+    store.load(
+        engine,
+        "divisions",
+        gpd.GeoDataFrame(
+            {
+                "code": [other],
+                "name": ["西港村"],
+                "level": ["village"],
+                "parent_code": ["320508019000"],
+                "kind": ["rural"],
+            },
+            geometry=[box(120.62, 31.30, 120.63, 31.31)],
+            crs="EPSG:4326",
+        ),
+    )
+    county = pd.concat(
+        [
+            _plan(120.61),
+            gpd.GeoDataFrame(
+                {"code": [other + "001"], "division_code": [other], "name": ["村网格"], "households": [0]},
+                geometry=[box(120.62, 31.30, 120.63, 31.31)],
+                crs="EPSG:4326",
+            ),
+        ],
+        ignore_index=True,
+    )
     county_plan = plans.save_plan(engine, county, scope_code="320508000000")
     plans.publish_plan(engine, county_plan)
 
@@ -137,8 +181,15 @@ def test_workers_missing_on_some_rows_are_stored_empty(village):
 def test_addresses_go_to_the_finest_grid_and_parents_count_their_subgrids(village, engine):
     frame = _plan(120.61)
     sub = gpd.GeoDataFrame(
-        {"code": [VILLAGE + "00101"], "division_code": [VILLAGE], "name": ["一网格一单元"], "households": [0]},
-        geometry=[box(120.60, 31.30, 120.61, 31.31)], crs="EPSG:4326")
+        {
+            "code": [VILLAGE + "00101"],
+            "division_code": [VILLAGE],
+            "name": ["一网格一单元"],
+            "households": [0],
+        },
+        geometry=[box(120.60, 31.30, 120.61, 31.31)],
+        crs="EPSG:4326",
+    )
     pid = plans.save_plan(engine, pd.concat([frame, sub], ignore_index=True), scope_code=VILLAGE)
     plans.publish_plan(engine, pid)
     assert _grid_of(engine, "w") == VILLAGE + "00101"
@@ -148,9 +199,21 @@ def test_addresses_go_to_the_finest_grid_and_parents_count_their_subgrids(villag
 
 
 def test_villages_without_a_register_keep_their_estimates(engine):
-    store.load(engine, "divisions", gpd.GeoDataFrame(
-        {"code": [VILLAGE], "name": ["东港社区"], "level": ["village"], "parent_code": ["320508019000"],
-         "kind": ["urban"]}, geometry=[box(120.60, 31.30, 120.62, 31.31)], crs="EPSG:4326"))
+    store.load(
+        engine,
+        "divisions",
+        gpd.GeoDataFrame(
+            {
+                "code": [VILLAGE],
+                "name": ["东港社区"],
+                "level": ["village"],
+                "parent_code": ["320508019000"],
+                "kind": ["urban"],
+            },
+            geometry=[box(120.60, 31.30, 120.62, 31.31)],
+            crs="EPSG:4326",
+        ),
+    )
     frame = _plan(120.61)
     frame["households"] = [310, 420]
     pid = plans.save_plan(engine, frame, scope_code=VILLAGE)

@@ -34,9 +34,9 @@ def test_divisions_round_trip(engine):
     assert list(back["code"]) == ["320508019001", "320508019002"]
     assert list(back["name"]) == ["东港社区", "西港村"]
     assert back.geometry.iloc[0].geom_type == "MultiPolygon"
-    assert back.geometry.iloc[0].equals(_villages().geometry.iloc[0]) or back.geometry.iloc[0].geoms[0].equals(
-        _villages().geometry.iloc[0]
-    )
+    assert back.geometry.iloc[0].equals(_villages().geometry.iloc[0]) or back.geometry.iloc[0].geoms[
+        0
+    ].equals(_villages().geometry.iloc[0])
 
 
 def test_duplicate_key_names_row_and_writes_nothing(engine):
@@ -73,13 +73,19 @@ def test_invalid_geometry_is_reported_with_reason(engine):
 
 def test_addresses_and_streets_load_with_chinese_text(engine):
     addresses = gpd.GeoDataFrame(
-        {"address_id": ["a1", "a2"], "full_text": ["人民路12号", "人民路14号3幢"], "households": [3, 40],
-         "street": ["人民路", "人民路"]},
-        geometry=[Point(120.601, 31.301), Point(120.602, 31.302)], crs="EPSG:4326",
+        {
+            "address_id": ["a1", "a2"],
+            "full_text": ["人民路12号", "人民路14号3幢"],
+            "households": [3, 40],
+            "street": ["人民路", "人民路"],
+        },
+        geometry=[Point(120.601, 31.301), Point(120.602, 31.302)],
+        crs="EPSG:4326",
     )
     streets = gpd.GeoDataFrame(
         {"name": ["人民路"], "street_class": ["arterial"]},
-        geometry=[LineString([(120.60, 31.305), (120.62, 31.305)])], crs="EPSG:4326",
+        geometry=[LineString([(120.60, 31.305), (120.62, 31.305)])],
+        crs="EPSG:4326",
     )
     assert store.load(engine, "addresses", addresses) == 2
     assert store.load(engine, "streets", streets) == 1

@@ -171,7 +171,9 @@ def test_grid_map_judges_each_grid_by_its_own_kind(grids):
     # 60 is within rural [50,100]; 350 within urban [300,500]; 120 is below the urban bound;
     # a dedicated grid (school, company) has no household rule.
     assert list(got.values()) == ["within", "within", "below", "unknown"]
-    legend = next(c for c in grid_map(mixed, rule="kind")._children.values() if c.__class__.__name__ == "Legend")
+    legend = next(
+        c for c in grid_map(mixed, rule="kind")._children.values() if c.__class__.__name__ == "Legend"
+    )
     assert "urban 300–500" in legend.html and "rural 50–100" in legend.html and "专属 (1)" in legend.html
     with pytest.raises(MapError, match="kind"):
         grid_map(grids.drop(columns=["kind"], errors="ignore"), rule="kind")

@@ -12,7 +12,7 @@ def test_notebook_example_runs():
     text = README.read_text(encoding="utf-8")
     block = re.search(r"## In a notebook.*?```python\n(.*?)```", text, re.S).group(1)
     namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(block, "README.md", "exec"), namespace)
     result = namespace["result"]
     assert result.report.ok
     assert result.grids["households"].between(50, 100).all()

@@ -29,7 +29,9 @@ def home(_: Principal = Depends(require_reader), engine: Engine = Depends(get_en
             f"<a href='/maps/dashboard?division={scope}'>dashboard</a> · "
             f"<a href='/collections/grids/items?division={scope}&amp;limit=50'>GeoJSON</a></td></tr>"
         )
-    table = "".join(rows) or "<tr><td colspan=5>no published plan yet — run <code>geogrid demo</code></td></tr>"
+    table = (
+        "".join(rows) or "<tr><td colspan=5>no published plan yet — run <code>geogrid demo</code></td></tr>"
+    )
     page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>geogrid</title>
 <style>body{{font:15px/1.5 sans-serif;margin:2em auto;max-width:56em;padding:0 1em}}
 table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}}</style>

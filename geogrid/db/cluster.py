@@ -147,7 +147,10 @@ class LocalCluster:
         if not (self.data_dir / "PG_VERSION").exists():
             return False
         bindir = _find_bindir()
-        return self._run([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)], check=False).returncode == 0
+        return (
+            self._run([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)], check=False).returncode
+            == 0
+        )
 
     def url(self, dbname: str = DEFAULT_DBNAME) -> str:
         port = self.port
@@ -164,19 +167,38 @@ class LocalCluster:
         bindir = _find_bindir()
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run([
-                str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.superuser,
-                "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
-            ])
+            self._run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.superuser,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ]
+            )
         if not self.is_running():
             port = self.port if self.port and _port_is_free(self.port) else _free_port()
             self.port_file.write_text(str(port))
             options = " ".join(f"-c {k}={v}" for k, v in _SERVER_OPTIONS.items())
-            self._run([
-                str(bindir / "pg_ctl"), "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", str(timeout_s),
-                "-o", f"-p {port} -k {self.data_dir} {options}",
-            ])
+            self._run(
+                [
+                    str(bindir / "pg_ctl"),
+                    "start",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-w",
+                    "-t",
+                    str(timeout_s),
+                    "-o",
+                    f"-p {port} -k {self.data_dir} {options}",
+                ]
+            )
         self._wait_ready(timeout_s)
         self.ensure_database(dbname)
         return self.url(dbname)
@@ -196,7 +218,9 @@ class LocalCluster:
                 if s.connect_ex(("127.0.0.1", self.port or 0)) == 0:
                     return
             time.sleep(0.1)
-        raise DatabaseUnavailableError(f"PostgreSQL did not accept connections within {timeout_s}s; see {self.log_file}")
+        raise DatabaseUnavailableError(
+            f"PostgreSQL did not accept connections within {timeout_s}s; see {self.log_file}"
+        )
 
     def ensure_database(self, dbname: str) -> None:
         """Create ``dbname`` (UTF-8, with postgis and pg_trgm) unless it exists."""
@@ -214,10 +238,12 @@ def ensure_database(admin_url: str, dbname: str, *, template: str | None = None)
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).scalar()
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}
+            ).scalar()
             if not exists:
                 tmpl = f' TEMPLATE "{template}"' if template else ""
-                conn.execute(sa.text(f'CREATE DATABASE "{dbname}"{tmpl} ENCODING \'UTF8\''))
+                conn.execute(sa.text(f"CREATE DATABASE \"{dbname}\"{tmpl} ENCODING 'UTF8'"))
     finally:
         engine.dispose()
     db_engine = sa.create_engine(admin_url.rsplit("/", 1)[0] + f"/{dbname}", isolation_level="AUTOCOMMIT")

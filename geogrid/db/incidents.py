@@ -279,7 +279,9 @@ def resolve_address(conn: Connection, text: str, *, min_similarity: float = 0.3)
         raise NotFoundError(f"no standard address resembles {text!r}; give lon/lat instead")
     if answer.ambiguous:
         candidates = "; ".join(m.full_text for m in answer.matches[:5])
-        raise GeogridError(f"address {text!r} is ambiguous ({answer.reason}): {candidates}; give lon/lat or more detail")
+        raise GeogridError(
+            f"address {text!r} is ambiguous ({answer.reason}): {candidates}; give lon/lat or more detail"
+        )
     return AddressMatch(best.full_text, best.lon, best.lat, best.score)
 
 

@@ -36,7 +36,9 @@ def create_key(engine: Engine, name: str, role: str, *, scope: dict | None = Non
     key = "gg_" + secrets.token_urlsafe(24)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO api_keys (name, key_hash, role, scope) VALUES (:n, :h, :r, CAST(:s AS jsonb))"),
+            sa.text(
+                "INSERT INTO api_keys (name, key_hash, role, scope) VALUES (:n, :h, :r, CAST(:s AS jsonb))"
+            ),
             {"n": name, "h": _hash(key), "r": role, "s": json.dumps(scope or {}, ensure_ascii=False)},
         )
     return key
@@ -46,7 +48,8 @@ def revoke_key(engine: Engine, name: str) -> int:
     """Revoke every key called ``name``; returns how many were revoked."""
     with engine.begin() as conn:
         return conn.execute(
-            sa.text("UPDATE api_keys SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL"), {"n": name}
+            sa.text("UPDATE api_keys SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL"),
+            {"n": name},
         ).rowcount
 
 
@@ -57,7 +60,8 @@ def lookup_key(engine: Engine, key: str, *, cache: dict | None = None) -> KeyRec
         return cache[digest]
     with engine.connect() as conn:
         row = conn.execute(
-            sa.text("SELECT name, role, scope FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"), {"h": digest}
+            sa.text("SELECT name, role, scope FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"),
+            {"h": digest},
         ).first()
     record = KeyRecord(row.name, row.role, dict(row.scope or {})) if row else None
     if cache is not None and record is not None:

@@ -337,7 +337,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def match_addresses(cursor, normalised: Sequence[str], *, limit: int, min_score: float) -> list[list[AddressMatch]]:
+def match_addresses(
+    cursor, normalised: Sequence[str], *, limit: int, min_score: float
+) -> list[list[AddressMatch]]:
     """Run the one-statement address match on a DB-API ``cursor`` (psycopg2) for normalised texts.
 
     Shared by the lookup endpoints (pooled raw connections) and incident reporting (inside a

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 _SCRIPTS = Path(__file__).parent / "migrations"
 
 
-def _config(connection) -> Config:  # noqa: ANN001 - a SQLAlchemy Connection
+def _config(connection) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     cfg.attributes["connection"] = connection

@@ -35,10 +35,12 @@ class PlanInfo:
     households: int = 0
 
 
-_PLAN_COLUMNS = "p.id, p.scope_code, p.version, p.status, p.author, p.note, p.created_at, p.published_at, p.retired_at"
+_PLAN_COLUMNS = (
+    "p.id, p.scope_code, p.version, p.status, p.author, p.note, p.created_at, p.published_at, p.retired_at"
+)
 
 
-def _info(row) -> PlanInfo:  # noqa: ANN001 - a Row
+def _info(row) -> PlanInfo:
     return PlanInfo(*row)
 
 
@@ -58,7 +60,8 @@ def save_plan(
     frame = grids.copy()
     with engine.begin() as conn:
         version = conn.execute(
-            sa.text("SELECT coalesce(max(version), 0) + 1 FROM plans WHERE scope_code = :s"), {"s": scope_code}
+            sa.text("SELECT coalesce(max(version), 0) + 1 FROM plans WHERE scope_code = :s"),
+            {"s": scope_code},
         ).scalar_one()
         plan_id = conn.execute(
             sa.text(
@@ -161,20 +164,26 @@ def _overlapping_published(conn: Connection, scope_code: str) -> list[int]:
 def _assign_addresses(conn: Connection, plan_id: int) -> None:
     """Point each address inside the plan's grids at its grid; refresh the grids' counts."""
     # Addresses of grids that are no longer published (retired plans) lose their grid first.
-    conn.execute(sa.text(
-        "UPDATE addresses a SET grid_code = NULL WHERE grid_code IS NOT NULL AND NOT EXISTS ("
-        " SELECT 1 FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
-        " WHERE g.code = a.grid_code)"
-    ))
+    conn.execute(
+        sa.text(
+            "UPDATE addresses a SET grid_code = NULL WHERE grid_code IS NOT NULL AND NOT EXISTS ("
+            " SELECT 1 FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
+            " WHERE g.code = a.grid_code)"
+        )
+    )
     conn.execute(sa.text(load_sql("plan_assign_addresses")), {"plan_id": plan_id})
     conn.execute(sa.text(load_sql("plan_refresh_counts")), {"plan_id": plan_id})
 
 
 def _grids_outside_scope(conn: Connection, plan_id: int, prefix: str) -> list[str]:
-    return list(conn.execute(
-        sa.text("SELECT code FROM grids WHERE plan_id = :p AND division_code NOT LIKE :pre ORDER BY code LIMIT 5"),
-        {"p": plan_id, "pre": prefix + "%"},
-    ).scalars())
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT code FROM grids WHERE plan_id = :p AND division_code NOT LIKE :pre ORDER BY code LIMIT 5"
+            ),
+            {"p": plan_id, "pre": prefix + "%"},
+        ).scalars()
+    )
 
 
 def _enclosing_published(conn: Connection, scope_code: str) -> PlanInfo | None:
@@ -206,7 +215,9 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
             raise ConflictError(f"plan {plan_id} has no grids")
         outside = _grids_outside_scope(conn, plan_id, scope_prefix(plan.scope_code))
         if outside:
-            raise ConflictError(f"plan {plan_id} has grids outside its scope {plan.scope_code}: {', '.join(outside)}")
+            raise ConflictError(
+                f"plan {plan_id} has grids outside its scope {plan.scope_code}: {', '.join(outside)}"
+            )
         enclosing = _enclosing_published(conn, plan.scope_code)
         if enclosing is not None:
             conn.execute(
@@ -225,8 +236,11 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
                     "version = (SELECT coalesce(max(version), 0) + 1 FROM plans WHERE scope_code = :s), "
                     "note = concat_ws(' ', note, :n) WHERE id = :p"
                 ),
-                {"s": enclosing.scope_code, "p": plan_id,
-                 "n": f"(re-draw of {plan.scope_code} merged into plan {enclosing.id})"},
+                {
+                    "s": enclosing.scope_code,
+                    "p": plan_id,
+                    "n": f"(re-draw of {plan.scope_code} merged into plan {enclosing.id})",
+                },
             )
             plan = get_plan(conn, plan_id)
         old = _overlapping_published(conn, plan.scope_code)
@@ -236,7 +250,9 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
                 {"ids": old},
             )
         conn.execute(
-            sa.text("UPDATE plans SET status = 'published', published_at = now(), retired_at = NULL WHERE id = :p"),
+            sa.text(
+                "UPDATE plans SET status = 'published', published_at = now(), retired_at = NULL WHERE id = :p"
+            ),
             {"p": plan_id},
         )
         _assign_addresses(conn, plan_id)
@@ -259,9 +275,13 @@ def rollback_plan(engine: Engine, scope_code: str) -> PlanInfo:
         ).scalar()
         if previous is None:
             raise ConflictError(f"scope {scope_code} has no earlier published plan to return to")
-        conn.execute(sa.text("UPDATE plans SET status = 'retired', retired_at = now() WHERE id = :p"), {"p": current})
         conn.execute(
-            sa.text("UPDATE plans SET status = 'published', published_at = now(), retired_at = NULL WHERE id = :p"),
+            sa.text("UPDATE plans SET status = 'retired', retired_at = now() WHERE id = :p"), {"p": current}
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE plans SET status = 'published', published_at = now(), retired_at = NULL WHERE id = :p"
+            ),
             {"p": previous},
         )
         _assign_addresses(conn, previous)

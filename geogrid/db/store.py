@@ -45,20 +45,40 @@ DIVISIONS = TableSpec(
 ADDRESSES = TableSpec(
     "addresses",
     ("source_id", *ADDRESS_COMPONENTS, "full_text", "households", "division_code", "grid_code"),
-    "geom", "Point", key="source_id",
+    "geom",
+    "Point",
+    key="source_id",
     renames=(("address_id", "source_id"), ("village_code", "division_code")),
 )
 STREETS = TableSpec(
-    "streets", ("name", "street_class", "division_code"), "geom", "LineString",
+    "streets",
+    ("name", "street_class", "division_code"),
+    "geom",
+    "LineString",
     renames=(("village_code", "division_code"),),
 )
 GRIDS = TableSpec(
     "grids",
-    ("plan_id", "code", "division_code", "level", "kind", "name", "households", "address_count",
-     "head_name", "head_phone", "workers", "properties"),
-    "geom", "Polygon", json_columns=(("workers", "[]"), ("properties", "{}")),
+    (
+        "plan_id",
+        "code",
+        "division_code",
+        "level",
+        "kind",
+        "name",
+        "households",
+        "address_count",
+        "head_name",
+        "head_phone",
+        "workers",
+        "properties",
+    ),
+    "geom",
+    "Polygon",
+    json_columns=(("workers", "[]"), ("properties", "{}")),
 )
 SPECS = {s.table: s for s in (DIVISIONS, ADDRESSES, STREETS, GRIDS)}
+
 
 def _present(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and pd.isna(value))
@@ -95,9 +115,7 @@ def _copy_rows(conn: Connection, staging: str, out: pd.DataFrame) -> None:
     cursor.copy_expert(f'COPY "{staging}" ({cols}) FROM STDIN WITH (FORMAT csv)', buffer)
 
 
-def load_frame(
-    conn: Connection, frame: gpd.GeoDataFrame, spec: TableSpec, *, source: str = "frame"
-) -> int:
+def load_frame(conn: Connection, frame: gpd.GeoDataFrame, spec: TableSpec, *, source: str = "frame") -> int:
     """Insert ``frame`` into ``spec.table`` on ``conn`` (inside the caller's transaction).
 
     Raises :class:`ImportRowsError` naming the rows whose key already exists in the table or
@@ -109,40 +127,51 @@ def load_frame(
     staging = f"_stage_{spec.table}"
     cols = ", ".join(f'"{c}"' for c in columns)
     # Same column types as the target but no constraints: the target checks them on insert.
-    conn.execute(sa.text(
-        f'CREATE TEMP TABLE "{staging}" ON COMMIT DROP AS SELECT {cols} FROM "{spec.table}" WITH NO DATA'
-    ))
+    conn.execute(
+        sa.text(
+            f'CREATE TEMP TABLE "{staging}" ON COMMIT DROP AS SELECT {cols} FROM "{spec.table}" WITH NO DATA'
+        )
+    )
     conn.execute(sa.text(f'ALTER TABLE "{staging}" ADD COLUMN "__row" serial, ADD COLUMN "__wkb" text'))
     _copy_rows(conn, staging, out)
     if spec.key and spec.key in columns:
-        clashes = conn.execute(sa.text(
-            f'SELECT s."__row", s."{spec.key}" FROM "{staging}" s JOIN "{spec.table}" t USING ("{spec.key}") '
-            f'ORDER BY s."__row" LIMIT 1000'
-        )).all()
+        clashes = conn.execute(
+            sa.text(
+                f'SELECT s."__row", s."{spec.key}" FROM "{staging}" s JOIN "{spec.table}" t USING ("{spec.key}") '
+                f'ORDER BY s."__row" LIMIT 1000'
+            )
+        ).all()
         if clashes:
-            raise ImportRowsError(source, [
-                RowError(int(r), spec.key, f"{key!r} already exists in {spec.table}") for r, key in clashes
-            ])
+            raise ImportRowsError(
+                source,
+                [RowError(int(r), spec.key, f"{key!r} already exists in {spec.table}") for r, key in clashes],
+            )
     # Validate geometries in the staging table and name the first offending rows.
-    bad = conn.execute(sa.text(
-        f'SELECT "__row", ST_IsValidReason(ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326)) FROM "{staging}" '
-        f'WHERE NOT ST_IsValid(ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326)) ORDER BY "__row" LIMIT 1000'
-    )).all()
+    bad = conn.execute(
+        sa.text(
+            f'SELECT "__row", ST_IsValidReason(ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326)) FROM "{staging}" '
+            f'WHERE NOT ST_IsValid(ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326)) ORDER BY "__row" LIMIT 1000'
+        )
+    ).all()
     if bad:
         raise ImportRowsError(source, [RowError(int(r), "geometry", str(reason)) for r, reason in bad])
     try:
         with conn.begin_nested():
-            result = conn.execute(sa.text(
-                f'INSERT INTO "{spec.table}" ({cols}, "{spec.geometry}") '
-                f'SELECT {cols}, ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326) FROM "{staging}" ORDER BY "__row"'
-            ))
+            result = conn.execute(
+                sa.text(
+                    f'INSERT INTO "{spec.table}" ({cols}, "{spec.geometry}") '
+                    f'SELECT {cols}, ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326) FROM "{staging}" ORDER BY "__row"'
+                )
+            )
     except sa.exc.IntegrityError as exc:
         raise ImportRowsError(source, [_explain_integrity(conn, staging, spec, exc)]) from exc
     conn.execute(sa.text(f'DROP TABLE "{staging}"'))
     return int(result.rowcount)
 
 
-def _explain_integrity(conn: Connection, staging: str, spec: TableSpec, exc: sa.exc.IntegrityError) -> RowError:
+def _explain_integrity(
+    conn: Connection, staging: str, spec: TableSpec, exc: sa.exc.IntegrityError
+) -> RowError:
     """Find the first staging row that violates the constraint PostgreSQL named."""
     diag = getattr(exc.orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or "constraint"
@@ -151,28 +180,27 @@ def _explain_integrity(conn: Connection, staging: str, spec: TableSpec, exc: sa.
     # Re-try rows one at a time to name the offender; this runs only after a failed load.
     rows = conn.execute(sa.text(f'SELECT "__row" FROM "{staging}" ORDER BY "__row"')).scalars().all()
     present = [c["name"] for c in sa.inspect(conn).get_columns(staging) if not c["name"].startswith("__")]
+    names = ", ".join(f'"{c}"' for c in present)
+    trial = sa.text(
+        f'INSERT INTO "{spec.table}" ({names}, "{spec.geometry}") '
+        f'SELECT {names}, ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326) FROM "{staging}" WHERE "__row" = :r'
+    )
     for row in rows:
+        savepoint = conn.begin_nested()
         try:
-            with conn.begin_nested():
-                names = ", ".join(f'"{c}"' for c in present)
-                conn.execute(sa.text(
-                    f'INSERT INTO "{spec.table}" ({names}, "{spec.geometry}") '
-                    f'SELECT {names}, ST_GeomFromWKB(decode("__wkb", \'hex\'), 4326) FROM "{staging}" '
-                    f'WHERE "__row" = :r'
-                ), {"r": row})
-                raise _Probe
-        except _Probe:
-            continue
+            conn.execute(trial, {"r": row})
         except sa.exc.IntegrityError as row_exc:
+            savepoint.rollback()
             row_diag = getattr(row_exc.orig, "diag", None)
-            field = getattr(row_diag, "column_name", None) or getattr(row_diag, "constraint_name", None) or constraint
+            field = (
+                getattr(row_diag, "column_name", None)
+                or getattr(row_diag, "constraint_name", None)
+                or constraint
+            )
             reason = str(getattr(row_diag, "message_primary", None) or row_exc.orig).strip()
             return RowError(int(row), field, reason)
+        savepoint.rollback()  # a trial only: the caller's transaction is rolled back anyway
     return RowError(0, constraint, f"{message}{'; ' + detail if detail else ''}")
-
-
-class _Probe(Exception):
-    """Raised to roll back a savepoint after a successful trial insert."""
 
 
 def load(

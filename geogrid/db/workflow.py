@@ -42,10 +42,19 @@ def partition_scope(
 
     scope = plans.load_scope(engine, scope_code)
     result = partition_county(
-        scope.divisions, scope.addresses, scope.streets, rule=rule, seed=seed, scheduler=scheduler, progress=progress
+        scope.divisions,
+        scope.addresses,
+        scope.streets,
+        rule=rule,
+        seed=seed,
+        scheduler=scheduler,
+        progress=progress,
     )
     plan_id = plans.save_plan(
-        engine, result.grids, scope_code=scope_code, author=author,
+        engine,
+        result.grids,
+        scope_code=scope_code,
+        author=author,
         note=note or f"partitioned by geogrid (seed {seed})",
     )
     if publish and not result.failed:

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +39,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
-import sqlalchemy as sa  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
-from geogrid import heat  # noqa: E402
-from geogrid import incidents as wf  # noqa: E402
-from geogrid.db import ENV_URL, make_engine, migrate  # noqa: E402
-from geogrid.db import incidents as store  # noqa: E402
-from geogrid.db.cluster import LocalCluster, drop_database, ensure_database  # noqa: E402
+from geogrid import heat
+from geogrid import incidents as wf
+from geogrid.db import ENV_URL, make_engine, migrate
+from geogrid.db import incidents as store
+from geogrid.db.cluster import LocalCluster, drop_database, ensure_database
 
 CITY_BBOX = (120.55, 31.20, 120.76, 31.38)  # ~20 x 20 km
 # ST_HexagonGrid size is the hexagon's edge (circumradius) in metres of EPSG:3857; H3 res 8 has
@@ -62,10 +62,11 @@ def synthetic(n: int, *, seed: int, catalogue: wf.Catalogue) -> pd.DataFrame:
     lon = centres_lon[which] + rng.normal(0, 0.01, n)
     lat = centres_lat[which] + rng.normal(0, 0.01, n)
     codes = np.array(list(catalogue.categories))
-    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
     created = pd.to_datetime(t0) + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, n), unit="s")
-    return pd.DataFrame({"lon": lon, "lat": lat, "category": codes[rng.integers(0, codes.size, n)],
-                         "created_at": created})
+    return pd.DataFrame(
+        {"lon": lon, "lat": lat, "category": codes[rng.integers(0, codes.size, n)], "created_at": created}
+    )
 
 
 def timed(fn, repeat: int):
@@ -91,7 +92,9 @@ def hexgrid_counts(engine, bbox) -> int:
     """
     w, s, e, n = bbox
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(sql), {"w": w, "s": s, "e": e, "n": n, "size": HEX_EDGE_3857}).scalar())
+        return int(
+            conn.execute(sa.text(sql), {"w": w, "s": s, "e": e, "n": n, "size": HEX_EDGE_3857}).scalar()
+        )
 
 
 def serve(app) -> tuple[str, object, threading.Thread]:
@@ -116,7 +119,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    server_url = os.environ.get(ENV_URL) or LocalCluster(Path(os.environ.get("GEOGRID_HOME") or ".geogrid")).start()
+    server_url = (
+        os.environ.get(ENV_URL) or LocalCluster(Path(os.environ.get("GEOGRID_HOME") or ".geogrid")).start()
+    )
     name = f"geogrid_bench_{uuid.uuid4().hex[:8]}"
     admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
     ensure_database(admin, name)
@@ -140,43 +145,72 @@ def main() -> None:
             for _ in range(10):
                 conn.execute(sa.text("VACUUM ANALYZE incidents"))
                 visible = conn.execute(
-                    sa.text("SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class "
-                            "WHERE relname = 'incidents'")
+                    sa.text(
+                        "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class "
+                        "WHERE relname = 'incidents'"
+                    )
                 ).scalar_one()
                 if visible > 0.99:
                     break
                 time.sleep(2)
         vacuum_s = time.perf_counter() - t0
         print(f"loaded {args.n:,} incidents (COPY + history) in {load_s:.1f} s", flush=True)
-        rows.append((f"load {args.n:,} incidents (COPY, grid placement join, {args.n:,} history rows)",
-                     f"{load_s:.1f} s (+ VACUUM ANALYZE {vacuum_s:.1f} s: {visible:.0%} of pages all-visible)"))
+        rows.append(
+            (
+                f"load {args.n:,} incidents (COPY, grid placement join, {args.n:,} history rows)",
+                f"{load_s:.1f} s (+ VACUUM ANALYZE {vacuum_s:.1f} s: {visible:.0%} of pages all-visible)",
+            )
+        )
 
         city = store.Filters(bbox=heat.BBox(*CITY_BBOX))
-        in_city = int(((frame.lon >= CITY_BBOX[0]) & (frame.lon <= CITY_BBOX[2]) & (frame.lat >= CITY_BBOX[1])
-                       & (frame.lat <= CITY_BBOX[3])).sum())
+        in_city = int(
+            (
+                (frame.lon >= CITY_BBOX[0])
+                & (frame.lon <= CITY_BBOX[2])
+                & (frame.lat >= CITY_BBOX[1])
+                & (frame.lat <= CITY_BBOX[3])
+            ).sum()
+        )
         for res in (7, 8, 9):
             t, df = timed(lambda r=res: store.heat_cells(engine, res=r), args.repeat)
             assert int(df["count"].sum()) == args.n
-            rows.append((f"H3 in PostGIS, all {args.n:,} incidents, res {res} ({len(df):,} cells)",
-                         f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+            rows.append(
+                (
+                    f"H3 in PostGIS, all {args.n:,} incidents, res {res} ({len(df):,} cells)",
+                    f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
+                )
+            )
         # The same bbox the old way (GiST bitmap scan + heap), to show what the ranges replace.
         par8 = heat.parent_sql("i.h3_cell", 8)
         w, s_, e, n_ = CITY_BBOX
-        gist_sql = sa.text(f"SELECT {par8} AS cell, count(*) FROM incidents i WHERE i.status <> 'merged' "
-                           "AND ST_Intersects(i.location, ST_MakeEnvelope(:w, :s, :e, :n, 4326)) GROUP BY 1 ORDER BY 1")
+        gist_sql = sa.text(
+            f"SELECT {par8} AS cell, count(*) FROM incidents i WHERE i.status <> 'merged' "
+            "AND ST_Intersects(i.location, ST_MakeEnvelope(:w, :s, :e, :n, 4326)) GROUP BY 1 ORDER BY 1"
+        )
         with engine.connect() as conn:
-            t, old = timed(lambda: conn.execute(gist_sql, {"w": w, "s": s_, "e": e, "n": n_}).all(),
-                           args.repeat)
-        rows.append((f"city bbox ({in_city:,} incidents), res 8, GiST + heap (before, ST_Intersects)",
-                     f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+            t, old = timed(
+                lambda: conn.execute(gist_sql, {"w": w, "s": s_, "e": e, "n": n_}).all(), args.repeat
+            )
+        rows.append(
+            (
+                f"city bbox ({in_city:,} incidents), res 8, GiST + heap (before, ST_Intersects)",
+                f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
+            )
+        )
         for res in (7, 8, 9):
             t, df = timed(lambda r=res: store.heat_cells(engine, res=r, filters=city), args.repeat * 4)
             assert int(df["count"].sum()) == in_city
             if res == 8:
-                assert list(zip(df["cell"].tolist(), df["count"].tolist())) == [tuple(r) for r in old]
-            rows.append((f"city bbox ({in_city:,} incidents), res {res} ({len(df):,} cells), "
-                         "cell ranges on ix_incidents_heat",
-                         f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+                assert list(zip(df["cell"].tolist(), df["count"].tolist(), strict=False)) == [
+                    tuple(r) for r in old
+                ]
+            rows.append(
+                (
+                    f"city bbox ({in_city:,} incidents), res {res} ({len(df):,} cells), "
+                    "cell ranges on ix_incidents_heat",
+                    f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
+                )
+            )
         # Stages of one request, in process.
         import json
 
@@ -187,20 +221,30 @@ def main() -> None:
             heat._ring_lnglat.cache_clear()
             t_cold, _ = timed(lambda d=df: heat.cells_to_geojson(d), 1)
             t_warm, fc = timed(lambda d=df: heat.cells_to_geojson(d), args.repeat)
-            t_json, _ = timed(lambda f=fc: json.dumps(f, ensure_ascii=False, separators=(",", ":")), args.repeat)
+            t_json, _ = timed(
+                lambda f=fc: json.dumps(f, ensure_ascii=False, separators=(",", ":")), args.repeat
+            )
             t_or, body = timed(lambda f=fc: orjson.dumps(f), args.repeat)
-            rows.append((f"stages at res {res} ({len(df):,} cells, {len(body) / 1e3:,.0f} kB): "
-                         "cells_to_geojson cold / cached rings; json.dumps / orjson",
-                         f"{t_cold[0] * 1e3:.1f} / {min(t_warm) * 1e3:.1f} ms; "
-                         f"{min(t_json) * 1e3:.1f} / {min(t_or) * 1e3:.1f} ms"))
+            rows.append(
+                (
+                    f"stages at res {res} ({len(df):,} cells, {len(body) / 1e3:,.0f} kB): "
+                    "cells_to_geojson cold / cached rings; json.dumps / orjson",
+                    f"{t_cold[0] * 1e3:.1f} / {min(t_warm) * 1e3:.1f} ms; "
+                    f"{min(t_json) * 1e3:.1f} / {min(t_or) * 1e3:.1f} ms",
+                )
+            )
         # Cross-check with the library on the same points (bit ops in numpy).
         lib = heat.aggregate(heat.cells_for_points(frame.lon.to_numpy(), frame.lat.to_numpy()), res=8)
         assert lib["count"].tolist() == store.heat_cells(engine, res=8)["count"].tolist()
 
         hex_repeat = max(1, min(3, args.repeat))
         t, n_hex = timed(lambda: hexgrid_counts(engine, CITY_BBOX), hex_repeat)
-        rows.append((f"ST_HexagonGrid({HEX_EDGE_3857:.0f} m) + ST_Intersects, city bbox ({n_hex:,} hexagons)",
-                     f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"))
+        rows.append(
+            (
+                f"ST_HexagonGrid({HEX_EDGE_3857:.0f} m) + ST_Intersects, city bbox ({n_hex:,} hexagons)",
+                f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
+            )
+        )
 
         import httpx
 
@@ -228,17 +272,27 @@ def main() -> None:
         server.should_exit = True
         thread.join(timeout=10)
         q = np.percentile(lat_ms, [50, 95])
-        rows.append((f"GET {query} ({features:,} hexagons, GeoJSON), {args.requests} sequential requests",
-                     f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, max {max(lat_ms):.0f} ms"))
-        rows.append((f"GET /ping (framework floor), {args.requests} requests",
-                     f"p50 {np.percentile(ping, 50):.1f} ms, p95 {np.percentile(ping, 95):.1f} ms"))
+        rows.append(
+            (
+                f"GET {query} ({features:,} hexagons, GeoJSON), {args.requests} sequential requests",
+                f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, max {max(lat_ms):.0f} ms",
+            )
+        )
+        rows.append(
+            (
+                f"GET /ping (framework floor), {args.requests} requests",
+                f"p50 {np.percentile(ping, 50):.1f} ms, p95 {np.percentile(ping, 95):.1f} ms",
+            )
+        )
     finally:
         engine.dispose()
         drop_database(admin, name)
 
     print()
-    print(f"Command: `.venv/bin/python scripts/bench/bench_heatmap.py --n {args.n} --seed {args.seed} "
-          f"--requests {args.requests}`")
+    print(
+        f"Command: `.venv/bin/python scripts/bench/bench_heatmap.py --n {args.n} --seed {args.seed} "
+        f"--requests {args.requests}`"
+    )
     print(f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
     print()
     print("| measurement | time |")

@@ -46,7 +46,9 @@ def upgrade() -> None:
             " OR (level = 'township' AND parent_code = left(code, 6) || '000000')",
             name="ck_divisions_parent_prefix",
         ),
-        sa.CheckConstraint("ST_IsValid(boundary) AND NOT ST_IsEmpty(boundary)", name="ck_divisions_boundary_valid"),
+        sa.CheckConstraint(
+            "ST_IsValid(boundary) AND NOT ST_IsEmpty(boundary)", name="ck_divisions_boundary_valid"
+        ),
     )
     op.create_index("ix_divisions_boundary", "divisions", ["boundary"], postgresql_using="gist")
     op.create_index("ix_divisions_parent", "divisions", ["parent_code"])
@@ -68,7 +70,10 @@ def upgrade() -> None:
     )
     # At most one published plan per scope.
     op.create_index(
-        "uq_plans_one_published", "plans", ["scope_code"], unique=True,
+        "uq_plans_one_published",
+        "plans",
+        ["scope_code"],
+        unique=True,
         postgresql_where=sa.text("status = 'published'"),
     )
 
@@ -104,23 +109,40 @@ def upgrade() -> None:
         "addresses",
         sa.Column("id", sa.BigInteger, primary_key=True),
         sa.Column("source_id", sa.Text, unique=True),
-        *(sa.Column(name, sa.Text) for name in (
-            "province", "city", "county", "township", "village", "street",
-            "house_number", "compound", "building", "unit", "room",
-        )),
+        *(
+            sa.Column(name, sa.Text)
+            for name in (
+                "province",
+                "city",
+                "county",
+                "township",
+                "village",
+                "street",
+                "house_number",
+                "compound",
+                "building",
+                "unit",
+                "room",
+            )
+        ),
         sa.Column("full_text", sa.Text, nullable=False),
         sa.Column("households", sa.Integer, nullable=False, server_default="1"),
         sa.Column("division_code", sa.String(12)),
         sa.Column("grid_code", sa.String(17)),
         sa.Column("geom", _geom("POINT"), nullable=False),
         sa.CheckConstraint("households >= 0", name="ck_addresses_households"),
-        sa.CheckConstraint(f"division_code IS NULL OR division_code ~ '{DIVISION}'", name="ck_addresses_division"),
+        sa.CheckConstraint(
+            f"division_code IS NULL OR division_code ~ '{DIVISION}'", name="ck_addresses_division"
+        ),
         sa.CheckConstraint(f"grid_code IS NULL OR grid_code ~ '{GRID}'", name="ck_addresses_grid"),
     )
     op.create_index("ix_addresses_geom", "addresses", ["geom"], postgresql_using="gist")
     op.create_index(
-        "ix_addresses_full_text_trgm", "addresses", ["full_text"],
-        postgresql_using="gin", postgresql_ops={"full_text": "gin_trgm_ops"},
+        "ix_addresses_full_text_trgm",
+        "addresses",
+        ["full_text"],
+        postgresql_using="gin",
+        postgresql_ops={"full_text": "gin_trgm_ops"},
     )
     op.create_index("ix_addresses_grid", "addresses", ["grid_code"])
     op.create_index("ix_addresses_division", "addresses", ["division_code"])
