@@ -6,7 +6,7 @@ import json
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -157,7 +157,7 @@ def import_file(
         kind.value
     ]
     started = time.perf_counter()
-    options = {"columns": _parse_mapping(map_) or None, "layer": layer, "progress": True}
+    options: dict[str, Any] = {"columns": _parse_mapping(map_) or None, "layer": layer, "progress": True}
     if crs:
         options["crs"] = crs
     try:

@@ -389,8 +389,9 @@ def recode(
         if seq is None:
             raise GridCodeError(f"division {div} has no unused sequence number left (1..{limit})")
         used.add(seq)
-        codes[i] = child_code(div, seq)
-        assigned.append(codes[i])  # type: ignore[arg-type]
+        code = child_code(div, seq)
+        codes[i] = code
+        assigned.append(code)
     out["code"] = codes
     newly_retired = [c for c in prev_codes if c not in kept]
     return RecodeResult(grids=out, kept=kept, assigned=assigned, retired=newly_retired)

@@ -129,7 +129,7 @@ def _village_tasks(
     for v, row in enumerate(villages.itertuples(index=False)):
         code = str(row.code)
         kind = getattr(row, "kind", None)
-        village_rule = rule if rule is not None else _RULE_BY_KIND.get(kind)
+        village_rule = rule if rule is not None else (_RULE_BY_KIND.get(kind) if kind is not None else None)
         if village_rule is None:
             skipped.append({"code": code, "status": "failed", "reason": f"kind {kind!r} has no default rule"})
             continue
@@ -141,7 +141,9 @@ def _village_tasks(
                 "area": gpd.GeoSeries([village_geoms[v]], crs=villages.crs),
                 "addresses": addresses.iloc[groups.get(code, empty_idx)],
                 "streets": streets.iloc[street_groups.get(v, empty_idx)],
-                "barriers": barriers.iloc[barrier_groups[v]] if v in barrier_groups else None,
+                "barriers": (
+                    barriers.iloc[barrier_groups[v]] if barriers is not None and v in barrier_groups else None
+                ),
                 "seed": village_seed(seed, code),
             }
         )
@@ -272,16 +274,16 @@ def partition_county(
     for task_row in villages.itertuples(index=False):
         code = str(task_row.code)
         o = by_code[code]
-        task = next((t for t in tasks if t["code"] == code), None)
+        village_task = next((t for t in tasks if t["code"] == code), None)
         rows.append(
             {
                 "code": code,
                 "township_code": getattr(task_row, "parent_code", None) or code[:9] + "000",
                 "name": getattr(task_row, "name", None),
                 "kind": getattr(task_row, "kind", None),
-                "rule": f"{task['rule'].lo}-{task['rule'].hi}" if task else None,
-                "households": int(task["addresses"]["households"].sum()) if task else 0,
-                "addresses": len(task["addresses"]) if task else 0,
+                "rule": f"{village_task['rule'].lo}-{village_task['rule'].hi}" if village_task else None,
+                "households": int(village_task["addresses"]["households"].sum()) if village_task else 0,
+                "addresses": len(village_task["addresses"]) if village_task else 0,
                 "grids": o.get("n_grids", 0),
                 "household_cv": o.get("cv", np.nan),
                 "status": o["status"],

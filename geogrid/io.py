@@ -730,7 +730,7 @@ class _Checker:
                 if g is not None and g.geom_type == "MultiPoint" and len(g.geoms) == 1:
                     part[i] = g.geoms[0]
         arr = np.asarray(part, dtype=object)
-        for i in np.flatnonzero(is_none):
+        for i in np.flatnonzero(is_none).tolist():
             if start + i not in malformed:
                 self.error(start + i, "geometry", "missing geometry")
         live = np.flatnonzero(~is_none)
@@ -791,7 +791,7 @@ class _Checker:
             )
         codes = _codes(f["code"])
         f["code"] = codes
-        for pos in np.flatnonzero([c is None for c in codes]):
+        for pos in np.flatnonzero([c is None for c in codes]).tolist():
             self.error(pos, "code", "missing code")
         for pos, c in enumerate(codes):
             if c is not None and not _CODE_RE.match(c):
@@ -800,13 +800,14 @@ class _Checker:
         valid = np.array([c is not None and bool(_CODE_RE.match(c)) for c in codes])
         expected_level = np.array(
             [
-                None if not v else ("township" if c.endswith("000") else "village")
+                None if not v or c is None else ("township" if c.endswith("000") else "village")
                 for c, v in zip(codes, valid, strict=True)
             ],
             dtype=object,
         )
-        for pos in np.flatnonzero(valid):
+        for pos in np.flatnonzero(valid).tolist():
             c = codes[pos]
+            assert c is not None  # valid codes matched _CODE_RE
             if c[6:9] == "000":
                 self.error(pos, "code", f"code {c} is a county, not a township or village")
                 valid[pos] = False
@@ -827,7 +828,7 @@ class _Checker:
         else:
             f["level"] = expected_level
         expected_parent = [
-            None if not v else (c[:6] + "000000" if c.endswith("000") else c[:9] + "000")
+            None if not v or c is None else (c[:6] + "000000" if c.endswith("000") else c[:9] + "000")
             for c, v in zip(codes, valid, strict=True)
         ]
         if "parent_code" in f.columns:
@@ -859,7 +860,7 @@ class _Checker:
         f = self.frame
         if "address_id" in f.columns:
             ids = [_text(v) for v in f["address_id"]]
-            for pos in np.flatnonzero([i is None for i in ids]):
+            for pos in np.flatnonzero([i is None for i in ids]).tolist():
                 self.error(pos, "address_id", "missing address id")
             f["address_id"] = ids
             self._duplicates(ids, "address_id")

@@ -21,6 +21,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -43,6 +44,10 @@ from geogrid.blocks import (
 from geogrid.errors import InfeasibleError, InvalidGeometryError
 from geogrid.frames import GRID_COLUMNS, WGS84
 from geogrid.rules import Rule, resolve_rule
+
+if TYPE_CHECKING:
+    # geogrid.validate is imported lazily at run time to avoid a cycle.
+    from geogrid.validate import ValidationReport
 
 WGS84_CRS = CRS.from_user_input(WGS84)
 # Largest symmetric difference (m², measured in lon/lat) between a village and the union of
@@ -115,7 +120,7 @@ class PartitionResult:
     grids: gpd.GeoDataFrame
     blocks: gpd.GeoDataFrame
     diagnostics: PartitionDiagnostics
-    report: object  # geogrid.validate.ValidationReport (imported lazily to avoid a cycle)
+    report: ValidationReport | None  # None when partitioned with ``validate=False``
 
 
 # --------------------------------------------------------------------------- graph level

@@ -1131,7 +1131,8 @@ def _addresses(
     addr_street = name[pos_of]
     addr_number = np.array([f"{n}号" for n in number], dtype=object)[pos_of]
     in_unit = _seq_within(unit)
-    building_part = np.where(urban, np.array([f"{i}幢" for i in in_unit], dtype=object), None)
+    no_building = np.array(None, dtype=object)  # numpy's stubs refuse a bare None as a where() branch
+    building_part = np.where(urban, np.array([f"{i}幢" for i in in_unit], dtype=object), no_building)
 
     vidx = built.village.astype(int)
     v_town = np.array([villages[i].township_name for i in vidx], dtype=object)

@@ -347,22 +347,22 @@ def validate(
         checks.append("codes")
         divs = grids["division_code"].tolist() if "division_code" in grids.columns else [None] * n
         seen: dict[str, list[int]] = {}
-        for i, (c, ok) in enumerate(zip(codes_col, present, strict=True)):
+        for row, (c, ok) in enumerate(zip(codes_col, present, strict=True)):
             if not ok:
-                issues.append(Issue("code_missing", (labels[i],), f"grid {labels[i]} has no code"))
+                issues.append(Issue("code_missing", (labels[row],), f"grid {labels[row]} has no code"))
                 continue
             try:
                 parts = parse_code(c)
             except GridCodeError as exc:
                 issues.append(Issue("code_malformed", (c,), str(exc)))
                 continue
-            seen.setdefault(c, []).append(i)
+            seen.setdefault(c, []).append(row)
             if parts.level not in ("grid", "subgrid"):
                 issues.append(
                     Issue("code_malformed", (c,), f"code {c!r} is a {parts.level} code, not a grid code")
                 )
                 continue
-            d = divs[i]
+            d = divs[row]
             if isinstance(d, str) and d and c[:DIVISION_LEN] != d[:DIVISION_LEN]:
                 issues.append(
                     Issue("code_nesting", (c,), f"grid code {c} does not extend its division code {d}")
