@@ -263,7 +263,9 @@ def list_items(
         f"(SELECT coalesce(json_agg({feature} ORDER BY {key}), '[]'::json)::text FROM "
         f"(SELECT * FROM {table} {clause} ORDER BY {key} LIMIT %(limit)s OFFSET %(offset)s) {alias})"
     )
-    matched, returned, features = pool.fetchone(sql, params)
+    row = pool.fetchone(sql, params)
+    assert row is not None  # a SELECT without FROM always yields one row
+    matched, returned, features = row
     return ItemPage(int(matched), int(returned), features)
 
 
@@ -385,6 +387,7 @@ def hierarchy(pool: RawPool, code: str, *, plan_id: int | None = None) -> dict:
         # Divisions name their parent by full code.
         params["code"] = code
     row = pool.fetchone(_HIERARCHY_SQL.format(plans=plans), params)
+    assert row is not None  # a SELECT without FROM always yields one row
     me_division, parent_rows, me_grid, parent_grid_rows, children = row
     me = me_division if kind in ("county", "township", "village") else me_grid
     if me is None:

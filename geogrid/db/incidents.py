@@ -128,7 +128,7 @@ class Incident:
 
     def as_json(self, *, contact: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; the reporter's name and contact only with ``contact=True``."""
-        out = {
+        out: dict[str, Any] = {
             "id": self.public_id,
             "category": {"major": self.category_major, "minor": self.category_minor},
             "description": self.description,
@@ -271,7 +271,9 @@ def resolve_address(conn: Connection, text: str, *, min_similarity: float = 0.3)
     normalised = normalise_address(text or "")
     if not normalised:
         raise GeogridError("address text is empty")
-    with conn.connection.driver_connection.cursor() as cursor:
+    raw = conn.connection.driver_connection
+    assert raw is not None  # a checked-out connection always holds its DBAPI connection
+    with raw.cursor() as cursor:
         matches = match_addresses(cursor, [normalised], limit=5, min_score=min_similarity)[0]
     answer = judge_matches(text, normalised, matches, AMBIGUITY_MARGIN)
     best = answer.best
@@ -402,6 +404,7 @@ def create(
             sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}
         ).scalar_one()
         if photos:
+            assert photo_dir is not None  # photos without a photo_dir were refused above
             _store_photos(conn, new_id, public_id, photos, Path(photo_dir))
         return Created(_get(conn, public_id, now), created=True)
 
@@ -544,7 +547,9 @@ def import_incidents(
     buffer.seek(0)
     with engine.begin() as conn:
         first_id = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM incidents")).scalar_one()
-        cursor = conn.connection.driver_connection.cursor()
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always holds its DBAPI connection
+        cursor = raw.cursor()
         cols = ", ".join(out.columns)
         cursor.copy_expert(
             f"COPY incidents ({cols}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (description))", buffer
@@ -1119,9 +1124,10 @@ def heat_cells(engine: Engine | Connection, *, res: int, filters: Filters = Filt
         )
     params: dict[str, Any] = {}
     parent = heat.parent_sql("i.h3_cell", int(res))
-    ranges = heat.bbox_cell_ranges(filters.bbox) if filters.bbox is not None else None
-    if ranges is not None:
-        b = check_bbox(filters.bbox)
+    bbox = filters.bbox
+    ranges = heat.bbox_cell_ranges(bbox) if bbox is not None else None
+    if bbox is not None and ranges is not None:
+        b = check_bbox(bbox)
         where = replace(filters, bbox=None).sql(params)
         params.update(
             r_lo=ranges.lo.tolist(),

@@ -74,7 +74,9 @@ def save_plan(
         if "level" not in frame:
             frame["level"] = 3
         if "kind" not in frame or frame["kind"].isna().any():
-            kinds = dict(conn.execute(sa.text("SELECT code, coalesce(kind, 'urban') FROM divisions")).all())
+            kinds: dict[str, str] = dict(
+                conn.execute(sa.text("SELECT code, coalesce(kind, 'urban') FROM divisions")).all()
+            )
             fallback = frame["division_code"].map(kinds)
             frame["kind"] = frame["kind"].fillna(fallback) if "kind" in frame else fallback
         for column in ("households", "address_count"):

@@ -109,7 +109,9 @@ def _copy_rows(conn: Connection, staging: str, out: pd.DataFrame) -> None:
     for row in out.itertuples(index=False, name=None):
         writer.writerow([v if _present(v) else "" for v in row])
     buffer.seek(0)
-    cursor = conn.connection.driver_connection.cursor()
+    raw = conn.connection.driver_connection
+    assert raw is not None  # a checked-out connection always holds its DBAPI connection
+    cursor = raw.cursor()
     cols = ", ".join(f'"{c}"' for c in out.columns)
     # Empty unquoted fields are NULL in CSV COPY.
     cursor.copy_expert(f'COPY "{staging}" ({cols}) FROM STDIN WITH (FORMAT csv)', buffer)
