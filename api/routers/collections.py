@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -20,7 +21,7 @@ def _collection_doc(request: Request, collection: features.Collection) -> dict:
     base = str(request.base_url).rstrip("/")
     url = f"{base}/collections/{collection.id}"
     extent = features.collection_extent(pool(request), collection.id)
-    doc = {
+    doc: dict[str, Any] = {
         "id": collection.id,
         "title": collection.title,
         "description": collection.description,

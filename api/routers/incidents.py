@@ -204,8 +204,8 @@ class IncidentIn(BaseModel):
 
 def _validation_error(exc: ValidationError, prefix: str = "body") -> RequestValidationError:
     errs = []
-    for e in exc.errors(include_url=False):
-        e = dict(e)
+    for details in exc.errors(include_url=False):
+        e: dict[str, Any] = dict(details)
         e["loc"] = (prefix, *e.get("loc", ()))
         e.pop("ctx", None)
         errs.append(e)

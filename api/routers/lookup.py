@@ -120,6 +120,7 @@ def lookup_batch(request: Request, body: BatchRequest, principal: Reader) -> Res
     if (body.points is None) == (body.addresses is None):
         raise HTTPException(400, "give either points or addresses")
     items = body.points if body.points is not None else body.addresses
+    assert items is not None  # exactly one of points and addresses was given (checked above)
     limit = request.app.state.settings.max_batch
     if len(items) > limit:
         what = "points" if body.points is not None else "addresses"
@@ -129,6 +130,7 @@ def lookup_batch(request: Request, body: BatchRequest, principal: Reader) -> Res
         lats = [p[1] for p in body.points]
         doc = lookup.lookup_points(pool(request), lons, lats, crs=_crs(body.crs))
         return json_text(f'{{"kind": "points", "count": {len(lons)}, "results": {doc}}}')
+    assert body.addresses is not None  # no points, so addresses were given (checked above)
     results = lookup.lookup_addresses(
         pool(request), body.addresses, limit=body.limit, min_score=body.min_score
     )

@@ -14,7 +14,7 @@ headers) of a role that may report; ``lat``/``long`` are WGS-84.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,7 +66,7 @@ class Open311Route(APIRoute):
         return route
 
 
-def _error(status: int, description: str, headers: dict | None = None) -> JSONResponse:
+def _error(status: int, description: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse([{"code": status, "description": description}], status_code=status, headers=headers)
 
 

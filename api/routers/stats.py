@@ -38,7 +38,9 @@ def get_stats(
         date_from=date_from, date_to=date_to, division=division, category=category, source=source
     )
     rows = store.statistics(engine, group_by=group_by, period=period, filters=f, now=now, rank_by=rank_by)
-    [summary] = store.statistics(engine, filters=f, now=now) or [None]
+    # Ungrouped and unperiodised: one row, or none when nothing matches.
+    totals: list[store.StatRow | None] = list(store.statistics(engine, filters=f, now=now)) or [None]
+    [summary] = totals
     names = {}
     if group_by == "category":
         names = {code: name for code, (name, _en) in catalogue.majors.items()}
@@ -48,7 +50,7 @@ def get_stats(
     def row(r: store.StatRow) -> dict:
         d = asdict(r)
         if names:
-            d["name"] = names.get(r.key)
+            d["name"] = names.get(r.key) if r.key is not None else None
         return d
 
     return {
