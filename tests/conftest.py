@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine, make_url
 
 from geogrid.db import ENV_URL, make_engine, migrate
 from geogrid.db.cluster import LocalCluster, drop_database, ensure_database
+
+# CI explores the same examples every run (a red CI must mean a change broke something);
+# local runs explore new random examples each time and keep failures in .hypothesis/.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
