@@ -118,6 +118,7 @@ class Kind(StrEnum):
     divisions = "divisions"
     addresses = "addresses"
     streets = "streets"
+    staff = "staff"
 
 
 def _parse_mapping(pairs: list[str]) -> dict[str, str]:
@@ -148,11 +149,21 @@ def import_file(
         Path | None, typer.Option(help="import the good rows and write the bad ones here")
     ] = None,
     replace: Annotated[bool, typer.Option(help="empty the table first")] = False,
+    plan: Annotated[
+        int | None, typer.Option(help="staff only: the plan whose grids get the roster (default: published)")
+    ] = None,
 ) -> None:
-    """Import a file into the database: all rows or none (unless --rejected is given)."""
+    """Import a file into the database: all rows or none (unless --rejected is given).
+
+    ``staff`` reads a roster (CSV: grid code, grid head, phone, workers; Chinese headers such as
+    网格编码, 网格长, 联系电话, 网格员 are recognised) and puts it on the grids.
+    """
     from geogrid import io
     from geogrid.db import store
 
+    if kind is Kind.staff:
+        _import_staff(path, _parse_mapping(map_), plan)
+        return
     reader = {"divisions": io.read_divisions, "addresses": io.read_addresses, "streets": io.read_streets}[
         kind.value
     ]
@@ -177,6 +188,21 @@ def import_file(
     except GeogridError as exc:
         _fail(str(exc))
     console.print(f"imported {count} {kind.value} from {path} in {time.perf_counter() - started:.1f}s")
+
+
+def _import_staff(path: Path, mapping: dict[str, str], plan: int | None) -> None:
+    from geogrid.db.staff import assign_staff
+    from geogrid.staff import read_roster
+
+    try:
+        count = assign_staff(
+            _engine(), read_roster(path, columns=mapping or None), plan_id=plan, source=str(path)
+        )
+    except ImportRowsError as exc:
+        _fail(str(exc), code=2)
+    except GeogridError as exc:
+        _fail(str(exc))
+    console.print(f"staff of {count} grids set from {path}")
 
 
 @app.command("export")

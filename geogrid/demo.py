@@ -58,6 +58,23 @@ def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> N
     import_incidents(engine, reports, catalogue=catalogue, actor_name="geogrid demo")
 
 
+def _assign_demo_staff(engine: Engine, *, seed: int) -> None:
+    from geogrid.db.staff import assign_staff
+    from geogrid.synthetic import make_roster
+
+    with engine.connect() as conn:
+        codes = (
+            conn.execute(
+                sa.text(
+                    "SELECT g.code FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' ORDER BY g.code"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assign_staff(engine, make_roster(codes, seed=seed), source="synthetic roster")
+
+
 def run_demo(
     *,
     households: int = 100_000,
@@ -127,6 +144,13 @@ def run_demo(
             progress=False,
         )
 
+    if not _count(
+        engine,
+        "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id "
+        "AND p.status = 'published' WHERE g.head_name IS NOT NULL",
+    ):
+        _assign_demo_staff(engine, seed=seed)
+        console.print("assigned synthetic grid heads and workers (网格长/网格员)")
     if not _count(engine, "SELECT count(*) FROM incidents"):
         _load_incidents(engine, county_code, n=incidents, seed=seed)
         console.print(f"reported {incidents:,} synthetic incidents over the last 90 days (for the heatmap)")

@@ -22,6 +22,7 @@ Guarantees the partition engine relies on:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -478,6 +479,41 @@ def make_village(
 
 
 # --------------------------------------------------------------------------- layout
+
+
+def make_roster(codes: Sequence[str], *, seed: int = 0, workers: int = 2) -> pd.DataFrame:
+    """A seeded synthetic staff roster: one grid head and ``workers`` grid workers per grid code.
+
+    Columns as :func:`geogrid.staff.read_roster` returns them: ``code``, ``head_name``,
+    ``head_phone`` (11-digit mobile numbers), ``workers`` (list of ``{"name", "phone"}``).
+
+    Examples
+    --------
+    >>> roster = make_roster(["320508019044001"], seed=1)
+    >>> len(roster["workers"].iloc[0]), len(roster["head_phone"].iloc[0])
+    (2, 11)
+    """
+    rng = np.random.default_rng(seed)
+    surnames = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程")
+    given = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国红梅玉兰志文斌")
+
+    def person() -> dict[str, str]:
+        name = rng.choice(surnames) + "".join(rng.choice(given, size=int(rng.integers(1, 3))))
+        phone = "1" + str(rng.choice([3, 5, 7, 8, 9])) + "".join(map(str, rng.integers(0, 10, 9)))
+        return {"name": str(name), "phone": phone}
+
+    rows = []
+    for code in codes:
+        head = person()
+        rows.append(
+            {
+                "code": code,
+                "head_name": head["name"],
+                "head_phone": head["phone"],
+                "workers": [person() for _ in range(workers)],
+            }
+        )
+    return pd.DataFrame(rows, columns=["code", "head_name", "head_phone", "workers"])
 
 
 def make_incidents(

@@ -128,3 +128,11 @@ def test_demo_loads_partitions_and_publishes(cli_env):
             sa.text("SELECT count(*) FROM incidents WHERE grid_code LIKE '320508%'")
         ).scalar()
     assert placed > 250
+    with cli_env.connect() as conn:  # every published grid has a (synthetic) grid head
+        headless = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+                "WHERE g.head_name IS NULL"
+            )
+        ).scalar()
+    assert headless == 0

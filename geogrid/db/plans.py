@@ -177,6 +177,18 @@ def _assign_addresses(conn: Connection, plan_id: int) -> None:
     conn.execute(sa.text(load_sql("plan_refresh_counts")), {"plan_id": plan_id})
 
 
+def _carry_staff(conn: Connection, plan_id: int, retired: list[int]) -> None:
+    """A grid that keeps its code keeps its head and workers unless the new plan names others."""
+    conn.execute(
+        sa.text(
+            "UPDATE grids g SET head_name = o.head_name, head_phone = o.head_phone, workers = o.workers "
+            "FROM grids o WHERE g.plan_id = :p AND o.plan_id = ANY(:old) AND o.code = g.code "
+            "AND g.head_name IS NULL AND g.workers = '[]'::jsonb"
+        ),
+        {"p": plan_id, "old": retired},
+    )
+
+
 def _grids_outside_scope(conn: Connection, plan_id: int, prefix: str) -> list[str]:
     return list(
         conn.execute(
@@ -257,6 +269,8 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
             ),
             {"p": plan_id},
         )
+        if old:
+            _carry_staff(conn, plan_id, old)
         _assign_addresses(conn, plan_id)
         return get_plan(conn, plan_id)
 
