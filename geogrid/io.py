@@ -701,14 +701,14 @@ class _Checker:
             else Transformer.from_crs(src_crs, WGS84, always_xy=True)
         )
         area = _area_of_use(src_crs)
-        chunks = range(0, len(geoms), _CHUNK)
-        if progress:
-            from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-            chunks = tqdm(chunks, desc=f"checking {self.kind}", unit_scale=_CHUNK, unit="rows")
-        for start in chunks:
-            stop = min(start + _CHUNK, len(geoms))
-            self._check_geometry_chunk(geoms, out, start, stop, allowed, transformer, area, src_crs)
+        # Counts rows, not chunks: the last chunk is usually short.
+        with tqdm(total=len(geoms), desc=f"checking {self.kind}", unit="rows", disable=not progress) as bar:
+            for start in range(0, len(geoms), _CHUNK):
+                stop = min(start + _CHUNK, len(geoms))
+                self._check_geometry_chunk(geoms, out, start, stop, allowed, transformer, area, src_crs)
+                bar.update(stop - start)
         return out
 
     def _check_geometry_chunk(
