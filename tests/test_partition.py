@@ -324,6 +324,26 @@ def test_slivers_are_merged_into_a_neighbour():
     assert abs(blocks["area_m2"].sum() - 160_000) < 1e-6
 
 
+def test_a_sliver_is_never_merged_into_a_block_it_only_touches_at_a_corner():
+    # The 1 mm square S touches the blocks A and B only at corners; its edges are shared
+    # with the slivers U and V, which go to D and C (their longest shared edges).
+    # Preferring a block that is not a sliver over neighbours sharing an edge put S into
+    # A or B: a block in two parts, and a grid holding it was non-contiguous whatever the
+    # block graph said.
+    from geogrid.blocks import _merge_sliver_faces
+
+    a, b = box(8.5, 8.5, 10, 10), box(10.001, 10.001, 12, 12)
+    c, d = box(7, 10.001, 9.999, 12), box(10.001, 7, 12, 9.999)
+    s = box(10, 10, 10.001, 10.001)
+    u, v = box(10, 8, 10.001, 10), box(8, 10, 10, 10.001)
+    faces = np.array([a, b, c, d, s, u, v])
+    merged, n = _merge_sliver_faces(faces, min_area_m2=1.0, min_width_m=0.5)
+    assert n == 3
+    assert (shapely.get_type_id(merged) == 3).all(), [g.geom_type for g in merged]
+    assert abs(shapely.area(merged).sum() - shapely.area(faces).sum()) < 1e-9
+    assert sorted(shapely.area(merged))[:2] == sorted([a.area, b.area])  # S is in C or D
+
+
 def test_barriers_cut_blocks_and_are_labelled():
     streets = gpd.GeoDataFrame(
         {"street_class": ["lane"]}, geometry=[LineString([(200, -10), (200, 410)])], crs=METRIC
