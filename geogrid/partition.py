@@ -90,7 +90,7 @@ class PartitionDiagnostics:
     attempts: int = 1
     moves: int = 0
     merged_slivers: int = 0
-    refined: bool = False  # whole blocks were too coarse; blocks above lo were cut between addresses
+    refined: bool = False  # whole blocks were too coarse; blocks within bounds were cut between addresses
     seed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -833,28 +833,42 @@ def partition(
         street_owner[street_owner >= 0], weights=hh[street_owner >= 0], minlength=street_graph.n
     ).astype(np.int64)
 
-    def cut_blocks(threshold: int) -> tuple[BlockGraph, np.ndarray, np.ndarray, int]:
-        """Blocks with every street block above ``threshold`` households cut between its addresses."""
-        heavy = np.flatnonzero(street_hh > threshold)
-        cuts = [_voronoi_cuts(street_graph.geoms[b], pts[street_owner == b]) for b in heavy]
-        cuts = [c for c in cuts if len(c)]
-        if not cuts:
-            return street_graph, street_owner, street_hh, 0
+    # Addresses grouped by street block, and each block's Voronoi cuts computed once: the
+    # refinement levels below cut growing sets of blocks with the same lines.
+    by_block = np.argsort(street_owner, kind="stable")
+    bounds = np.searchsorted(street_owner[by_block], np.arange(street_graph.n + 1))
+    voronoi: dict[int, np.ndarray] = {}
+
+    def to_cut(threshold: int) -> frozenset[int]:
+        """Street blocks above ``threshold`` households that have addresses to cut between."""
+        out = []
+        for b in np.flatnonzero(street_hh > threshold).tolist():
+            if b not in voronoi:
+                voronoi[b] = _voronoi_cuts(street_graph.geoms[b], pts[by_block[bounds[b] : bounds[b + 1]]])
+            if len(voronoi[b]):
+                out.append(b)
+        return frozenset(out)
+
+    def cut_blocks(cut: frozenset[int]) -> tuple[BlockGraph, np.ndarray, np.ndarray]:
+        """Blocks with the street blocks ``cut`` cut between their addresses."""
+        if not cut:
+            return street_graph, street_owner, street_hh
         g = build_block_graph(
             area_m,
             crs,
             lines,
             classes,
             barriers=barrier_geoms,
-            internal=np.concatenate(cuts),
+            internal=np.concatenate([voronoi[b] for b in sorted(cut)]),
             min_area_m2=min_area_m2,
             min_width_m=min_width_m,
         )
         own = _attach(g.geoms, pts)
         bh = np.bincount(own[own >= 0], weights=hh[own >= 0], minlength=g.n).astype(np.int64)
-        return g, own, bh, len(cuts)
+        return g, own, bh
 
-    graph, owner, block_hh, n_split = cut_blocks(rule.hi)
+    cut = to_cut(rule.hi)
+    graph, owner, block_hh = cut_blocks(cut)
     still = np.flatnonzero(block_hh > rule.hi)
     if len(still):
         raise InfeasibleError(
@@ -862,26 +876,60 @@ def partition(
             details={"address_ids": ids[np.isin(owner, still)].tolist()},
         )
     t_blocks = time.perf_counter()
-    refined = False
-    try:
-        part = partition_graph(
-            graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=time_limit
-        )
-    except InfeasibleError as exc:
-        # Whole blocks can be too coarse for the bounds (urban compounds of 200-400
-        # households under 300-500).  Retry once at address granularity: every block
-        # above the lower bound is cut between its addresses.
-        if not exc.details.get("search") or not (street_hh > rule.lo).any():
-            raise
-        finer = cut_blocks(rule.lo)
-        if finer[0].n == graph.n:
-            raise
-        graph, owner, block_hh, n_split = finer
-        refined = True
-        remaining = max(0.5, time_limit - (time.perf_counter() - t_blocks))
-        part = partition_graph(
-            graph.adjacency(graph.cost), block_hh, rule, k=k, seed=seed, time_limit=remaining
-        )
+    deadline = t_blocks + time_limit
+    # Whole street blocks can be too coarse for the bounds: urban compounds of 200-480
+    # households under 300-500 leave few contiguous ways to make the totals.  A finer
+    # graph keeps every solution of the coarser one (a block's pieces can stay together)
+    # and adds more, so on a failed search the engine cuts more blocks between their
+    # addresses and searches again: blocks above the lower bound, above half of it, then
+    # every block with addresses at two or more locations.  A level is tried only if it
+    # cuts more blocks than the last, and cut lines are the most expensive grid boundary,
+    # so grids still follow streets wherever the bounds allow.
+    part = None
+    first_error: InfeasibleError | None = None
+    out_of_time = False
+    levels: list[dict] = []
+    for threshold in (rule.hi, rule.lo, rule.lo // 2, 0):
+        if threshold < rule.hi:
+            finer = to_cut(threshold)
+            if finer == cut:
+                continue
+            if time.perf_counter() > deadline:
+                out_of_time = True
+                break
+            cut = finer
+            graph, owner, block_hh = cut_blocks(cut)
+        try:
+            part = partition_graph(
+                graph.adjacency(graph.cost),
+                block_hh,
+                rule,
+                k=k,
+                seed=seed,
+                time_limit=max(0.5, deadline - time.perf_counter()),
+            )
+            break
+        except InfeasibleError as exc:
+            # Only a failed search is worth refining: a count that cannot fit on whole
+            # blocks (the first level) cannot fit on finer ones either.
+            if first_error is None:
+                if not exc.details.get("search"):
+                    raise
+                first_error = exc
+            levels.append(
+                {"cut_above": threshold, "blocks_cut": len(cut), "blocks": graph.n, "reason": exc.reason}
+            )
+    if part is None:
+        assert first_error is not None
+        if out_of_time:
+            tail = f"; the {time_limit:.0f} s limit left no time to cut more blocks between their addresses"
+        elif len(levels) > 1:
+            tail = f"; nor with {len(cut)} street block(s) cut between their addresses ({graph.n} blocks)"
+        else:
+            tail = "; no block has addresses at two locations to cut between"
+        raise InfeasibleError(first_error.reason + tail, details={**first_error.details, "levels": levels})
+    refined = len(levels) > 0
+    n_split = len(cut)
     unassigned = owner < 0
     if unassigned.any():  # inside the area but on no block: only possible at noding round-off
         outside_ids += ids[unassigned].tolist()

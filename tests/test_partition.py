@@ -96,13 +96,19 @@ def test_partition_invariants_on_generated_villages(nx, ny, rule_i, hmax_frac, j
             partition(v.area, v.addresses, v.streets, rule, seed=seed)
         assert time.perf_counter() - t0 < 1.0
         return
-    if ny == 1 and not _row_feasible(v, rule):
+    whole_blocks_fail = ny == 1 and not _row_feasible(v, rule)
+    if whole_blocks_fail:
         # One row of blocks is a path: a block near the lower bound can make every contiguous
-        # split miss [lo, hi] (e.g. 117 households in 7 blocks, [50, 100]); that must be reported.
-        with pytest.raises(InfeasibleError):
-            partition(v.area, v.addresses, v.streets, rule, seed=seed)
-        return
-    result = partition(v.area, v.addresses, v.streets, rule, seed=seed)
+        # split of whole blocks miss [lo, hi] (e.g. 117 households in 7 blocks, [50, 100]).
+        # Cut between its addresses the row may fit; if not, that must be reported.
+        try:
+            result = partition(v.area, v.addresses, v.streets, rule, seed=seed)
+        except InfeasibleError as exc:
+            assert exc.details["levels"], "reported without the search levels tried"
+            return
+        assert result.diagnostics.refined, "whole blocks cannot fit, so blocks must have been cut"
+    else:
+        result = partition(v.area, v.addresses, v.streets, rule, seed=seed)
     assert_tiles(result, v.area)
     assert _bounds_ok(result, rule)
     assert int(result.grids["households"].sum()) == total
@@ -232,6 +238,27 @@ def test_parts_touching_at_a_point_are_not_neighbours():
     ok = partition(gpd.GeoSeries([area], crs=METRIC), addresses, streets, (20, 40))
     assert sorted(ok.grids["households"]) == [30, 30]
     assert ok.diagnostics.components == 2
+
+
+@pytest.mark.parametrize("middle", [[((150, 50), 40)], [((120, 50), 20), ((180, 50), 20)]])
+def test_a_row_that_only_fits_with_a_block_cut_is_cut_else_reported(middle):
+    # Three blocks of 40 households in a row, [50, 100]: two grids of whole blocks are
+    # 40 + 80.  With the middle block's households at two addresses it can be cut between
+    # them (60 + 60); at one address nothing can be cut and the error says so.
+    pts = [((50, 50), 40), *middle, ((250, 50), 40)]
+    area, addresses, streets = _simple(box(0, 0, 300, 100), pts, street_xs=(100.0, 200.0))
+    frame = gpd.GeoSeries([area], crs=METRIC)
+    t0 = time.perf_counter()
+    if len(middle) == 1:
+        with pytest.raises(InfeasibleError, match="no block has addresses at two locations") as info:
+            partition(frame, addresses, streets, (50, 100))
+        assert time.perf_counter() - t0 < 1.0
+        assert [lv["cut_above"] for lv in info.value.details["levels"]] == [100]
+        return
+    result = partition(frame, addresses, streets, (50, 100))
+    assert sorted(result.grids["households"]) == [60, 60]
+    assert result.diagnostics.refined and result.diagnostics.n_blocks_split == 1
+    assert_tiles(result, frame)
 
 
 def test_search_gives_up_on_a_structurally_infeasible_star_quickly():
