@@ -9,7 +9,10 @@ Pipeline (see DESIGN.md, "Partitioning"):
 3. block adjacency graph, edge cut cost = length × reference width / street width;
 4. k chosen in ``rule.feasible_k(total)``; recursive bipartition of random spanning
    trees accepting only cuts whose two sides can still be split within bounds; then
-   boundary-block moves that reduce household spread and boundary cost;
+   boundary-block moves that reduce household spread and boundary cost.  When no split
+   of whole blocks is found, blocks above the lower bound, then above half of it, then
+   every block with addresses at two or more locations are cut between their addresses
+   and the search runs again (``diagnostics.refined``);
 5. blocks dissolved per grid: every grid is one Polygon, grids tile the area.
 
 Everything random flows from ``seed``; the same inputs and seed give the same grids.
@@ -756,7 +759,9 @@ def partition(
     InfeasibleError
         Total below the lower bound, no feasible number of grids, an address (or several
         at one spot) above the upper bound, a disconnected part that cannot form grids,
-        or no split found within the attempt/time budget.  ``details`` has the evidence.
+        or no split found within the attempt/time budget, neither of whole blocks nor
+        with blocks cut between addresses.  ``details`` has the evidence (``levels``: the
+        refinement levels searched).
 
     Notes
     -----
