@@ -1,0 +1,43 @@
+"""The Examples in the library's docstrings run and show what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import geogrid
+
+# Migration scripts run only under Alembic.
+_SKIP_PREFIXES = ("geogrid.db.migrations",)
+_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def _modules_with_examples() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(geogrid.__path__, prefix="geogrid."):
+        if info.name.startswith(_SKIP_PREFIXES):
+            continue
+        module = importlib.import_module(info.name)
+        tests = doctest.DocTestFinder().find(module)
+        if any(t.examples for t in tests):
+            names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _modules_with_examples()
+
+
+def test_the_library_documents_by_example():
+    assert {"geogrid.partition", "geogrid.codes", "geogrid.heat", "geogrid.maps", "geogrid.rules"} <= set(
+        MODULES
+    )
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=_FLAGS, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0, f"{result.failed} of {result.attempted} docstring examples failed in {name}"
