@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from api.deps import Principal, require_roles
 from geogrid.db import keys
+from tests.support import load_village
 
 
 def test_health_and_ping(client):
@@ -49,24 +50,10 @@ def test_home_lists_published_plans_with_their_map_links(client, engine):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from geogrid.db import plans, store
+    from geogrid.db import plans
 
     assert "no published plan yet" in client.get("/").text
-    store.load(
-        engine,
-        "divisions",
-        gpd.GeoDataFrame(
-            {
-                "code": ["320508019001"],
-                "name": ["东港社区"],
-                "level": ["village"],
-                "parent_code": ["320508019000"],
-                "kind": ["urban"],
-            },
-            geometry=[box(120.60, 31.30, 120.62, 31.31)],
-            crs="EPSG:4326",
-        ),
-    )
+    load_village(engine, "320508019001", (120.60, 31.30, 120.62, 31.31))
     pid = plans.save_plan(
         engine,
         gpd.GeoDataFrame(

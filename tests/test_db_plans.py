@@ -10,27 +10,14 @@ from shapely.geometry import Point, box
 
 from geogrid.db import plans, store
 from geogrid.errors import ConflictError, ImportRowsError, NotFoundError
+from tests.support import load_village
 
 VILLAGE = "320508019001"
 
 
 @pytest.fixture
 def village(engine):
-    store.load(
-        engine,
-        "divisions",
-        gpd.GeoDataFrame(
-            {
-                "code": [VILLAGE],
-                "name": ["东港社区"],
-                "level": ["village"],
-                "parent_code": ["320508019000"],
-                "kind": ["urban"],
-            },
-            geometry=[box(120.60, 31.30, 120.62, 31.31)],
-            crs="EPSG:4326",
-        ),
-    )
+    load_village(engine, VILLAGE, (120.60, 31.30, 120.62, 31.31))
     store.load(
         engine,
         "addresses",
@@ -115,21 +102,7 @@ def test_bad_grid_code_leaves_no_draft_behind(village):
 
 def test_village_redraw_inside_a_county_plan_keeps_the_other_villages(village, engine):
     other = "320508019002"
-    store.load(
-        engine,
-        "divisions",
-        gpd.GeoDataFrame(
-            {
-                "code": [other],
-                "name": ["西港村"],
-                "level": ["village"],
-                "parent_code": ["320508019000"],
-                "kind": ["rural"],
-            },
-            geometry=[box(120.62, 31.30, 120.63, 31.31)],
-            crs="EPSG:4326",
-        ),
-    )
+    load_village(engine, other, (120.62, 31.30, 120.63, 31.31), name="西港村", kind="rural")
     county = pd.concat(
         [
             _plan(120.61),
@@ -199,21 +172,7 @@ def test_addresses_go_to_the_finest_grid_and_parents_count_their_subgrids(villag
 
 
 def test_villages_without_a_register_keep_their_estimates(engine):
-    store.load(
-        engine,
-        "divisions",
-        gpd.GeoDataFrame(
-            {
-                "code": [VILLAGE],
-                "name": ["东港社区"],
-                "level": ["village"],
-                "parent_code": ["320508019000"],
-                "kind": ["urban"],
-            },
-            geometry=[box(120.60, 31.30, 120.62, 31.31)],
-            crs="EPSG:4326",
-        ),
-    )
+    load_village(engine, VILLAGE, (120.60, 31.30, 120.62, 31.31))
     frame = _plan(120.61)
     frame["households"] = [310, 420]
     pid = plans.save_plan(engine, frame, scope_code=VILLAGE)

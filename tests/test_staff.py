@@ -9,11 +9,12 @@ from shapely.geometry import box
 from typer.testing import CliRunner
 
 from geogrid.cli import app
-from geogrid.db import plans, store
+from geogrid.db import plans
 from geogrid.db.staff import assign_staff
 from geogrid.errors import ImportRowsError
 from geogrid.staff import parse_workers, read_roster
 from geogrid.synthetic import make_roster
+from tests.support import load_village
 
 VILLAGE = "320508019001"
 G1, G2 = VILLAGE + "001", VILLAGE + "002"
@@ -69,21 +70,7 @@ def test_workers_text_that_is_not_name_and_phone():
 
 @pytest.fixture
 def published(engine):
-    store.load(
-        engine,
-        "divisions",
-        gpd.GeoDataFrame(
-            {
-                "code": [VILLAGE],
-                "name": ["东港社区"],
-                "level": ["village"],
-                "parent_code": ["320508019000"],
-                "kind": ["urban"],
-            },
-            geometry=[box(120.60, 31.30, 120.62, 31.31)],
-            crs="EPSG:4326",
-        ),
-    )
+    load_village(engine, VILLAGE, (120.60, 31.30, 120.62, 31.31))
     grids = gpd.GeoDataFrame(
         {"code": [G1, G2], "division_code": [VILLAGE] * 2, "households": [350, 360]},
         geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)],

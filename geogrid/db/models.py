@@ -32,7 +32,7 @@ ROLES = ("viewer", "planner", "admin", "dispatcher", "worker", "department", "re
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of geogrid's tables (the migrations create them)."""
 
 
 class Division(Base):
