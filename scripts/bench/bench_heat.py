@@ -21,16 +21,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
 from geogrid.heat import STORED_RES, aggregate, cells_for_points, cells_to_geojson
+from geogrid.synthetic import hotspot_points
 
 
 def synthetic_incidents(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres_lon = rng.uniform(120.45, 120.85, 300)
-    centres_lat = rng.uniform(31.15, 31.50, 300)
-    which = rng.integers(0, 300, n)
-    lon = centres_lon[which] + rng.normal(0, 0.01, n)
-    lat = centres_lat[which] + rng.normal(0, 0.01, n)
-    return lon, lat
+    return hotspot_points(n, rng=np.random.default_rng(seed))
 
 
 def best_of(fn, repeat: int):

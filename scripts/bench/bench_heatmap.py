@@ -47,6 +47,7 @@ from geogrid import incidents as wf
 from geogrid.db import ENV_URL, make_engine, migrate
 from geogrid.db import incidents as store
 from geogrid.db.cluster import LocalCluster, drop_database, ensure_database
+from geogrid.synthetic import hotspot_points
 
 CITY_BBOX = (120.55, 31.20, 120.76, 31.38)  # ~20 x 20 km
 # ST_HexagonGrid size is the hexagon's edge (circumradius) in metres of EPSG:3857; H3 res 8 has
@@ -56,11 +57,7 @@ HEX_EDGE_3857 = 540.0
 
 def synthetic(n: int, *, seed: int, catalogue: wf.Catalogue) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    centres_lon = rng.uniform(120.45, 120.85, 300)
-    centres_lat = rng.uniform(31.15, 31.50, 300)
-    which = rng.integers(0, 300, n)
-    lon = centres_lon[which] + rng.normal(0, 0.01, n)
-    lat = centres_lat[which] + rng.normal(0, 0.01, n)
+    lon, lat = hotspot_points(n, rng=rng)
     codes = np.array(list(catalogue.categories))
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     created = pd.to_datetime(t0) + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, n), unit="s")
