@@ -1,4 +1,4 @@
-"""Vendored browser assets (Leaflet and its heat plugin) for maps that work with no internet.
+"""Vendored browser assets (Leaflet, its heat plugin, Swagger UI) for pages that work with no internet.
 
 Government intranets cannot reach a CDN, so every script and style a geogrid map uses comes
 from this package.  The files are pinned in the repository's ``package.json`` (npm), installed
@@ -42,6 +42,14 @@ ASSETS: dict[str, Asset] = {
         Asset("leaflet.css", "css", "leaflet/leaflet.css", "leaflet/dist/leaflet.css"),
         Asset("leaflet.js", "js", "leaflet/leaflet.js", "leaflet/dist/leaflet.js"),
         Asset("leaflet-heat.js", "js", "leaflet.heat/leaflet-heat.js", "leaflet.heat/dist/leaflet-heat.js"),
+        # The API's interactive docs (/docs), which FastAPI would otherwise load from a CDN.
+        Asset("swagger-ui.css", "css", "swagger-ui/swagger-ui.css", "swagger-ui-dist/swagger-ui.css"),
+        Asset(
+            "swagger-ui-bundle.js",
+            "js",
+            "swagger-ui/swagger-ui-bundle.js",
+            "swagger-ui-dist/swagger-ui-bundle.js",
+        ),
     )
 }
 # Files copied along with the assets: images referenced by leaflet.css, licences.
@@ -49,6 +57,9 @@ _EXTRA_FILES: tuple[tuple[str, str], ...] = (
     ("leaflet/dist/images", "leaflet/images"),
     ("leaflet/LICENSE", "leaflet/LICENSE"),
     ("leaflet.heat/LICENSE", "leaflet.heat/LICENSE"),
+    ("swagger-ui-dist/LICENSE", "swagger-ui/LICENSE"),
+    ("swagger-ui-dist/NOTICE", "swagger-ui/NOTICE"),
+    ("swagger-ui-dist/favicon-32x32.png", "swagger-ui/favicon-32x32.png"),
 )
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif"}
 

@@ -67,3 +67,17 @@ def test_home_lists_published_plans_with_their_map_links(client, engine):
     plans.publish_plan(engine, pid)
     page = client.get("/").text
     assert "/maps/dashboard?division=320508019001" in page and "<td>350</td>" in page
+
+
+def test_api_docs_load_everything_from_this_service(client):
+    import re
+
+    from geogrid.maps import external_urls
+
+    page = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in page
+    assert external_urls(page) == []
+    for url in re.findall(r"""(?:src|href)\s*=\s*['"](/static/[^'"]+)['"]|url:\s*['"](/[^'"]+)['"]""", page):
+        path = next(u for u in url if u)
+        assert client.get(path).status_code == 200, path
+    assert client.get("/openapi.json").json()["info"]["title"] == "geogrid"

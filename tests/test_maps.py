@@ -346,6 +346,8 @@ def test_asset_helpers():
         "leaflet.css": "/static/vendor/leaflet/leaflet.css",
         "leaflet.js": "/static/vendor/leaflet/leaflet.js",
         "leaflet-heat.js": "/static/vendor/leaflet.heat/leaflet-heat.js",
+        "swagger-ui.css": "/static/vendor/swagger-ui/swagger-ui.css",
+        "swagger-ui-bundle.js": "/static/vendor/swagger-ui/swagger-ui-bundle.js",
     }
     css = assets.asset_text("leaflet.css")
     assert "url(images/" not in css and css.count("data:image/png;base64,") >= 3
