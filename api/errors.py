@@ -80,6 +80,14 @@ def install(app: FastAPI) -> None:
             response.headers[key] = value
         return response
 
+    @app.exception_handler(ValueError)
+    async def _nul_in_text(request: Request, exc: ValueError) -> JSONResponse:
+        # PostgreSQL text cannot hold NUL; the driver refuses it wherever it came from (query
+        # string, path, JSON body), so the answer is the client's 400, in one place.
+        if "NUL (0x00)" in str(exc):
+            return problem(400, "text values must not contain NUL (0x00) characters")
+        raise exc  # any other ValueError is our bug: on to the 500 handler
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A 500 is always our bug; log it with the traceback and say little to the client.

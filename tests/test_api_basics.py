@@ -81,3 +81,12 @@ def test_api_docs_load_everything_from_this_service(client):
         path = next(u for u in url if u)
         assert client.get(path).status_code == 200, path
     assert client.get("/openapi.json").json()["info"]["title"] == "geogrid"
+
+
+def test_nul_characters_are_the_clients_error(client, api_key):
+    # A fuzzer found this: %00 in a query reached PostgreSQL and came back as a 500.
+    response = client.get("/open311/v2/requests.json", params={"service_request_id": "a\x00b"})
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    response = client.get("/collections/grids/items", params={"division": "3205\x00"})
+    assert response.status_code in (400, 422)
