@@ -283,3 +283,13 @@ def test_list_filters_paging_and_overdue(client, county, api_key):
         == 1
     )
     assert client.get("/incidents/E404", headers=disp).status_code == 404
+
+
+def test_a_body_that_is_not_utf8_is_a_400(client, county, api_key):
+    # Found by schemathesis: undecodable bytes reached json.loads and came back as a 500.
+    r = client.post(
+        "/incidents",
+        content=b"\xdd2:\x12",
+        headers={**api_key("resident"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and "can't decode" in r.json()["detail"]

@@ -111,3 +111,11 @@ def test_post_idempotent_and_errors(client, county, api_key):
     assert r.status_code == 201
     assert client.get("/open311/v2/requests/E0404.json").status_code == 404
     assert client.get("/open311/v2/requests.json?status=pending").status_code == 400
+
+
+def test_open311_post_with_undecodable_body_is_a_400(client):
+    r = client.post(
+        "/open311/v2/requests.json", content=b"\xdd\x12", headers={"Content-Type": "application/json"}
+    )
+    # Open311 clients get GeoReport v2 errors: a list of {code, description}
+    assert r.status_code == 400 and "not valid JSON" in r.json()[0]["description"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -15,6 +16,25 @@ from api.deps import ANONYMOUS, Principal, get_principal, require_reader, requir
 from geogrid.db.rawpool import RawPool, pool_for
 
 GEOJSON = "application/geo+json"
+
+
+async def json_object(request: Request, *, empty: dict | None = None) -> dict:
+    """The request body as a JSON object, or a 4xx saying why not.
+
+    An empty body gives ``empty`` when one is allowed.  Bytes that are not UTF-8 or not JSON
+    are the client's 400 (``json.loads`` raises ``UnicodeDecodeError`` for the former, a
+    ``ValueError`` like ``JSONDecodeError``); JSON that is not an object is a 422.
+    """
+    body = await request.body()
+    if not body and empty is not None:
+        return dict(empty)
+    try:
+        data = json.loads(body or b"null")
+    except ValueError as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HTTPException(422, "body must be a JSON object")
+    return data
 
 
 async def reader(request: Request) -> Principal:

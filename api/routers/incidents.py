@@ -13,7 +13,6 @@ Who may do what (see :mod:`geogrid.incidents` for the per-action table):
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_principal, get_settings
+from api.routers._shared import json_object
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.coords import BBox, to_wgs84
@@ -241,12 +241,7 @@ async def _read_report(request: Request, settings: Settings) -> tuple[IncidentIn
                 raise HTTPException(415, f"photo {n} ({upload.filename}) is not a JPEG, PNG or WebP image")
             photos.append(store.NewPhoto(blob, kind))
     elif ctype.startswith("application/json") or not ctype:
-        try:
-            data = json.loads(await request.body() or b"null")
-        except json.JSONDecodeError as exc:
-            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise HTTPException(422, "body must be a JSON object")
+        data = await json_object(request)
     else:
         raise HTTPException(415, f"send application/json or multipart/form-data, not {ctype!r}")
     try:

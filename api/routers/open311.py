@@ -13,7 +13,6 @@ headers) of a role that may report; ``lat``/``long`` are WGS-84.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import ANONYMOUS, Principal, get_engine, get_settings, require_reader
 from api.errors import status_for
+from api.routers._shared import json_object
 from api.routers.incidents import IncidentIn, get_catalogue, parse_time, report
 from api.settings import Settings
 from geogrid import incidents as wf
@@ -194,13 +194,7 @@ def get_request(
 async def _form(request: Request) -> dict[str, Any]:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        try:
-            data = json.loads(await request.body() or b"{}")
-        except json.JSONDecodeError as exc:
-            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise HTTPException(400, "body must be a JSON object")
-        return data
+        return await json_object(request, empty={})
     form = await request.form()
     return {k: v for k, v in form.multi_items() if isinstance(v, str)}
 
