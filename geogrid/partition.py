@@ -8,8 +8,10 @@ Pipeline (see DESIGN.md, "Partitioning"):
    pieces still share exact boundaries), an address above the bound is an error;
 3. block adjacency graph, edge cut cost = length × reference width / street width;
 4. k chosen in ``rule.feasible_k(total)``; recursive bipartition of random spanning
-   trees accepting only cuts whose two sides can still be split within bounds; then
-   boundary-block moves that reduce household spread and boundary cost.  When no split
+   trees accepting only cuts whose two sides can still be split within bounds (among
+   equally good ones, the shortest boundary); then boundary-block moves that shorten the
+   boundaries between grids while households stay within a band around the mean
+   (``diagnostics.compactness_mean``: Polsby-Popper of the grids).  When no split
    of whole blocks is found, blocks above the lower bound, then above half of it, then
    every block with addresses at two or more locations are cut between their addresses
    and the search runs again (``diagnostics.refined``);
@@ -68,8 +70,12 @@ TREES_PER_SPLIT = 6
 RESTARTS = 8
 # Numbers of grids tried per component (nearest the middle of the bounds first) when k is not given.
 K_CANDIDATES = 4
-# Weight of boundary cost against household spread in the improvement phase.
-COMPACTNESS_WEIGHT = 0.002
+# Improvement phase: weight of the cut cost (perimeter proxy) per mean edge cost against
+# household spread, and the band of households per grid (fraction of the mean) outside
+# which spread is penalised BAND_PENALTY times harder.
+COMPACTNESS_WEIGHT = 0.2
+BALANCE_BAND = 0.06
+BAND_PENALTY = 50.0
 IMPROVEMENT_PASSES = 6
 
 
@@ -96,6 +102,9 @@ class PartitionDiagnostics:
     refined: bool = False  # whole blocks were too coarse; blocks within bounds were cut between addresses
     seed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    # Polsby-Popper 4*pi*A/P^2 of the grids in the metric CRS (1 = disc, ~0.785 = square).
+    compactness_mean: float = float("nan")
+    compactness_min: float = float("nan")
 
 
 @dataclass
@@ -124,6 +133,26 @@ class PartitionResult:
     blocks: gpd.GeoDataFrame
     diagnostics: PartitionDiagnostics
     report: ValidationReport | None  # None when partitioned with ``validate=False``
+
+
+def polsby_popper(geoms) -> np.ndarray:
+    """Polsby-Popper compactness ``4 pi A / P^2`` of each geometry (in its own, metric, units).
+
+    1 for a disc, ~0.785 for a square, 0.31 for a 1 x 8 strip and lower for serpentine
+    shapes; 0 for empty or zero-perimeter geometries.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> polsby_popper([box(0, 0, 10, 10), box(0, 0, 80, 10)]).round(3).tolist()
+    [0.785, 0.31]
+    """
+    g = np.asarray(geoms, dtype=object)
+    area = shapely.area(g)
+    perim = shapely.length(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(perim > 0, 4 * np.pi * area / (perim * perim), 0.0)
+    return out.astype(float)
 
 
 # --------------------------------------------------------------------------- graph level
@@ -321,9 +350,14 @@ def _best_cut(
     w: np.ndarray,
     lo: int,
     hi: int,
-    edge_cost_to_parent: np.ndarray | None,
+    graph: _Graph | None = None,
 ) -> tuple[int, int, float] | None:
-    """Best tree edge to cut: (local node whose parent edge is cut, grids on its side, imbalance)."""
+    """Best tree edge to cut: (local node whose parent edge is cut, grids on its side, imbalance).
+
+    Among balanced cuts the one halving k wins, then the shortest boundary between the
+    two sides (:func:`_subtree_cut_cost` on ``graph``; computed only on a tie,
+    which is rare enough to keep the split fast), discounted for imbalance.
+    """
     m = len(nodes)
     wl = w[nodes]
     pref = np.concatenate([[0], np.cumsum(wl)])
@@ -351,8 +385,16 @@ def _best_cut(
     if balanced.any():
         sel = np.flatnonzero(balanced)
         halving = np.abs(2 * k1[sel] - k)
-        cheap = edge_cost_to_parent[cand[sel] + 1] if edge_cost_to_parent is not None else np.zeros(len(sel))
-        best = sel[np.lexsort((imbalance[sel], cheap, halving))[0]]
+        tie = sel[halving == halving.min()]
+        if len(tie) > 1 and graph is not None:
+            # The imbalance discount: the very shortest cut often runs along the coarse
+            # street structure and leaves less room to balance the grids below it.
+            cheap = _subtree_cut_cost(nodes, parent, size, graph)[cand[tie] + 1] * (
+                1 + imbalance[tie] / BALANCE_TOLERANCE
+            )
+            best = int(tie[np.lexsort((imbalance[tie], cheap))[0]])
+        else:
+            best = int(tie[np.argmin(imbalance[tie])])
     else:
         best = int(np.argmin(imbalance))
     return int(cand[best]) + 1, int(k1[best]), float(imbalance[best])
@@ -376,10 +418,37 @@ def _split(
     return (a_nodes, a_parent, a_size), (b_nodes, b_parent, b_size)
 
 
-def _cost_to_parent(nodes: np.ndarray, parent: np.ndarray, graph: _Graph) -> np.ndarray:
-    """Cut cost of the tree edge from each node to its parent (0 at the root)."""
-    out = graph.edge_cost(nodes, nodes[np.maximum(parent, 0)])
-    out[parent < 0] = 0
+def _subtree_cut_cost(nodes: np.ndarray, parent: np.ndarray, size: np.ndarray, graph: _Graph) -> np.ndarray:
+    """Cut cost of separating each subtree from the rest of the sub-graph (0 at the root).
+
+    An edge ``(p, q)`` crosses the boundary of subtree ``u`` iff ``u`` lies on the tree
+    path between ``p`` and ``q`` below their lowest common ancestor, so the cost is
+    ``subtree sum(cost at both ends) - 2 * subtree sum(cost at the LCA)``.  LCAs come from
+    binary lifting on the preorder (``a`` contains ``p`` iff ``a <= p < a + size[a]``).
+    """
+    m = len(nodes)
+    if m <= 1:
+        return np.zeros(m)
+    r, c, cost = graph.subgraph(nodes)  # local indices = preorder positions
+    p, q = np.minimum(r, c), np.maximum(r, c)
+    up = np.where(parent >= 0, parent, 0)
+    x = q.copy()
+    levels = [up]
+    while (1 << len(levels)) < m:
+        levels.append(levels[-1][levels[-1]])
+    for lev in reversed(levels):
+        y = lev[x]
+        climb = ~((y <= p) & (p < y + size[y]))
+        x = np.where(climb, y, x)
+    lca = up[x]
+    below_p = q < p + size[p]  # p is an ancestor of q
+    lca[below_p] = p[below_p]
+    at = np.bincount(p, weights=cost, minlength=m) + np.bincount(q, weights=cost, minlength=m)
+    at -= 2 * np.bincount(lca, weights=cost, minlength=m)
+    pref = np.concatenate([[0.0], np.cumsum(at)])
+    idx = np.arange(m)
+    out = pref[idx + size] - pref[idx]
+    out[0] = 0.0
     return out
 
 
@@ -408,7 +477,7 @@ def _recursive_partition(
         for attempt in range(TREES_PER_SPLIT * 4):
             if attempt:
                 nodes, parent, size = _spanning_tree(nodes, graph, rng)
-            cut = _best_cut(nodes, parent, size, kk, w, lo, hi, _cost_to_parent(nodes, parent, graph))
+            cut = _best_cut(nodes, parent, size, kk, w, lo, hi, graph)
             if cut is not None and (best is None or cut[2] < best[0][2]):
                 best = (cut, nodes, parent, size)
             if best is not None and (best[0][2] <= BALANCE_TOLERANCE or attempt + 1 >= TREES_PER_SPLIT):
@@ -439,12 +508,27 @@ def _is_connected_without(members: set[int], v: int, nbrs: list[list[int]]) -> b
     return len(seen) - 1 == rest
 
 
-def _improve(labels: np.ndarray, w: np.ndarray, graph: _Graph, rule: Rule, rng: np.random.Generator) -> int:
+def _improve(
+    labels: np.ndarray,
+    w: np.ndarray,
+    graph: _Graph,
+    rule: Rule,
+    rng: np.random.Generator,
+    *,
+    weight: float,
+    band: float,
+    penalty: float,
+) -> int:
     """Move boundary blocks between neighbouring grids while that lowers the objective.
 
-    Objective: ``sum((h_g - mean)^2) / mean^2 + COMPACTNESS_WEIGHT * cut cost / mean edge cost``.
-    A move keeps both grids within bounds and the donor contiguous.  Passes are fixed in
-    number and order (seeded) so the result is deterministic.
+    Objective: ``sum(f(h_g)) + weight * cut cost / mean edge cost`` with
+    ``f(h) = d^2 + penalty * max(0, |d| - band)^2``, ``d = (h - mean) / mean``.
+    The cut cost (shared-edge length, weighted towards narrow streets) is the grids'
+    perimeter inside the village: lowering it straightens boundaries and unwinds grids
+    that wrap around their neighbours.  Inside the band the cut dominates; leaving it
+    costs steeply, so households stay balanced.  A move keeps both grids within bounds
+    and the donor contiguous.  Passes are fixed in number and order (seeded) so the
+    result is deterministic.
     """
     n = len(labels)
     k = int(labels.max()) + 1
@@ -452,8 +536,15 @@ def _improve(labels: np.ndarray, w: np.ndarray, graph: _Graph, rule: Rule, rng: 
     mean = float(np.sum(w)) / k
     nbrs, costs = graph.lists()
     edge_scale = float(graph.cost.mean()) if len(graph.cost) else 1.0
-    cut_w = COMPACTNESS_WEIGHT / edge_scale
-    bal_w = 1.0 / (mean * mean) if mean > 0 else 0.0
+    cut_w = weight / edge_scale
+    inv = 1.0 / mean if mean > 0 else 0.0
+    pen = penalty
+
+    def f(h: int) -> float:
+        d = (h - mean) * inv
+        e = abs(d) - band
+        return d * d + pen * e * e if e > 0 else d * d
+
     lab = labels.tolist()
     wl = w.astype(np.int64).tolist()
     members: list[set[int]] = [set() for _ in range(k)]
@@ -474,14 +565,19 @@ def _improve(labels: np.ndarray, w: np.ndarray, graph: _Graph, rule: Rule, rng: 
             if len(per) == 1 and a in per:
                 continue
             x = wl[v]
-            if hsum[a] - x < lo:
+            ha = hsum[a]
+            if ha - x < lo:
                 continue
             inside = per.get(a, 0.0)
+            base_a = f(ha - x) - f(ha) if x else 0.0
             best_g, best_delta = -1, -1e-12
             for g, c in per.items():
                 if g == a or hsum[g] + x > hi:
                     continue
-                delta = bal_w * 2 * x * (hsum[g] - hsum[a] + x) + cut_w * (inside - c)
+                hg = hsum[g]
+                delta = cut_w * (inside - c)
+                if x:
+                    delta += base_a + f(hg + x) - f(hg)
                 if delta < best_delta:
                     best_g, best_delta = g, delta
             if best_g < 0 or not _is_connected_without(members[a], v, nbrs):
@@ -623,7 +719,11 @@ def partition_graph(
             labels[p] = next_label
             next_label += 1
     t_split = time.perf_counter()
-    moves = _improve(labels, w, graph, rule, rng) if improve else 0
+    moves = 0
+    if improve:
+        moves = _improve(
+            labels, w, graph, rule, rng, weight=COMPACTNESS_WEIGHT, band=BALANCE_BAND, penalty=BAND_PENALTY
+        )
     t_improve = time.perf_counter()
     kk = next_label
     hh = np.bincount(labels, weights=w, minlength=kk).astype(np.int64)
@@ -963,6 +1063,7 @@ def partition(
     block_frame["address_count"] = addr_count
     block_frame["grid"] = part.labels
     hh_grid = part.households.astype(float)
+    pp = polsby_popper(grids.geometry.values)
     diagnostics = PartitionDiagnostics(
         rule=rule,
         k=part.k,
@@ -981,6 +1082,8 @@ def partition(
         merged_slivers=graph.merged_slivers,
         refined=refined,
         seed=seed,
+        compactness_mean=float(pp.mean()),
+        compactness_min=float(pp.min()),
         seconds={
             "blocks": t_blocks - t0,
             **part.seconds,
@@ -1115,4 +1218,5 @@ __all__ = [
     "partition",
     "partition_blocks",
     "partition_graph",
+    "polsby_popper",
 ]
