@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+            # Swagger UI would fetch a validity badge from validator.swagger.io: no outside calls.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     return app

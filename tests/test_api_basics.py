@@ -77,6 +77,7 @@ def test_api_docs_load_everything_from_this_service(client):
     page = client.get("/docs").text
     assert "swagger-ui-bundle.js" in page
     assert external_urls(page) == []
+    assert '"validatorUrl": null' in page  # no badge fetched from validator.swagger.io
     for url in re.findall(r"""(?:src|href)\s*=\s*['"](/static/[^'"]+)['"]|url:\s*['"](/[^'"]+)['"]""", page):
         path = next(u for u in url if u)
         assert client.get(path).status_code == 200, path
