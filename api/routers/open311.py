@@ -153,13 +153,9 @@ def list_requests(
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> list[dict]:
     if service_request_id:
-        out = []
-        for pid in [p.strip() for p in service_request_id.split(",") if p.strip()][:MAX_REQUESTS]:
-            try:
-                out.append(_request_json(store.get(engine, pid), catalogue))
-            except GeogridError:
-                continue  # GeoReport: unknown ids are simply absent from the list
-        return out
+        ids = [p.strip() for p in service_request_id.split(",") if p.strip()][:MAX_REQUESTS]
+        # GeoReport: unknown ids are simply absent from the list.
+        return [_request_json(inc, catalogue) for inc in store.get_many(engine, ids)]
     end = parse_time(end_date, "end_date") or datetime.now(UTC)
     start = parse_time(start_date, "start_date") or end - timedelta(days=90)
     statuses: tuple[str, ...] = ()
