@@ -434,8 +434,13 @@ def street_class_of(value: object) -> str | None:
 # --------------------------------------------------------------------------- writers
 
 
-def write_frame(frame: gpd.GeoDataFrame, path: str | Path, *, layer: str | None = None) -> Path:
+def write_frame(
+    frame: gpd.GeoDataFrame, path: str | Path, *, layer: str | None = None, crs: Any = None
+) -> Path:
     """Write a frame to GeoPackage (``.gpkg``), GeoJSON (``.geojson``/``.json``) or GeoParquet (``.parquet``).
+
+    ``crs`` re-projects first, e.g. ``"EPSG:4490"`` (CGCS2000) or a Gauss-Krüger zone; GeoJSON
+    is lon/lat WGS 84 by its standard (RFC 7946), so it takes no other CRS.
 
     Text stays text (codes keep leading zeros), integers stay integers and Chinese text is
     written as UTF-8, so the matching reader gives the same values back.  An existing file
@@ -455,6 +460,15 @@ def write_frame(frame: gpd.GeoDataFrame, path: str | Path, *, layer: str | None 
     path = Path(path)
     suffix = path.suffix.lower()
     out = _plain_text(frame)
+    if crs is not None:
+        target = parse_crs(crs)
+        if target.shift is not None:
+            raise InputFileError(f"{path}: cannot write {target}; it is not a CRS files declare")
+        if suffix in (".geojson", ".json") and not target.crs.equals(CRS.from_user_input(WGS84)):
+            raise InputFileError(
+                f"{path}: GeoJSON is lon/lat WGS 84 (RFC 7946); write .gpkg or .parquet for {target}"
+            )
+        out = out.to_crs(target.crs)
     if suffix in (".parquet", ".geoparquet"):
         out.to_parquet(path, index=False)
         return path
