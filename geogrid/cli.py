@@ -156,7 +156,8 @@ def import_file(
         ),
     ] = None,
     encoding: Annotated[
-        str | None, typer.Option(help="text encoding of a CSV or Shapefile, e.g. gbk, utf-8 (default: detected)")
+        str | None,
+        typer.Option(help="text encoding of a CSV or Shapefile, e.g. gbk, utf-8 (default: detected)"),
     ] = None,
     sheet: Annotated[str | None, typer.Option(help="Excel sheet: name or 1-based number")] = None,
     rejected: Annotated[
@@ -237,7 +238,9 @@ def export_table(
     ] = None,
     crs: Annotated[
         str | None,
-        typer.Option(help="CRS to write, e.g. EPSG:4490 (CGCS2000) or a Gauss-Krüger zone (default EPSG:4326)"),
+        typer.Option(
+            help="CRS to write, e.g. EPSG:4490 (CGCS2000) or a Gauss-Krüger zone (default EPSG:4326)"
+        ),
     ] = None,
 ) -> None:
     """Export a table to a file that imports back unchanged."""

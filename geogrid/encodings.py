@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import struct
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 

@@ -63,7 +63,9 @@ class InputCRS:
             shift = self.shift
 
             def unshift(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                p = to_wgs84(np.asarray(x, dtype=float), np.asarray(y, dtype=float), crs=shift, validate=False)
+                p = to_wgs84(
+                    np.asarray(x, dtype=float), np.asarray(y, dtype=float), crs=shift, validate=False
+                )
                 return np.asarray(p.lng, dtype=float), np.asarray(p.lat, dtype=float)
 
             return unshift

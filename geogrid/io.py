@@ -56,6 +56,7 @@ __all__ = [
     "ReadResult",
     "read_addresses",
     "read_divisions",
+    "read_features",
     "read_streets",
     "street_class_of",
     "write_frame",
@@ -431,6 +432,45 @@ def street_class_of(value: object) -> str | None:
     return STREET_CLASS_ALIASES.get(str(value).strip().lower())
 
 
+def read_features(
+    source: str | Path | pd.DataFrame,
+    *,
+    layer: str | int | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    crs: Any = None,
+) -> tuple[gpd.GeoDataFrame, list[RowError]]:
+    """Any supported file as EPSG:4326 features with its own columns, and its unreadable rows.
+
+    The lighter sibling of the ``read_*`` functions for callers that check rows themselves
+    (plan uploads, the partition command's area): formats, encodings, mojibake and CRS are
+    handled as there (``crs`` also takes ``gcj02``/``bd09``); fields are not renamed and rows
+    are not checked beyond their text and parseable geometry.  Errors name 1-based rows.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> src = gpd.GeoDataFrame({"区划代码": ["320508001001"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4326")
+    >>> frame, errors = read_features(src, crs="gcj02")
+    >>> list(frame.columns), frame.crs.to_epsg(), errors
+    (['区划代码', 'geometry'], 4326, [])
+    """
+    loaded = _load(source, layer=layer, crs=crs, lon=None, lat=None, sheet=sheet, encoding=encoding)
+    errors = _text_problems(loaded)
+    errors += [
+        RowError(p + 1, loaded.coord_field, "malformed geometry (not parseable)") for p in loaded.malformed
+    ]
+    frame = loaded.frame
+    to_ll = InputCRS(CRS.from_user_input(frame.crs), loaded.shift).to_wgs84()
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    if to_ll is not None:
+        live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        geoms = geoms.copy()
+        geoms[live] = shapely.transform(geoms[live], lambda c: np.column_stack(to_ll(c[:, 0], c[:, 1])))
+    out = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=WGS84))
+    return out, sorted(errors, key=lambda e: e.row)
+
+
 # --------------------------------------------------------------------------- writers
 
 
@@ -623,7 +663,9 @@ def _geo_loaded(name: str, frame: gpd.GeoDataFrame, given: InputCRS | None, enc:
     elif given is not None and not CRS.from_user_input(frame.crs).equals(given.crs):
         declared = CRS.from_user_input(frame.crs)
         if not (given.shift and declared.is_geographic):
-            raise InputFileError(f"{name}: the file declares {declared.to_string()}, but crs {given} was given")
+            raise InputFileError(
+                f"{name}: the file declares {declared.to_string()}, but crs {given} was given"
+            )
         frame = frame.set_crs(given.crs, allow_override=True)
     return _Loaded(name, frame, "geometry", given.shift if given else None, enc)
 
