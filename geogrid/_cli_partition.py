@@ -203,12 +203,13 @@ def register(app: typer.Typer) -> None:
 def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path | None, publish: bool) -> None:
     from rich.console import Console
 
-    from geogrid.db import database_url, make_engine
+    from geogrid.db import database_url, make_engine, require_schema
     from geogrid.db.workflow import partition_scope
 
     console = Console()
-    engine = make_engine(database_url())
     try:
+        engine = make_engine(database_url(create=False))
+        require_schema(engine)
         done = partition_scope(
             engine,
             division,

@@ -29,10 +29,17 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _engine():
-    from geogrid.db import database_url, make_engine
+def _engine(*, schema: bool = True):
+    """The project's database (never a new cluster: that is `geogrid db start`'s job), schema checked."""
+    from geogrid.db import database_url, make_engine, require_schema
 
-    return make_engine(database_url())
+    try:
+        engine = make_engine(database_url(create=False))
+        if schema:
+            require_schema(engine)
+    except GeogridError as exc:
+        _fail(str(exc))
+    return engine
 
 
 # -- db ------------------------------------------------------------------------------------
@@ -80,8 +87,14 @@ def db_status() -> None:
     if _external_url():
         console.print(f"external database: {_external_url()}")
         return
+    from geogrid.db.home import find_home
+
+    home = find_home()
     status = _cluster().status()
-    console.print(f"running: {status.running}\ndata: {status.data_dir}\nurl: {status.url or '-'}")
+    console.print(
+        f"home: {home.path} ({home.reason})\nrunning: {status.running}\n"
+        f"data: {status.data_dir}\nurl: {status.url or '-'}"
+    )
     if not status.running:
         raise typer.Exit(1)
 
@@ -92,7 +105,7 @@ def db_url() -> None:
     from geogrid.db import database_url
 
     try:
-        typer.echo(database_url())
+        typer.echo(database_url(create=False))
     except GeogridError as exc:
         _fail(str(exc))
 
@@ -105,7 +118,7 @@ def db_migrate(
     """Apply (or revert with --down) the schema migrations."""
     from geogrid.db import migrate
 
-    engine = _engine()
+    engine = _engine(schema=False)
     if down:
         migrate.downgrade(engine, "base" if revision == "head" else revision)
     else:
@@ -307,10 +320,10 @@ def serve(
 
     import uvicorn
 
-    from geogrid.db import ENV_URL, database_url
+    from geogrid.db import ENV_URL
 
     # Workers are separate processes: hand them the resolved URL rather than each starting a cluster.
-    os.environ.setdefault(ENV_URL, database_url())
+    os.environ.setdefault(ENV_URL, str(_engine().url.render_as_string(hide_password=False)))
     uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
