@@ -186,7 +186,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> Source:
         chosen = int(sheet) - 1
     else:
         raise InputFileError(f"{path}: no sheet {sheet!r}; its sheets are {names}")
-    table = book.parse(chosen, dtype=object)
+    table = pd.read_excel(book, sheet_name=chosen, dtype=object)
     table = table.dropna(how="all").reset_index(drop=True)  # blank lines below the data
     label = names[chosen] if isinstance(chosen, int) else chosen
     return Source(f"{path} (sheet {label})", table, "Excel")
