@@ -291,7 +291,7 @@ def _partition_files(
     from geogrid.partition import partition
     from geogrid.partition_inputs import check_addresses
 
-    console = Console()
+    console = Console(soft_wrap=True)
     options = {key: v for key, v in (read_options or {}).items() if v is not None}
     try:
         area_frame, area_code, area_kind = _read_area(area, options)
