@@ -170,6 +170,18 @@ def _reads_as_chinese(text: str) -> bool:
     return common >= 0.9 * len(wide)
 
 
+def _in_latin_words(text: str) -> bool:
+    """Most non-ASCII characters sit next to an ASCII letter, as in ``Hämeentie``."""
+    wide = [i for i, c in enumerate(text) if ord(c) > 0x7F]
+    if not wide:
+        return False
+
+    def latin_neighbour(i: int) -> bool:
+        return any(0 <= j < len(text) and text[j].isascii() and text[j].isalpha() for j in (i - 1, i + 1))
+
+    return sum(latin_neighbour(i) for i in wide) * 2 >= len(wide)
+
+
 def detect_encoding(data: bytes, *, what: str = "the file") -> Encoding:
     """The encoding of ``data``: BOM, ASCII, strict UTF-8, GB18030 read as Chinese, charset-normalizer.
 
@@ -194,16 +206,22 @@ def detect_encoding(data: bytes, *, what: str = "the file") -> Encoding:
     if data.isascii():
         return Encoding("utf-8", "ASCII only")
     try:
-        data.decode("utf-8")
-        return Encoding("utf-8", "detected")
+        as_utf8 = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        as_utf8 = None
         if exc.start >= len(data) - 3 and exc.reason == "unexpected end of data":
             return Encoding("utf-8", "detected")  # a sample cut in the middle of a character
+    if as_utf8 is not None and (any(_is_cjk(c) for c in as_utf8) or _in_latin_words(as_utf8)):
+        return Encoding("utf-8", "detected")
+    # Short GBK text can be valid UTF-8 by chance (址 is D6 B7, a Hebrew point in UTF-8):
+    # without Chinese or Latin words in it, UTF-8 only wins when GB18030 does not read as Chinese.
     try:
         if _reads_as_chinese(data.decode("gb18030")):
             return Encoding("gb18030", "detected")
     except UnicodeDecodeError:
         pass
+    if as_utf8 is not None:
+        return Encoding("utf-8", "detected")
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()

@@ -121,7 +121,7 @@ def test_zipped_gbk_shapefile_of_divisions(cli_env, tmp_path):
         geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)],
         crs="EPSG:4490",  # CGCS2000, as county data comes
     )
-    shp = _gbk_shapefile(tmp_path, villages, name="村界")
+    _gbk_shapefile(tmp_path, villages, name="村界")
     archive = tmp_path / "村界.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for part in tmp_path.glob("村界.*"):
