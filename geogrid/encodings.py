@@ -18,6 +18,8 @@ is refused with the row and field rather than stored.
 from __future__ import annotations
 
 import codecs
+import functools
+import re
 import struct
 from dataclasses import dataclass
 
@@ -79,6 +81,8 @@ _ALIASES = {
 }
 
 _GBK_FAMILY = {"gb18030", "gbk", "gb2312", "cp936", "hz"}
+_LATIN1_HIGH = re.compile("[\u0080-\u00ff]")
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,11 @@ def dbf_text_sample(data: bytes, *, limit: int = 2_000_000) -> tuple[bytes, int 
     return b" ".join(p for p in parts if p), ldid
 
 
+@functools.cache
+def _is_gbk(codec: str) -> bool:
+    return codecs.lookup(codec).name in _GBK_FAMILY
+
+
 def _utf8_inside(text: str, codec: str) -> bool:
     """True when ``text`` (decoded with a GBK-family codec) is really UTF-8 bytes with CJK."""
     try:
@@ -312,9 +321,8 @@ def mojibake_reason(text: str, codec: str | None = None) -> str | None:
     """
     if "\ufffd" in text:
         return "contains bytes that are not text in this encoding (shown as �)"
-    high = sum(1 for c in text if 0x80 <= ord(c) <= 0xFF)
-    visible = sum(1 for c in text if not c.isspace())
-    if high >= 2 and high * 5 >= visible * 3:
+    high = len(_LATIN1_HIGH.findall(text))
+    if high >= 2 and high * 5 >= (len(text) - len(_SPACE.findall(text))) * 3:
         for single in ("latin-1", "cp1252"):
             try:
                 raw = text.encode(single)
@@ -327,7 +335,7 @@ def mojibake_reason(text: str, codec: str | None = None) -> str | None:
                     continue
                 if _reads_as_chinese(meant):
                     return f"looks like {label} text read as Latin-1 ({text} is {meant})"
-    if codec is not None and codecs.lookup(codec).name in _GBK_FAMILY and _utf8_inside(text, codec):
+    if codec is not None and _is_gbk(codec) and _utf8_inside(text, codec):
         return f"looks like UTF-8 text read as GBK ({text} is {text.encode(codec).decode('utf-8')})"
     return None
 
