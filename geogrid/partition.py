@@ -761,9 +761,7 @@ def _address_frame(addresses, crs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ids = (
         addresses["address_id"].astype(str).to_numpy(dtype=object)
         if "address_id" in addresses.columns
-        else np.arange(1, len(addresses) + 1)
-        .astype(str)
-        .astype(object)  # 1-based rows, as imports number them
+        else np.array([str(i) for i in range(1, len(addresses) + 1)], dtype=object)  # 1-based rows
     )
     if not shapely.is_empty(pts).any() and (shapely.get_type_id(pts) != 0).any():
         pts = shapely.point_on_surface(pts)
