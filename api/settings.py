@@ -8,6 +8,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _home_photos() -> Path:
+    from geogrid.db.home import find_home
+
+    return find_home().path / "photos"
+
+
 class Settings(BaseSettings):
     """Configuration of the API, read when :func:`api.create_app` builds the app.
 
@@ -26,7 +32,8 @@ class Settings(BaseSettings):
     page_limit_max: int = Field(10_000, ge=1)
     tile_cache_entries: int = Field(20_000, ge=0)
     tile_cache_max_age_s: int = Field(300, ge=0)
-    photo_dir: Path = Path(".geogrid/photos")
+    # Next to the project's database (geogrid.db.home), whatever directory the server runs from.
+    photo_dir: Path = Field(default_factory=lambda: _home_photos())
     photo_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
     public_url: str = "http://127.0.0.1:8000"
     # Incidents (issue 5): category catalogue (None = the shipped data/incident_categories.json)

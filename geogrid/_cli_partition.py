@@ -13,7 +13,7 @@ from typing import Annotated
 import geopandas as gpd
 import typer
 
-from geogrid.errors import GeogridError
+from geogrid.errors import GeogridError, ImportRowsError
 from geogrid.rules import Rule, resolve_rule
 
 
@@ -168,7 +168,19 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(exists=True, dir_okay=False, help="rivers, rail")
         ] = None,
         division_code: Annotated[
-            str | None, typer.Option("--division-code", help="12-digit code for numbering (file mode)")
+            str | None,
+            typer.Option(
+                "--division-code", help="12-digit code for numbering (default: the area file's code)"
+            ),
+        ] = None,
+        drop_outside: Annotated[
+            bool, typer.Option(help="leave addresses outside the area out (listed) instead of refusing them")
+        ] = False,
+        encoding: Annotated[
+            str | None, typer.Option(help="text encoding of CSV/Shapefile inputs (default: detected)")
+        ] = None,
+        crs: Annotated[
+            str | None, typer.Option(help="CRS of inputs that declare none: EPSG:<code>, gcj02 or bd09")
         ] = None,
         k: Annotated[int | None, typer.Option(help="number of grids (default: chosen)")] = None,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -192,23 +204,26 @@ def register(app: typer.Typer) -> None:
             addresses,
             streets,
             out,
-            rule=rule or "rural",
+            rule=rule,
             barriers=barriers,
             division_code=division_code,
             k=k,
             seed=seed,
+            drop_outside=drop_outside,
+            read_options={"encoding": encoding, "crs": crs},
         )
 
 
 def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path | None, publish: bool) -> None:
     from rich.console import Console
 
-    from geogrid.db import database_url, make_engine
+    from geogrid.db import database_url, make_engine, require_schema
     from geogrid.db.workflow import partition_scope
 
     console = Console()
-    engine = make_engine(database_url())
     try:
+        engine = make_engine(database_url(create=False))
+        require_schema(engine)
         done = partition_scope(
             engine,
             division,
@@ -235,35 +250,73 @@ def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path |
     raise typer.Exit(1 if result.failed else 0)
 
 
+def _read_area(path: Path, read_options: dict) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """The area file as EPSG:4326 polygons, with its division code and kind when it has one each."""
+    from geogrid.errors import InputFileError
+    from geogrid.io import CHINESE_FIELDS, read_features
+
+    frame, errors = read_features(path, **read_options)
+    if errors:
+        raise ImportRowsError(str(path), errors, what="nothing partitioned")
+    names = {**CHINESE_FIELDS["divisions"], "code": "code", "kind": "kind"}
+    found = {ours: c for c in frame.columns if (ours := names.get(str(c)))}
+    values = {
+        ours: sorted({str(v).strip() for v in frame[col] if v is not None and str(v).strip()})
+        for ours, col in found.items()
+    }
+    code = values.get("code", [None])[0] if len(values.get("code", [])) == 1 else None
+    if len(values.get("code", [])) > 1:
+        raise InputFileError(f"{path}: the area holds {len(values['code'])} division codes; give one village")
+    kind = values.get("kind", [None])[0] if len(values.get("kind", [])) == 1 else None
+    return frame, code, kind if kind in ("urban", "rural") else None
+
+
 def _partition_files(
     area: Path,
     addresses: Path,
     streets: Path,
     out: Path,
     *,
-    rule: str,
+    rule: str | None,
     barriers: Path | None,
     division_code: str | None,
     k: int | None,
     seed: int,
+    drop_outside: bool = False,
+    read_options: dict | None = None,
 ) -> None:
     from rich.console import Console
 
+    from geogrid import io
     from geogrid.partition import partition
+    from geogrid.partition_inputs import check_addresses
 
-    console = Console()
+    console = Console(soft_wrap=True)
+    options = {key: v for key, v in (read_options or {}).items() if v is not None}
     try:
+        area_frame, area_code, area_kind = _read_area(area, options)
+        points = io.read_addresses(addresses, progress=False, **options)
+        lines = io.read_streets(streets, progress=False, **options)
+        barrier_frame = io.read_features(barriers, **options)[0] if barriers else None
+        dropped = check_addresses(area_frame, points, drop_outside=drop_outside, source=str(addresses))
+        for e in dropped[:10]:
+            console.print(f"[yellow]left out:[/] {addresses} {e}")
+        if len(dropped) > 10:
+            console.print(f"[yellow]... and {len(dropped) - 10} more addresses left out[/]")
         result = partition(
-            gpd.read_file(area),
-            gpd.read_file(addresses),
-            gpd.read_file(streets),
-            parse_rule(rule),
-            barriers=gpd.read_file(barriers) if barriers else None,
+            area_frame,
+            points,
+            lines,
+            parse_rule(rule or area_kind or "rural"),
+            barriers=barrier_frame,
             k=k,
             seed=seed,
-            division_code=division_code,
+            division_code=division_code or area_code,
+            drop_outside=drop_outside,
         )
     except GeogridError as exc:
+        if isinstance(exc, ImportRowsError) and exc.what == "nothing imported":
+            exc.what = "nothing partitioned"
         details = getattr(exc, "details", None)
         typer.echo(f"error: {exc}" + (f"\n{details}" if details else ""), err=True)
         raise typer.Exit(1) from None

@@ -25,14 +25,21 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _engine():
-    from geogrid.db import database_url, make_engine
+def _engine(*, schema: bool = True):
+    """The project's database (never a new cluster: that is `geogrid db start`'s job), schema checked."""
+    from geogrid.db import database_url, make_engine, require_schema
 
-    return make_engine(database_url())
+    try:
+        engine = make_engine(database_url(create=False))
+        if schema:
+            require_schema(engine)
+    except GeogridError as exc:
+        _fail(str(exc))
+    return engine
 
 
 # -- db ------------------------------------------------------------------------------------
@@ -80,8 +87,14 @@ def db_status() -> None:
     if _external_url():
         console.print(f"external database: {_external_url()}")
         return
+    from geogrid.db.home import find_home
+
+    home = find_home()
     status = _cluster().status()
-    console.print(f"running: {status.running}\ndata: {status.data_dir}\nurl: {status.url or '-'}")
+    console.print(
+        f"home: {home.path} ({home.reason})\nrunning: {status.running}\n"
+        f"data: {status.data_dir}\nurl: {status.url or '-'}"
+    )
     if not status.running:
         raise typer.Exit(1)
 
@@ -92,7 +105,7 @@ def db_url() -> None:
     from geogrid.db import database_url
 
     try:
-        typer.echo(database_url())
+        typer.echo(database_url(create=False))
     except GeogridError as exc:
         _fail(str(exc))
 
@@ -105,7 +118,7 @@ def db_migrate(
     """Apply (or revert with --down) the schema migrations."""
     from geogrid.db import migrate
 
-    engine = _engine()
+    engine = _engine(schema=False)
     if down:
         migrate.downgrade(engine, "base" if revision == "head" else revision)
     else:
@@ -136,15 +149,30 @@ def import_file(
     kind: Annotated[Kind, typer.Argument(help="what the file holds")],
     path: Annotated[
         Path,
-        typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV"),
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV, Excel (.xlsx/.xls), KML/KMZ, GeoJSON, GeoPackage, Shapefile (also .zip), GeoParquet",
+        ),
     ],
     map_: Annotated[
         list[str], typer.Option("--map", "-m", help="column mapping SOURCE=TARGET (repeatable)")
     ] = [],  # noqa: B006
-    layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
-    crs: Annotated[
-        str | None, typer.Option(help="CRS of a CSV's lon/lat columns (default EPSG:4326)")
+    layer: Annotated[
+        str | None, typer.Option(help="layer of a GeoPackage, folder of a KML, file inside a zip")
     ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="CRS of the coordinates when the file has none: EPSG:<code> (EPSG:4490 = CGCS2000), "
+            "gcj02 (AMap/Gaode, Tencent) or bd09 (Baidu); default EPSG:4326 for lon/lat"
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="text encoding of a CSV or Shapefile, e.g. gbk, utf-8 (default: detected)"),
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet: name or 1-based number")] = None,
     rejected: Annotated[
         Path | None, typer.Option(help="import the good rows and write the bad ones here")
     ] = None,
@@ -155,34 +183,42 @@ def import_file(
 ) -> None:
     """Import a file into the database: all rows or none (unless --rejected is given).
 
-    ``staff`` reads a roster (CSV: grid code, grid head, phone, workers; Chinese headers such as
-    网格编码, 网格长, 联系电话, 网格员 are recognised) and puts it on the grids.
+    ``staff`` reads a roster (CSV or Excel: grid code, grid head, phone, workers; Chinese headers
+    such as 网格编码, 网格长, 联系电话, 网格员 are recognised) and puts it on the grids.
     """
     from geogrid import io
     from geogrid.db import store
 
     if kind is Kind.staff:
-        _import_staff(path, _parse_mapping(map_), plan)
+        _import_staff(path, _parse_mapping(map_), plan, sheet=sheet, encoding=encoding)
         return
     reader = {"divisions": io.read_divisions, "addresses": io.read_addresses, "streets": io.read_streets}[
         kind.value
     ]
     started = time.perf_counter()
-    options: dict[str, Any] = {"columns": _parse_mapping(map_) or None, "layer": layer, "progress": True}
+    options: dict[str, Any] = {
+        "columns": _parse_mapping(map_) or None,
+        "layer": layer,
+        "progress": True,
+        "sheet": sheet,
+        "encoding": encoding,
+    }
     if crs:
         options["crs"] = crs
     try:
-        if rejected:
-            result = reader(path, on_error="skip", **options)
-            frame = result.frame
-            if result.errors:
-                io.write_rejected(result, rejected)
-                err.print(f"[yellow]{len(result.errors)} bad row(s) written to {rejected}[/]")
-                for e in result.errors[:10]:
-                    err.print(f"  {e}")
-        else:
-            frame = reader(path, **options)
-        count = store.load(_engine(), kind.value, frame, source=str(path), replace=replace)
+        engine = _engine()
+        result = reader(path, on_error="skip", **options)
+        if result.encoding is not None:
+            console.print(f"{result.source}: text read as {result.encoding}")
+        if result.errors and not rejected:
+            raise ImportRowsError(result.source, result.errors)
+        if result.errors:
+            assert rejected is not None
+            io.write_rejected(result, rejected)
+            err.print(f"[yellow]{len(result.errors)} bad row(s) written to {rejected}[/]")
+            for e in result.errors[:10]:
+                err.print(f"  {e}")
+        count = store.load(engine, kind.value, result.frame, source=str(path), replace=replace)
     except ImportRowsError as exc:
         _fail(str(exc), code=2)
     except GeogridError as exc:
@@ -190,14 +226,15 @@ def import_file(
     console.print(f"imported {count} {kind.value} from {path} in {time.perf_counter() - started:.1f}s")
 
 
-def _import_staff(path: Path, mapping: dict[str, str], plan: int | None) -> None:
+def _import_staff(
+    path: Path, mapping: dict[str, str], plan: int | None, *, sheet: str | None, encoding: str | None
+) -> None:
     from geogrid.db.staff import assign_staff
     from geogrid.staff import read_roster
 
     try:
-        count = assign_staff(
-            _engine(), read_roster(path, columns=mapping or None), plan_id=plan, source=str(path)
-        )
+        roster = read_roster(path, columns=mapping or None, sheet=sheet, encoding=encoding)
+        count = assign_staff(_engine(), roster, plan_id=plan, source=str(path))
     except ImportRowsError as exc:
         _fail(str(exc), code=2)
     except GeogridError as exc:
@@ -211,6 +248,12 @@ def export_table(
     path: Annotated[Path, typer.Argument(help="output .gpkg, .geojson or .parquet")],
     plan: Annotated[
         int | None, typer.Option(help="grids of this plan (default: all published plans)")
+    ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="CRS to write, e.g. EPSG:4490 (CGCS2000) or a Gauss-Krüger zone (default EPSG:4326)"
+        ),
     ] = None,
 ) -> None:
     """Export a table to a file that imports back unchanged."""
@@ -232,8 +275,11 @@ def export_table(
         frame = store.read_table(engine, table)
     else:
         _fail(f"unknown table {table!r}; use one of {sorted(store.SPECS)}")
-    io.write_frame(frame, path)
-    console.print(f"wrote {len(frame)} rows to {path}")
+    try:
+        io.write_frame(frame, path, crs=crs)
+    except GeogridError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {len(frame)} rows to {path}" + (f" in {crs}" if crs else ""))
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -274,10 +320,10 @@ def serve(
 
     import uvicorn
 
-    from geogrid.db import ENV_URL, database_url
+    from geogrid.db import ENV_URL
 
     # Workers are separate processes: hand them the resolved URL rather than each starting a cluster.
-    os.environ.setdefault(ENV_URL, database_url())
+    os.environ.setdefault(ENV_URL, str(_engine().url.render_as_string(hide_password=False)))
     uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 

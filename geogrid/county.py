@@ -67,6 +67,8 @@ def _run_village(task: dict[str, Any]) -> dict[str, Any]:
             seed=task["seed"],
             division_code=task["code"],
             validate=False,
+            # Addresses grouped by village code may lie outside the drawn boundary: reported, not fatal.
+            drop_outside=True,
         )
         out.update(
             status="ok",

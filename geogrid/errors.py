@@ -73,12 +73,13 @@ class ImportRowsError(GeogridError):
 
     source: str
     errors: list[RowError] = field(default_factory=list)
+    what: str = "nothing imported"  # what did not happen because of the bad rows
 
     def __str__(self) -> str:
         shown = "\n".join(f"  {e}" for e in self.errors[:20])
         more = len(self.errors) - 20
         tail = f"\n  ... and {more} more" if more > 0 else ""
-        return f"{self.source}: {len(self.errors)} bad row(s), nothing imported:\n{shown}{tail}"
+        return f"{self.source}: {len(self.errors)} bad row(s), {self.what}:\n{shown}{tail}"
 
 
 class InvalidCellError(GeogridError):

@@ -39,10 +39,14 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
+from geogrid.encodings import Encoding, encoding_hint, text_errors
 from geogrid.errors import ImportRowsError, InputFileError, RowError
 from geogrid.frames import ADDRESS_COMPONENTS, STREET_CLASSES, WGS84
+from geogrid.input_crs import InputCRS, looks_like_degrees, missing_crs_message, parse_crs
+from geogrid.sources import TEXT_SUFFIXES as _TEXT_SUFFIXES
+from geogrid.sources import read_source
 
 __all__ = [
     "CHINESE_FIELDS",
@@ -52,6 +56,7 @@ __all__ = [
     "ReadResult",
     "read_addresses",
     "read_divisions",
+    "read_features",
     "read_streets",
     "street_class_of",
     "write_frame",
@@ -130,6 +135,7 @@ CHINESE_FIELDS: dict[str, dict[str, str]] = {
         "所属区划代码": "village_code",
         "addr:street": "street",
         "addr:housenumber": "house_number",
+        "name": "full_text",  # a KML placemark's name
     },
     "streets": {
         "道路名称": "name",
@@ -210,7 +216,6 @@ STREET_CLASS_ALIASES: dict[str, str] = {
 
 _PROGRESS_ROWS = 50_000
 _CHUNK = 20_000
-_TEXT_SUFFIXES = {".csv", ".tsv", ".txt"}
 _CODE_RE = re.compile(r"^\d{12}$")
 
 
@@ -227,11 +232,17 @@ class ReadResult:
         row) and ``error`` (every reason for the row, ``"; "``-separated).
     errors
         One :class:`~geogrid.errors.RowError` per problem, ordered by row.
+    source
+        The file as messages name it.
+    encoding
+        The text encoding the file was read with and how it was chosen (None: typed format).
     """
 
     frame: gpd.GeoDataFrame
     rejected: gpd.GeoDataFrame
     errors: list[RowError] = field(default_factory=list)
+    source: str = ""
+    encoding: Encoding | None = None
 
     @property
     def ok(self) -> bool:
@@ -252,6 +263,8 @@ def read_divisions(
     lat: str | None = None,
     on_error: OnError = "raise",
     progress: bool | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame | ReadResult:
     """Read township and village boundaries and check every row.
 
@@ -265,14 +278,19 @@ def read_divisions(
     Parameters
     ----------
     source
-        Path of a GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV file, or a (Geo)DataFrame.
+        Path of a CSV, Excel (``.xlsx``/``.xls``), KML/KMZ, GeoJSON, GeoPackage, Shapefile (also
+        zipped) or GeoParquet file (see :func:`geogrid.sources.read_source`), or a (Geo)DataFrame.
     columns
         Source field name -> geogrid name, e.g. ``{"区划代码": "code"}``; applied before the
         built-in :data:`CHINESE_FIELDS`.
     layer
-        Layer of a multi-layer file (GeoPackage).
+        Layer of a multi-layer file (GeoPackage), folder of a KML, file inside a zip.
     crs
-        CRS of the data when the file has none (CSV: default EPSG:4326); anything pyproj reads.
+        CRS of the data when the file has none (CSV: default EPSG:4326): anything pyproj reads
+        (``"EPSG:4490"`` for CGCS2000), or ``"gcj02"`` / ``"bd09"`` for lon/lat copied from
+        AMap/Tencent or Baidu maps, converted exactly as lookups convert them
+        (:func:`geogrid.input_crs.parse_crs`).  A file without a CRS whose coordinates are not
+        lon/lat degrees is refused with the CRS they look like.
     lon, lat
         CSV coordinate columns when not one of :data:`LON_NAMES` / :data:`LAT_NAMES`.
     on_error
@@ -280,6 +298,11 @@ def read_divisions(
         all of them.  ``"skip"``: return a :class:`ReadResult`.
     progress
         Show a progress bar while checking; default: for more than 50,000 rows.
+    sheet
+        Excel sheet (name or 1-based number); default the first.
+    encoding
+        Text encoding of a CSV or Shapefile (e.g. ``"gbk"``); default detected
+        (:mod:`geogrid.encodings`).  Text that reads as mojibake is refused row by row.
 
     Returns
     -------
@@ -303,6 +326,8 @@ def read_divisions(
         lat=lat,
         on_error=on_error,
         progress=progress,
+        sheet=sheet,
+        encoding=encoding,
     )
 
 
@@ -316,6 +341,8 @@ def read_addresses(
     lat: str | None = None,
     on_error: OnError = "raise",
     progress: bool | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame | ReadResult:
     """Read standard address points with household counts and check every row.
 
@@ -344,6 +371,8 @@ def read_addresses(
         lat=lat,
         on_error=on_error,
         progress=progress,
+        sheet=sheet,
+        encoding=encoding,
     )
 
 
@@ -355,6 +384,8 @@ def read_streets(
     crs: Any = None,
     on_error: OnError = "raise",
     progress: bool | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame | ReadResult:
     """Read street and alley centre lines and check every row.
 
@@ -383,6 +414,8 @@ def read_streets(
         lat=None,
         on_error=on_error,
         progress=progress,
+        sheet=sheet,
+        encoding=encoding,
     )
 
 
@@ -399,11 +432,55 @@ def street_class_of(value: object) -> str | None:
     return STREET_CLASS_ALIASES.get(str(value).strip().lower())
 
 
+def read_features(
+    source: str | Path | pd.DataFrame,
+    *,
+    layer: str | int | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    crs: Any = None,
+) -> tuple[gpd.GeoDataFrame, list[RowError]]:
+    """Any supported file as EPSG:4326 features with its own columns, and its unreadable rows.
+
+    The lighter sibling of the ``read_*`` functions for callers that check rows themselves
+    (plan uploads, the partition command's area): formats, encodings, mojibake and CRS are
+    handled as there (``crs`` also takes ``gcj02``/``bd09``); fields are not renamed and rows
+    are not checked beyond their text and parseable geometry.  Errors name 1-based rows.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> src = gpd.GeoDataFrame({"区划代码": ["320508001001"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4326")
+    >>> frame, errors = read_features(src, crs="gcj02")
+    >>> list(frame.columns), frame.crs.to_epsg(), errors
+    (['区划代码', 'geometry'], 4326, [])
+    """
+    loaded = _load(source, layer=layer, crs=crs, lon=None, lat=None, sheet=sheet, encoding=encoding)
+    errors = _text_problems(loaded)
+    errors += [
+        RowError(p + 1, loaded.coord_field, "malformed geometry (not parseable)") for p in loaded.malformed
+    ]
+    frame = loaded.frame
+    to_ll = InputCRS(CRS.from_user_input(frame.crs), loaded.shift).to_wgs84()
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    if to_ll is not None:
+        live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        geoms = geoms.copy()
+        geoms[live] = shapely.transform(geoms[live], lambda c: np.column_stack(to_ll(c[:, 0], c[:, 1])))
+    out = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=WGS84))
+    return out, sorted(errors, key=lambda e: e.row)
+
+
 # --------------------------------------------------------------------------- writers
 
 
-def write_frame(frame: gpd.GeoDataFrame, path: str | Path, *, layer: str | None = None) -> Path:
+def write_frame(
+    frame: gpd.GeoDataFrame, path: str | Path, *, layer: str | None = None, crs: Any = None
+) -> Path:
     """Write a frame to GeoPackage (``.gpkg``), GeoJSON (``.geojson``/``.json``) or GeoParquet (``.parquet``).
+
+    ``crs`` re-projects first, e.g. ``"EPSG:4490"`` (CGCS2000) or a Gauss-Krüger zone; GeoJSON
+    is lon/lat WGS 84 by its standard (RFC 7946), so it takes no other CRS.
 
     Text stays text (codes keep leading zeros), integers stay integers and Chinese text is
     written as UTF-8, so the matching reader gives the same values back.  An existing file
@@ -423,6 +500,15 @@ def write_frame(frame: gpd.GeoDataFrame, path: str | Path, *, layer: str | None 
     path = Path(path)
     suffix = path.suffix.lower()
     out = _plain_text(frame)
+    if crs is not None:
+        target = parse_crs(crs)
+        if target.shift is not None:
+            raise InputFileError(f"{path}: cannot write {target}; it is not a CRS files declare")
+        if suffix in (".geojson", ".json") and not target.crs.equals(CRS.from_user_input(WGS84)):
+            raise InputFileError(
+                f"{path}: GeoJSON is lon/lat WGS 84 (RFC 7946); write .gpkg or .parquet for {target}"
+            )
+        out = out.to_crs(target.crs)
     if suffix in (".parquet", ".geoparquet"):
         out.to_parquet(path, index=False)
         return path
@@ -476,6 +562,18 @@ def write_rejected(result: ReadResult, path: str | Path) -> Path:
 # --------------------------------------------------------------------------- reading
 
 
+@dataclass
+class _Loaded:
+    """A source as read: its name, rows (RangeIndex), the coordinate field(s) and CRS facts."""
+
+    name: str
+    frame: gpd.GeoDataFrame
+    coord_field: str
+    shift: str | None = None
+    encoding: Encoding | None = None
+    malformed: list[int] = field(default_factory=list)
+
+
 def _read(
     kind: str,
     source: Any,
@@ -487,13 +585,17 @@ def _read(
     lat: str | None,
     on_error: OnError,
     progress: bool | None,
+    sheet: Any = None,
+    encoding: str | None = None,
 ) -> Any:
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    name, raw, coord_fields = _load(source, layer=layer, crs=crs, lon=lon, lat=lat)
-    malformed = set(raw.attrs.pop("malformed_geometry", []))
+    loaded = _load(source, layer=layer, crs=crs, lon=lon, lat=lat, sheet=sheet, encoding=encoding)
+    name, raw = loaded.name, loaded.frame
+    text_rows = _text_problems(loaded)
     frame, renamed = _rename(raw, kind, columns or {}, name)
-    checker = _Checker(kind, frame, renamed, coord_fields, name, malformed)
+    checker = _Checker(kind, frame, renamed, loaded.coord_field, name, set(loaded.malformed), loaded.shift)
+    checker.add(text_rows)
     show = progress if progress is not None else len(frame) > _PROGRESS_ROWS
     good = checker.run(progress=show)
     errors = sorted(checker.errors, key=lambda e: e.row)
@@ -510,53 +612,79 @@ def _read(
     rejected.insert(0, "row", np.asarray(bad_rows, dtype=np.int64))
     rejected["error"] = ["; ".join(reasons[r]) for r in bad_rows]
     rejected = rejected.reset_index(drop=True)
-    return ReadResult(frame=out, rejected=_plain_text(rejected), errors=errors)
+    return ReadResult(
+        frame=out, rejected=_plain_text(rejected), errors=errors, source=name, encoding=loaded.encoding
+    )
+
+
+def _text_problems(loaded: _Loaded) -> list[RowError]:
+    """Mojibake in field names (refused for the whole file) and in cells (row errors)."""
+    codec = loaded.encoding.codec if loaded.encoding is not None else None
+    bad_fields, rows = text_errors(loaded.frame, codec, skip=(loaded.frame.geometry.name,))
+    if bad_fields:
+        raise InputFileError(f"{loaded.name}: {bad_fields[0]}; {encoding_hint(loaded.encoding)}")
+    return [RowError(e.row, e.field, f"{e.reason}; {encoding_hint(loaded.encoding)}") for e in rows]
 
 
 def _load(
-    source: Any, *, layer: Any, crs: Any, lon: str | None, lat: str | None
-) -> tuple[str, gpd.GeoDataFrame, str]:
+    source: Any, *, layer: Any, crs: Any, lon: str | None, lat: str | None, sheet: Any, encoding: str | None
+) -> _Loaded:
     """Read the source into a GeoDataFrame with a RangeIndex; name the coordinate field(s)."""
+    given = parse_crs(crs) if crs is not None else None
     if isinstance(source, pd.DataFrame):
-        name = "frame"
         if isinstance(source, gpd.GeoDataFrame) and source.geometry.name in source.columns:
             frame = source.copy()
-            if frame.crs is None:
-                frame = frame.set_crs(CRS.from_user_input(crs) if crs is not None else WGS84)
-            return name, frame.reset_index(drop=True), "geometry"
-        return name, *_points_from_table(pd.DataFrame(source), name, crs=crs, lon=lon, lat=lat)
-    path = Path(source)
-    name = str(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in _TEXT_SUFFIXES:
-            sep = "\t" if suffix == ".tsv" else ","
-            table = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], sep=sep, encoding="utf-8-sig"
-            )
-            return name, *_points_from_table(table, name, crs=crs, lon=lon, lat=lat)
-        if suffix in (".parquet", ".geoparquet"):
-            frame = gpd.read_parquet(path)
-        else:
-            frame = pyogrio.read_dataframe(path, layer=layer)
-    except (OSError, ValueError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InputFileError(f"{path}: cannot read: {exc}") from exc
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
-        raise InputFileError(f"{path}: no geometry column")
-    if frame.crs is None:
-        frame = frame.set_crs(CRS.from_user_input(crs) if crs is not None else WGS84)
-    elif crs is not None and not frame.crs.equals(CRS.from_user_input(crs)):
-        raise InputFileError(f"{path}: the file declares {frame.crs.to_string()}, but crs={crs!r} was given")
+            if frame.geometry.name != "geometry":
+                frame = frame.rename_geometry("geometry")
+            return _geo_loaded("frame", frame.reset_index(drop=True), given, None)
+        return _table_loaded("frame", pd.DataFrame(source), given, lon, lat, None)
+    src = read_source(source, layer=layer, sheet=sheet, encoding=encoding)
+    if not src.has_geometry:
+        if isinstance(src.frame, gpd.GeoDataFrame) or src.format not in ("CSV", "Excel"):
+            raise InputFileError(f"{src.name}: no geometry column")
+        return _table_loaded(src.name, src.frame, given, lon, lat, src.encoding)
+    frame = src.frame
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
-    return name, frame.reset_index(drop=True), "geometry"
+    loaded = _geo_loaded(src.name, frame.reset_index(drop=True), given, src.encoding)
+    loaded.malformed = list(src.malformed)
+    return loaded
+
+
+def _geo_loaded(name: str, frame: gpd.GeoDataFrame, given: InputCRS | None, enc: Encoding | None) -> _Loaded:
+    """Settle the CRS of a frame with geometries: declared, given, or refused with a guess."""
+    if frame.crs is None:
+        if given is None:
+            xy = shapely.get_coordinates(np.asarray(frame.geometry.values))
+            if len(xy) and not looks_like_degrees(xy[:, 0], xy[:, 1]):
+                raise InputFileError(missing_crs_message(name, xy[:, 0], xy[:, 1]))
+            given = InputCRS(CRS.from_user_input(WGS84))
+        frame = frame.set_crs(given.crs)
+    elif given is not None and not CRS.from_user_input(frame.crs).equals(given.crs):
+        declared = CRS.from_user_input(frame.crs)
+        if not (given.shift and declared.is_geographic):
+            raise InputFileError(
+                f"{name}: the file declares {declared.to_string()}, but crs {given} was given"
+            )
+        frame = frame.set_crs(given.crs, allow_override=True)
+    return _Loaded(name, frame, "geometry", given.shift if given else None, enc)
+
+
+def _table_loaded(
+    name: str, table: pd.DataFrame, given: InputCRS | None, lon: str | None, lat: str | None, enc
+) -> _Loaded:
+    target = given or InputCRS(CRS.from_user_input(WGS84))
+    frame, field_name, malformed = _points_from_table(table, name, crs=target.crs, lon=lon, lat=lat)
+    if given is None:
+        xy = shapely.get_coordinates(np.asarray(frame.geometry.values))
+        if len(xy) and not looks_like_degrees(xy[:, 0], xy[:, 1]):
+            raise InputFileError(missing_crs_message(name, xy[:, 0], xy[:, 1]).replace(" (no .prj)", ""))
+    return _Loaded(name, frame, field_name, target.shift, enc, malformed)
 
 
 def _points_from_table(
     table: pd.DataFrame, name: str, *, crs: Any, lon: str | None, lat: str | None
-) -> tuple[gpd.GeoDataFrame, str]:
+) -> tuple[gpd.GeoDataFrame, str, list[int]]:
     """Point geometries from lon/lat columns (or a WKT ``geometry``/``wkt`` column)."""
     target = CRS.from_user_input(crs) if crs is not None else CRS.from_user_input(WGS84)
     lower = {str(c).strip().lower(): c for c in table.columns}
@@ -573,8 +701,7 @@ def _points_from_table(
                         except shapely.errors.GEOSException:
                             bad.append(i)
                 frame = gpd.GeoDataFrame(table.drop(columns=col), geometry=geoms, crs=target)
-                frame.attrs["malformed_geometry"] = bad
-                return frame.reset_index(drop=True), col
+                return frame.reset_index(drop=True), col, bad
     lon_col = _pick(lower, lon, LON_NAMES, "longitude", name, table)
     lat_col = _pick(lower, lat, LAT_NAMES, "latitude", name, table)
     x = pd.to_numeric(table[lon_col], errors="coerce").to_numpy(dtype=float)
@@ -584,8 +711,7 @@ def _points_from_table(
     geoms = shapely.points(x, y)
     geoms[missing | malformed] = None
     frame = gpd.GeoDataFrame(table, geometry=geoms, crs=target)
-    frame.attrs["malformed_geometry"] = list(np.flatnonzero(malformed))
-    return frame.reset_index(drop=True), f"{lon_col}/{lat_col}"
+    return frame.reset_index(drop=True), f"{lon_col}/{lat_col}", np.flatnonzero(malformed).tolist()
 
 
 def _pick(
@@ -653,9 +779,11 @@ class _Checker:
         coord_field: str,
         source: str,
         malformed: set[int],
+        shift: str | None = None,
     ) -> None:
         self.kind = kind
         self.malformed = malformed
+        self.shift = shift
         self.frame = frame
         self.renamed = renamed
         self.coord_field = coord_field
@@ -674,6 +802,12 @@ class _Checker:
             text = reason(int(pos)) if callable(reason) else reason
             self.errors.append(RowError(int(pos) + 1, self.field(ours), text))
             self.bad[pos] = True
+
+    def add(self, errors: list[RowError]) -> None:
+        """Errors found before the checks (e.g. mojibake), already in source terms."""
+        for e in errors:
+            self.errors.append(e)
+            self.bad[e.row - 1] = True
 
     def run(self, *, progress: bool) -> gpd.GeoDataFrame:
         geoms = self._check_geometry(progress=progress)
@@ -695,11 +829,7 @@ class _Checker:
         out = np.empty(len(geoms), dtype=object)
         for pos in sorted(self.malformed):
             self.error(pos, "geometry", "malformed coordinates (not a number or not WKT)")
-        transformer = (
-            None
-            if src_crs.equals(CRS.from_user_input(WGS84))
-            else Transformer.from_crs(src_crs, WGS84, always_xy=True)
-        )
+        transformer = InputCRS(src_crs, self.shift).to_wgs84()
         area = _area_of_use(src_crs)
         from tqdm.auto import tqdm
 
@@ -718,7 +848,7 @@ class _Checker:
         start: int,
         stop: int,
         allowed: tuple[str, ...],
-        transformer: Transformer | None,
+        transformer: Callable[[np.ndarray, np.ndarray], tuple[Any, Any]] | None,
         area: tuple[float, float, float, float],
         src_crs: CRS,
     ) -> None:
@@ -759,9 +889,7 @@ class _Checker:
         if transformer is None:
             moved = arr[live]
         else:
-            moved = shapely.transform(
-                arr[live], lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1]))
-            )
+            moved = shapely.transform(arr[live], lambda c: np.column_stack(transformer(c[:, 0], c[:, 1])))
         lonlat = shapely.get_coordinates(moved)
         west, south, east, north = area
         tol = 1e-6

@@ -48,6 +48,7 @@ from geogrid.blocks import (
 )
 from geogrid.errors import InfeasibleError, InvalidGeometryError
 from geogrid.frames import GRID_COLUMNS, WGS84
+from geogrid.partition_inputs import check_addresses
 from geogrid.rules import Rule, resolve_rule
 
 if TYPE_CHECKING:
@@ -752,7 +753,7 @@ def _address_frame(addresses, crs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if "households" in addresses.columns:
         hh = pd.to_numeric(addresses["households"], errors="coerce")
         if hh.isna().any() or (hh < 0).any():
-            bad = addresses.index[hh.isna() | (hh < 0)].tolist()
+            bad = (np.flatnonzero((hh.isna() | (hh < 0)).to_numpy()) + 1).tolist()  # 1-based rows
             raise InvalidGeometryError(f"addresses need households >= 0; bad rows: {bad[:20]}")
         hh = hh.to_numpy(dtype=np.int64)
     else:
@@ -760,7 +761,7 @@ def _address_frame(addresses, crs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ids = (
         addresses["address_id"].astype(str).to_numpy(dtype=object)
         if "address_id" in addresses.columns
-        else addresses.index.astype(str).to_numpy(dtype=object)
+        else np.array([str(i) for i in range(1, len(addresses) + 1)], dtype=object)  # 1-based rows
     )
     if not shapely.is_empty(pts).any() and (shapely.get_type_id(pts) != 0).any():
         pts = shapely.point_on_surface(pts)
@@ -816,6 +817,7 @@ def partition(
     min_width_m: float = 0.5,
     time_limit: float = 30.0,
     validate: bool = True,
+    drop_outside: bool = False,
 ) -> PartitionResult:
     """Divide a village/community into contiguous grids of ``rule.lo``..``rule.hi`` households.
 
@@ -823,8 +825,9 @@ def partition(
     ----------
     area : shapely Polygon/MultiPolygon (EPSG:4326) or GeoDataFrame/GeoSeries
     addresses : GeoDataFrame
-        Address points with ``households`` (default 1 each) and ``address_id``.
-        Addresses outside the area are ignored and listed in the diagnostics.
+        Address points with ``households`` (default 1 each) and ``address_id`` (default the
+        1-based row).  An address without position or outside the area is an error naming its
+        row (:func:`geogrid.partition_inputs.check_addresses`) unless ``drop_outside``.
     streets : GeoDataFrame
         Street lines with optional ``street_class``; grid boundaries follow them and
         prefer wider classes.
@@ -846,7 +849,11 @@ def partition(
     time_limit : float
         Seconds after which the search stops with :class:`InfeasibleError`.
     validate : bool
-        Attach a :class:`geogrid.validate.ValidationReport` of the result.
+        Attach a :class:`geogrid.validate.ValidationReport` of the result, checked in the CRS
+        the grids were computed in (the area's own projected CRS, or one affine in lon/lat).
+    drop_outside : bool
+        Leave addresses outside the area out (listed in ``diagnostics.addresses_outside``)
+        instead of refusing them.
 
     Returns
     -------
@@ -894,6 +901,7 @@ def partition(
     t0 = time.perf_counter()
     area_m, crs = working_crs(area)
     area_ll = _area_wgs84(area)
+    check_addresses(area, addresses, drop_outside=drop_outside)
     pts, hh, ids = _address_frame(addresses, crs)
 
     above = np.flatnonzero(hh > rule.hi)
@@ -1096,7 +1104,9 @@ def partition(
         from geogrid.validate import validate as _validate
 
         t_v = time.perf_counter()
-        report = _validate(grids_ll, parent=area_ll, rule=rule)
+        # In the CRS the grids were computed in: an area given in UTM has straight edges there,
+        # which bend (by up to metres) in EPSG:4326.
+        report = _validate(grids.drop(columns="blocks"), parent=gpd.GeoSeries([area_m], crs=crs), rule=rule)
         diagnostics.seconds["validate"] = time.perf_counter() - t_v
     diagnostics.seconds["total"] = time.perf_counter() - t0
     return PartitionResult(grids=grids_ll, blocks=block_frame, diagnostics=diagnostics, report=report)

@@ -86,10 +86,16 @@ def parse_workers(text: object) -> list[dict[str, str]]:
 
 
 def read_roster(
-    source: str | Path | pd.DataFrame, *, columns: Mapping[str, str] | None = None
+    source: str | Path | pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read and check a staff roster; returns ``code``, ``head_name``, ``head_phone``, ``workers``.
 
+    The file may be a CSV (encoding detected, or ``encoding``) or an Excel sheet (``sheet``,
+    default the first), or any format :func:`geogrid.sources.read_source` reads.
     Row numbers in errors count data rows from 1 (the first line below a CSV's header).
     Every grid code must be a well-formed 15- or 17-digit code and appear once; a head needs
     a name; phones must be mainland mobile or landline numbers.
@@ -105,10 +111,22 @@ def read_roster(
     if isinstance(source, pd.DataFrame):
         raw = source.copy()
     else:
-        path = Path(source)
-        if not path.exists():
-            raise InputFileError(f"{path}: no such file")
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        from geogrid.encodings import encoding_hint, text_errors
+        from geogrid.sources import read_source
+
+        src = read_source(Path(source), sheet=sheet, encoding=encoding)
+        name = src.name
+        raw = pd.DataFrame(src.frame).drop(columns="geometry", errors="ignore")
+        # Excel keeps codes and phones as numbers: 320508019044003.0 -> "320508019044003".
+        raw = raw.astype(object).map(
+            lambda v: "" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else v
+        )
+        bad_fields, mojibake = text_errors(raw, src.encoding.codec if src.encoding else None)
+        if bad_fields:
+            raise InputFileError(f"{name}: {bad_fields[0]}; {encoding_hint(src.encoding)}")
+        if mojibake:
+            hint = encoding_hint(src.encoding)
+            raise ImportRowsError(name, [RowError(e.row, e.field, f"{e.reason}; {hint}") for e in mojibake])
     mapping = {**ROSTER_FIELDS, **(columns or {})}
     raw = raw.rename(columns={c: mapping[c] for c in raw.columns if c in mapping and mapping[c] not in raw})
     if "code" not in raw:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine, make_url
 
-from geogrid.db import ENV_URL, make_engine, migrate
+from geogrid.db import ENV_URL, default_home, make_engine, migrate
 from geogrid.db.cluster import LocalCluster, drop_database, ensure_database
 
 # CI explores the same examples every run (a red CI must mean a change broke something);
@@ -36,8 +36,8 @@ def _server_url() -> str:
     url = os.environ.get(ENV_URL)
     if url:
         return url
-    home = Path(os.environ.get("GEOGRID_HOME") or REPO / ".geogrid")
-    return LocalCluster(home).start()
+    # The project's home, found as the CLI and notebooks find it (GEOGRID_HOME or the checkout).
+    return LocalCluster(default_home()).start()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from geogrid.errors import GeogridError
 
 router = APIRouter(tags=["plans"])
 
-_FILE_SUFFIXES = (".gpkg", ".geojson", ".json")
+_FILE_SUFFIXES = (".gpkg", ".geojson", ".json", ".zip", ".kml", ".kmz", ".parquet", ".csv", ".xlsx", ".xls")
 
 
 def _plan_dict(info: db_plans.PlanInfo) -> dict:
@@ -43,7 +43,10 @@ async def _frame_from_request(request: Request):
         name = upload.filename or "plan"
         suffix = Path(name).suffix.lower()
         if suffix not in _FILE_SUFFIXES:
-            raise HTTPException(415, f"file {name!r}: use a GeoPackage (.gpkg) or GeoJSON (.geojson/.json)")
+            raise HTTPException(
+                415,
+                f"file {name!r}: use GeoPackage, GeoJSON, a zipped Shapefile (.zip), KML/KMZ, GeoParquet, CSV or Excel",
+            )
         data = await upload.read()
         if suffix in (".geojson", ".json"):
             return await run_in_threadpool(uploads.read_plan_geojson, data, source=name)

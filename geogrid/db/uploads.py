@@ -91,9 +91,18 @@ def read_plan_geojson(
 
 
 def read_plan_file(
-    path: str | Path, *, layer: str | None = None, source: str | None = None
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    source: str | None = None,
+    encoding: str | None = None,
+    crs: str | None = None,
 ) -> gpd.GeoDataFrame:
-    """A plan frame from a file GDAL reads (GeoPackage, GeoJSON, Shapefile...), in EPSG:4326.
+    """A plan frame from any file :func:`geogrid.io.read_features` reads, in EPSG:4326.
+
+    GeoPackage, GeoJSON, Shapefile (also zipped), KML/KMZ, GeoParquet, or CSV/Excel with a WKT
+    ``geometry`` column; text encodings are detected (or ``encoding``), ``crs`` is the CRS of
+    a file that declares none (also ``gcj02``/``bd09``).
 
     Raises
     ------
@@ -102,16 +111,15 @@ def read_plan_file(
     ImportRowsError
         Naming every bad feature (1-based) and why.
     """
+    from geogrid.errors import InputFileError
+    from geogrid.io import read_features
+
     source = source or Path(path).name
     try:
-        frame = gpd.read_file(path, layer=layer)
-    except Exception as exc:
-        raise InvalidGeometryError(f"{source}: cannot read as a GeoPackage/GeoJSON file ({exc})") from None
-    if frame.crs is None:
-        frame = frame.set_crs(WGS84)
-    elif not frame.crs.equals(WGS84):
-        frame = frame.to_crs(WGS84)
-    return plan_frame(frame, source=source)
+        frame, errors = read_features(path, layer=layer, encoding=encoding, crs=crs)
+    except InputFileError as exc:
+        raise InvalidGeometryError(str(exc).replace(str(path), source)) from None
+    return plan_frame(frame, source=source, errors=errors)
 
 
 def _int(value: Any, default: int) -> int | None:

@@ -44,7 +44,7 @@ from sqlalchemy.engine import make_url
 
 from geogrid import heat
 from geogrid import incidents as wf
-from geogrid.db import ENV_URL, make_engine, migrate
+from geogrid.db import ENV_URL, default_home, make_engine, migrate
 from geogrid.db import incidents as store
 from geogrid.db.cluster import LocalCluster, drop_database, ensure_database
 from geogrid.synthetic import hotspot_points
@@ -116,9 +116,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    server_url = (
-        os.environ.get(ENV_URL) or LocalCluster(Path(os.environ.get("GEOGRID_HOME") or ".geogrid")).start()
-    )
+    server_url = os.environ.get(ENV_URL) or LocalCluster(default_home()).start()
     name = f"geogrid_bench_{uuid.uuid4().hex[:8]}"
     admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
     ensure_database(admin, name)

@@ -43,6 +43,33 @@ def run(args: list[str], env: dict) -> tuple[float, str, int]:
     return time.perf_counter() - t0, " ".join(said).replace("|", "/"), done.returncode
 
 
+def _county_office_files(csv, folder: Path) -> None:
+    """The address table as a GBK CSV, an .xlsx, a GBK Shapefile without .cpg and a KML."""
+    import geopandas as gpd
+    import pyogrio
+
+    csv.to_csv(folder / "addresses_gbk.csv", index=False, encoding="gbk")
+    csv.to_excel(folder / "addresses.xlsx", index=False)
+    points = gpd.GeoDataFrame(
+        csv.drop(columns=["经度", "纬度", "village_code"]),
+        geometry=gpd.points_from_xy(csv["经度"], csv["纬度"]),
+        crs="EPSG:4326",
+    )
+    pyogrio.write_dataframe(points, folder / "addresses_gbk.shp", encoding="GBK")
+    (folder / "addresses_gbk.cpg").unlink()
+    marks = "".join(
+        f"<Placemark><name>{r.地址}</name><ExtendedData><Data name='编号'><value>{r.address_id}</value></Data>"
+        f"<Data name='户数'><value>{r.户数}</value></Data></ExtendedData>"
+        f"<Point><coordinates>{r.经度},{r.纬度}</coordinates></Point></Placemark>"
+        for r in csv.itertuples()
+    )
+    (folder / "addresses.kml").write_text(
+        f"<?xml version='1.0' encoding='UTF-8'?><kml xmlns='http://www.opengis.net/kml/2.2'><Document>{marks}"
+        "</Document></kml>",
+        encoding="utf-8",
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--households", type=int, default=100_000)
@@ -70,6 +97,7 @@ def main() -> None:
                 ["address_id", "经度", "纬度", "households", "full_text", "village_code"]
             ].rename(columns={"households": "户数", "full_text": "地址"})
             csv.to_csv(folder / "addresses.csv", index=False)
+            _county_office_files(csv, folder)
             broken = csv.copy()
             broken.loc[len(broken) // 2, "经度"] = 231.0  # one row out of range, in the middle
             broken.to_csv(folder / "broken.csv", index=False)
@@ -82,6 +110,11 @@ def main() -> None:
                 ("streets", folder / "streets.gpkg", len(county.streets), []),
                 ("addresses", folder / "addresses.csv", len(csv), []),
                 ("addresses", ROOT / "data/helsinki/helsinki.gpkg", 1468, ["--layer", "addresses"]),
+                # The same addresses as county offices have them (issue 10): encodings detected.
+                ("addresses", folder / "addresses_gbk.csv", len(csv), ["--replace"]),
+                ("addresses", folder / "addresses.xlsx", len(csv), ["--replace"]),
+                ("addresses", folder / "addresses_gbk.shp", len(csv), ["--replace"]),
+                ("addresses", folder / "addresses.kml", len(csv), ["--replace"]),
             ):
                 seconds, said, code = run(["import", kind, str(path), *extra], env)
                 assert code == 0, said
