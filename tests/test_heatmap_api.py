@@ -166,7 +166,7 @@ def test_stats_endpoint(client, points, api_key):
     assert sum(row["total"] for row in body["rows"]) == N + 20
     assert {row["period"] for row in body["rows"]} == {"2024-05", "2024-06"}
     cats = client.get("/stats?group_by=category").json()["rows"]
-    assert {(c["key"], c["name"]) for c in cats} == {("HW", "环境卫生"), ("CG", "城市管理")}
+    assert {(c["key"], c["name"]) for c in cats} == {("HW", "人居环境"), ("CG", "城乡管理")}
     far = client.get("/stats?at=2100-01-01").json()["summary"]
     assert far["overdue"] == N + 20 and far["acceptance_rate"] == 0.0
     assert client.get("/stats?group_by=colour").status_code == 400
