@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     photo_dir: Path = Path(".geogrid/photos")
     photo_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
     public_url: str = "http://127.0.0.1:8000"
-    # Incidents (issue 5): category catalogue: a JSON file, or a shipped one by name (None =
-    # "grid_duties", the grid-duty list; "urban" = the city-management list; geogrid/data/).
+    # Incidents (issue 5): category catalogue, a JSON file or a shipped one by name (None =
+    # "grid_duties", the grid-duty list; "urban" = the city-management list; see geogrid/data/),
     # and the defaults of duplicate suggestions (same category within a radius and time window).
     incident_catalogue: Path | None = None
     duplicate_radius_m: float = Field(100.0, gt=0)
