@@ -35,3 +35,8 @@ class Settings(BaseSettings):
     incident_catalogue: Path | None = None
     duplicate_radius_m: float = Field(100.0, gt=0)
     duplicate_window_h: float = Field(48.0, gt=0)
+    # Issue 11: browser origins (comma-separated) allowed to read features, tiles, heatmaps and
+    # lookups across origins (none by default: same origin only), and the language of messages
+    # for clients whose Accept-Language says nothing (zh-CN or en).
+    cors_origins: str = ""
+    language: str = Field("zh-CN", pattern=r"^(zh|zh-CN|en)$")

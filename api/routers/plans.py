@@ -137,7 +137,8 @@ def publish_plan(
                 422,
                 f"plan {plan_id} has {len(result.issues)} validation issue(s) "
                 f"{report['counts']}; fix them or publish with force=true",
-                title="Invalid plan",
+                kind="invalid-plan",
+                request=request,
                 report=report,
             )
     return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id)))

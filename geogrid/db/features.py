@@ -68,14 +68,17 @@ _GRID_FEATURE = f"""json_build_object(
     'geometry', ST_AsGeoJSON(g.geom, {PRECISION})::json,
     'properties', json_build_object(
         'code', g.code, 'name', g.name, 'level', g.level, 'kind', g.kind,
-        'division_code', g.division_code, 'households', g.households, 'address_count', g.address_count,
+        'division_code', g.division_code,
+        'division_name', (SELECT dv.name FROM divisions dv WHERE dv.code = g.division_code),
+        'households', g.households, 'address_count', g.address_count,
         'head_name', g.head_name, 'head_phone', g.head_phone, 'workers', g.workers,
         'plan_id', g.plan_id, 'properties', g.properties))"""
 _DIVISION_FEATURE = f"""json_build_object(
     'type', 'Feature', 'id', d.code,
     'geometry', ST_AsGeoJSON(d.boundary, {PRECISION})::json,
     'properties', json_build_object(
-        'code', d.code, 'name', d.name, 'level', d.level, 'kind', d.kind, 'parent_code', d.parent_code))"""
+        'code', d.code, 'name', d.name, 'level', d.level, 'kind', d.kind, 'parent_code', d.parent_code,
+        'parent_name', (SELECT dp.name FROM divisions dp WHERE dp.code = d.parent_code)))"""
 _ADDRESS_FEATURE = f"""json_build_object(
     'type', 'Feature', 'id', coalesce(a.source_id, a.id::text),
     'geometry', ST_AsGeoJSON(a.geom, {PRECISION})::json,
@@ -84,7 +87,11 @@ _ADDRESS_FEATURE = f"""json_build_object(
         'province', a.province, 'city', a.city, 'county', a.county, 'township', a.township,
         'village', a.village, 'street', a.street, 'house_number', a.house_number,
         'compound', a.compound, 'building', a.building, 'unit', a.unit, 'room', a.room,
-        'households', a.households, 'division_code', a.division_code, 'grid_code', a.grid_code))"""
+        'households', a.households, 'division_code', a.division_code,
+        'division_name', (SELECT dv.name FROM divisions dv WHERE dv.code = a.division_code),
+        'grid_code', a.grid_code,
+        'grid_name', (SELECT ag.name FROM grids ag WHERE ag.code = a.grid_code
+                      AND ag.plan_id IN (SELECT id FROM plans WHERE status = 'published') LIMIT 1)))"""
 
 _SOURCES = {
     "grids": ("grids g", "g.code", _GRID_FEATURE, "g.geom"),
