@@ -40,3 +40,8 @@ class Settings(BaseSettings):
     # for clients whose Accept-Language says nothing (zh-CN or en).
     cors_origins: str = ""
     language: str = Field("zh-CN", pattern=r"^(zh|zh-CN|en)$")
+    # Map pages' basemap beyond basemap_url/basemap_attribution: tile subdomains (e.g. "01234567"
+    # for {s}), a place-name overlay, or Tianditu (天地图) with its key (tk) when no URL is given.
+    basemap_subdomains: str = ""
+    basemap_labels_url: str | None = None
+    tianditu_key: str | None = None
