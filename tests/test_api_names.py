@@ -174,3 +174,13 @@ def test_default_language_is_a_setting(engine, tmp_path):
         assert c.get("/collections/nope", headers={"Accept-Language": "zh"}).json()["title"] == "未找到"
         r = c.get("/incidents")
         assert r.status_code == 401 and r.json()["title"] == "Unauthorized"
+
+
+def test_plans_name_their_scope_and_status(client, engine):
+    publish_sample(engine)
+    plans = client.get("/plans").json()["plans"]
+    assert {(p["scope_code"], p["scope_name"], p["status_name"]) for p in plans} == {
+        (V1, "东港社区", "已发布"),
+        ("320508019002", "西塘村", "已发布"),
+    }
+    assert list(bare_codes(plans)) == []
