@@ -67,7 +67,15 @@ class Names:
         return doc
 
     def incident(self, doc: dict) -> dict:
-        """Names of an incident's codes (category, status, source, level, grid, village, township)."""
+        """Names of an incident's codes (category, status, source, level, grid, village, township).
+
+        Examples
+        --------
+        >>> doc = {"category": {"major": "MD", "minor": "MD01"}, "status": "accepted", "grid_code": None}
+        >>> named = Names(wf.load_catalogue()).incident(doc)
+        >>> named["category"]["minor_name"], named["status_name"], named["grid_name"]
+        ('邻里纠纷', '已受理', None)
+        """
         category = doc.get("category")
         if isinstance(category, dict):
             category["major_name"] = self.catalogue.name_of(category.get("major"))
@@ -101,7 +109,14 @@ class Names:
         return doc
 
     def group(self, group_by: str, key: str | None) -> str | None:
-        """The name of a statistics group key (a code, a department, a person, a source...)."""
+        """The name of a statistics group key (a code, a department, a person, a source...).
+
+        Examples
+        --------
+        >>> names = Names(wf.load_catalogue(), {"320508019000": "金港街道"})
+        >>> names.group("township", "320508019000"), names.group("category", "FP"), names.group("source", "hotline")
+        ('金港街道', '防返贫监测', '12345热线')
+        """
         if key is None:
             return None
         if group_by in ("grid", "village", "township"):

@@ -153,6 +153,14 @@ def check_parameters(request: Request, allowed: Iterable[str]) -> None:
 
     OGC API – Features: a server SHALL answer 400 to an unknown parameter rather than ignore
     it (a filter silently ignored returns wrong data that looks right).
+
+    Examples
+    --------
+    >>> from starlette.requests import Request
+    >>> check_parameters(Request({"type": "http", "query_string": b"colour=red"}), ["f"])
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.GeogridError: unknown query parameter 'colour'; this endpoint understands f
     """
     known = set(allowed)
     unknown = sorted(k for k in request.query_params if k not in known)
@@ -163,17 +171,35 @@ def check_parameters(request: Request, allowed: Iterable[str]) -> None:
 
 
 def check_format(value: str | None, allowed: Iterable[str] = ("json",)) -> None:
-    """Refuse (400) an ``f`` this endpoint cannot answer in."""
+    """Refuse (400) an ``f`` this endpoint cannot answer in.
+
+    Examples
+    --------
+    >>> check_format("json"), check_format(None)
+    (None, None)
+    >>> check_format("html", ("json", "geojson"))
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.GeogridError: f='html' is not available here; use f=json or f=geojson
+    """
     options = tuple(allowed)
     if value is not None and value not in options:
         raise GeogridError(f"f={value!r} is not available here; use f={' or f='.join(options)}")
 
 
 def base_url(request: Request) -> str:
+    """The service's root URL as the client reached it, without a trailing slash."""
     return str(request.base_url).rstrip("/")
 
 
 def link(href: str, rel: str, type_: str, title: str, **extra: Any) -> dict:
+    """An OGC API link object.
+
+    Examples
+    --------
+    >>> link("http://h/api", "service-desc", OPENAPI_JSON, "API")["type"]
+    'application/vnd.oai.openapi+json;version=3.0'
+    """
     return {"href": href, "rel": rel, "type": type_, "title": title, **extra}
 
 
