@@ -135,6 +135,8 @@ def test_queryables_and_property_filters(client, township):
         ("/collections", {"bbox": "1,2,3,4"}, "unknown query parameter 'bbox'"),
         ("/conformance", {"f": "xml"}, "f='xml'"),
         ("/", {"q": "x"}, "unknown query parameter 'q'"),
+        ("/collections/grids/tiles/WebMercatorQuad/tilejson.json", {"scope": "1"}, "unknown query parameter"),
+        ("/collections/grids/tiles/WebMercatorQuad/12/3420/1672", {"style": "x"}, "unknown query parameter"),
     ],
 )
 def test_what_is_not_understood_is_a_400(client, township, path, params, needle):

@@ -154,6 +154,7 @@ def tilejson(
 ) -> JSONResponse:
     """TileJSON 3.0.0 for the collection's vector tiles: ``bounds`` of the data, ``center`` in
     its largest county (or in ``division``)."""
+    ogc.check_parameters(request, ["plan", "division", "f"])
     _check_collection(collection_id, tms, plan)
     prefix = division_prefix(division) if division else None
     url = str(request.base_url).rstrip("/") + f"/collections/{collection_id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
@@ -186,6 +187,8 @@ async def tile(
     principal: Reader,
 ) -> Response:
     """One Mapbox vector tile (204 when empty); ETag/If-None-Match, cached per data version."""
+    if request.scope.get("query_string"):  # only parse what is there: this is the hot path
+        ogc.check_parameters(request, ["plan", "f"])
     _check_collection(collection_id, tms, plan)
     # Accept the customary ".mvt"/".pbf" suffix on y.
     for suffix in (".mvt", ".pbf"):
