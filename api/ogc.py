@@ -48,8 +48,6 @@ REL_TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 REL_TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
-REL_CONFORMANCE = "http://www.opengis.net/def/rel/ogc/1.0/conformance"
-REL_DATA = "http://www.opengis.net/def/rel/ogc/1.0/data"
 
 
 @dataclass(frozen=True)
@@ -66,10 +64,6 @@ class Crs:
     lat_first: bool
     decimals: int
     title: str
-
-    @property
-    def is_default(self) -> bool:
-        return self.uri == CRS84.uri
 
 
 CRS84 = Crs("http://www.opengis.net/def/crs/OGC/1.3/CRS84", 4326, False, 7, "WGS 84 经纬度 (lon, lat)")
