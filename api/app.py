@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from api import errors
+from api.cors import ReadCorsMiddleware, parse_origins
 from api.settings import Settings
 from geogrid.db import database_url, make_engine
 
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.key_cache = {}
     errors.install(app)
+    origins = parse_origins(settings.cors_origins)
+    if origins:
+        app.add_middleware(ReadCorsMiddleware, origins=origins)
     for router in _routers():
         app.include_router(router)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)

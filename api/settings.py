@@ -36,8 +36,19 @@ class Settings(BaseSettings):
     photo_dir: Path = Field(default_factory=lambda: _home_photos())
     photo_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
     public_url: str = "http://127.0.0.1:8000"
-    # Incidents (issue 5): category catalogue (None = the shipped data/incident_categories.json)
+    # Incidents (issue 5): category catalogue, a JSON file or a shipped one by name (None =
+    # "grid_duties", the grid-duty list; "urban" = the city-management list; see geogrid/data/),
     # and the defaults of duplicate suggestions (same category within a radius and time window).
     incident_catalogue: Path | None = None
     duplicate_radius_m: float = Field(100.0, gt=0)
     duplicate_window_h: float = Field(48.0, gt=0)
+    # Issue 11: browser origins (comma-separated) allowed to read features, tiles, heatmaps and
+    # lookups across origins (none by default: same origin only), and the language of messages
+    # for clients whose Accept-Language says nothing (zh-CN or en).
+    cors_origins: str = ""
+    language: str = Field("zh-CN", pattern=r"^(zh|zh-CN|en)$")
+    # Map pages' basemap beyond basemap_url/basemap_attribution: tile subdomains (e.g. "01234567"
+    # for {s}), a place-name overlay, or Tianditu (天地图) with its key (tk) when no URL is given.
+    basemap_subdomains: str = ""
+    basemap_labels_url: str | None = None
+    tianditu_key: str | None = None

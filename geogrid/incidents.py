@@ -33,6 +33,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,48 @@ COMPLETED_STATUSES = frozenset({"resolved", "verified", "closed"})
 #: Statuses still waiting for someone; duplicates are looked for among them.
 OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES - COMPLETED_STATUSES
 
-DEFAULT_CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "incident_categories.json"
+#: Chinese labels of the statuses, actions, sources and levels (answers carry them next to the codes).
+STATUS_NAMES: dict[str, str] = {
+    "reported": "已上报",
+    "accepted": "已受理",
+    "rejected": "不予受理",
+    "dispatched": "已派遣",
+    "in_progress": "处置中",
+    "resolved": "已处置",
+    "verified": "已核查",
+    "closed": "已结案",
+    "returned": "已退回",
+    "escalated": "已上报上级",
+    "merged": "已并单",
+}
+ACTION_NAMES: dict[str, str] = {
+    "report": "上报",
+    "accept": "受理",
+    "reject": "不予受理",
+    "dispatch": "派遣",
+    "start": "开始处置",
+    "return": "退回",
+    "escalate": "上报上级",
+    "resolve": "处置完成",
+    "reopen": "重新处置",
+    "verify": "核查",
+    "close": "结案",
+    "merge": "并单",
+    "absorb": "并入重复事件",
+}
+SOURCE_NAMES: dict[str, str] = {"patrol": "网格员巡查", "resident": "群众上报", "hotline": "12345热线"}
+LEVEL_NAMES: dict[str, str] = {
+    "grid": "网格",
+    "village": "村(社区)",
+    "township": "乡镇(街道)",
+    "county": "县(区)",
+}
+
+#: The catalogues shipped as package data (``geogrid/data``), by the name settings may give.
+SHIPPED_CATALOGUES: dict[str, str] = {
+    "grid_duties": "incident_categories.json",  # the default: the grid-duty list (网格事项清单)
+    "urban": "incident_categories_urban.json",  # a city-management list
+}
 
 
 @dataclass(frozen=True)
@@ -388,6 +430,9 @@ class Category:
     department: str
     accept_hours: float
     complete_hours: float
+    # Whether incidents of this category may be shown to anonymous readers (a notice board):
+    # False for categories that name or expose people (disputes, vulnerable people...).
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -404,14 +449,62 @@ class Catalogue:
     majors: dict[str, tuple[str, str]]  # code -> (name, name_en)
 
     def get(self, code: str) -> Category:
-        """The minor category ``code``; :class:`CategoryError` names the valid codes otherwise."""
-        try:
-            return self.categories[code]
-        except KeyError:
+        """The minor category ``code`` (or with that Chinese name); :class:`CategoryError` otherwise.
+
+        Examples
+        --------
+        >>> cat = load_catalogue()
+        >>> cat.get("MD01").name, cat.get("邻里纠纷").code
+        ('邻里纠纷', 'MD01')
+        """
+        found = self.categories.get(code) or self.categories.get(self._code_of_name().get(code, ""))
+        if found is None:
             raise CategoryError(
-                f"unknown category {code!r}; use a minor category code such as "
-                f"{', '.join(list(self.categories)[:6])} (GET /open311/v2/services.json lists all)"
-            ) from None
+                f"unknown category {code!r}; use a minor category code or name such as "
+                f"{', '.join(f'{c.code} {c.name}' for c in list(self.categories.values())[:4])} "
+                "(GET /open311/v2/services.json lists all)"
+            )
+        return found
+
+    def _code_of_name(self) -> dict[str, str]:
+        names = {c.name: c.code for c in self.categories.values()}
+        names.update({name: code for code, (name, _en) in self.majors.items()})
+        return names
+
+    def code_of(self, text: str) -> str:
+        """The major or minor category code that ``text`` names (a code or a Chinese name).
+
+        Examples
+        --------
+        >>> cat = load_catalogue()
+        >>> cat.code_of("矛盾纠纷"), cat.code_of("MD"), cat.code_of("邻里纠纷")
+        ('MD', 'MD', 'MD01')
+        """
+        text = text.strip()
+        if text in self.categories or text in self.majors:
+            return text
+        code = self._code_of_name().get(text)
+        if code is None:
+            raise CategoryError(
+                f"unknown category {text!r}; give a major or minor category code or its Chinese name, "
+                f"e.g. {', '.join(f'{c} {n}' for c, (n, _en) in list(self.majors.items())[:4])}"
+            )
+        return code
+
+    def name_of(self, code: str | None) -> str | None:
+        """The Chinese name of a major or minor category code (None for an unknown code).
+
+        Examples
+        --------
+        >>> load_catalogue().name_of("FP")
+        '防返贫监测'
+        """
+        if code is None:
+            return None
+        if code in self.categories:
+            return self.categories[code].name
+        major = self.majors.get(code)
+        return major[0] if major else None
 
     def __iter__(self):
         return iter(self.categories.values())
@@ -437,13 +530,40 @@ class Catalogue:
         )
 
 
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Read a category catalogue (JSON; see ``data/incident_categories.json``).
+def _read_catalogue(path: str | Path | None) -> tuple[str, dict]:
+    """The name and parsed JSON of a catalogue file or of a shipped catalogue."""
+    shipped = SHIPPED_CATALOGUES.get(str(path) if path is not None else "grid_duties")
+    if shipped is not None:
+        # Package data, so an installed geogrid finds it wherever it lives.
+        source = resources.files("geogrid") / "data" / shipped
+        label = shipped
+    else:
+        source = Path(str(path))
+        label = source.name
+    try:
+        return label, json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CategoryError(
+            f"incident catalogue {path} does not exist (shipped ones: {', '.join(SHIPPED_CATALOGUES)})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CategoryError(f"incident catalogue {path} is not valid JSON: {exc}") from None
 
-    Each major category has ``code``, ``name``, ``name_en``, ``department`` and ``minors``;
-    each minor ``code``, ``name``, ``name_en`` and optionally ``accept_hours``,
-    ``complete_hours`` and ``department`` (defaults: the file's ``defaults``, 8 h to accept,
-    and the major's department).
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read a category catalogue (JSON; see ``geogrid/data/incident_categories.json``).
+
+    Each major category has ``code``, ``name``, ``name_en``, ``department``, ``public`` and
+    ``minors``; each minor ``code``, ``name``, ``name_en`` and optionally ``accept_hours``,
+    ``complete_hours``, ``department`` and ``public`` (defaults: the file's ``defaults``, 8 h
+    to accept, the major's department and publicity; a major without ``public`` is private).
+    Chinese names are unique, so a category can be given by its name as well as its code.
+
+    Parameters
+    ----------
+    path
+        A catalogue file, or the name of a shipped one (:data:`SHIPPED_CATALOGUES`:
+        ``grid_duties``, the default, or ``urban``).
 
     Raises
     ------
@@ -453,16 +573,13 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     Examples
     --------
     >>> cat = load_catalogue()
-    >>> cat.get("HW01").major_name, cat.get("HW01").accept_hours
-    ('环境卫生', 8.0)
+    >>> cat.get("MD01").major_name, cat.get("MD01").accept_hours, cat.get("MD01").public
+    ('矛盾纠纷', 8.0, False)
+    >>> load_catalogue("urban").get("HW01").major_name
+    '环境卫生'
     """
-    p = Path(path) if path is not None else DEFAULT_CATALOGUE
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CategoryError(f"incident catalogue {p} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise CategoryError(f"incident catalogue {p} is not valid JSON: {exc}") from None
+    label, raw = _read_catalogue(path)
+    p = Path(label)
     defaults = raw.get("defaults") or {}
     d_accept = float(defaults.get("accept_hours", 8))
     d_complete = float(defaults.get("complete_hours", 72))
@@ -476,6 +593,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         mcode = str(major["code"])
         if mcode in majors:
             raise CategoryError(f"{where}: duplicate major code {mcode!r}")
+        _check_public(major, where)
         majors[mcode] = (major["name"], major.get("name_en", major["name"]))
         for j, minor in enumerate(major["minors"]):
             w = f"{where}.minors[{j}]"
@@ -494,6 +612,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
             dept = minor.get("department") or major.get("department")
             if not dept:
                 raise CategoryError(f"{w} ({code}): no responsible department")
+            _check_public(minor, w)
             categories[code] = Category(
                 code=code,
                 name=minor["name"],
@@ -504,10 +623,33 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
                 department=str(dept),
                 accept_hours=accept,
                 complete_hours=complete,
+                public=bool(minor.get("public", major.get("public", False))),
             )
     if not categories:
         raise CategoryError(f"incident catalogue {p} defines no categories")
+    _check_unique_names(p.name, categories, majors)
     return Catalogue(categories, majors)
+
+
+def _check_public(entry: dict, where: str) -> None:
+    if "public" in entry and not isinstance(entry["public"], bool):
+        raise CategoryError(f"{where}: 'public' must be true or false, got {entry['public']!r}")
+
+
+def _check_unique_names(
+    label: str, categories: dict[str, Category], majors: dict[str, tuple[str, str]]
+) -> None:
+    # Categories can be given by name: a name meaning two categories would make that ambiguous.
+    seen: dict[str, str] = {}
+    named = [(code, name) for code, (name, _en) in majors.items()] + [
+        (c.code, c.name) for c in categories.values()
+    ]
+    for code, name in named:
+        if name in seen:
+            raise CategoryError(f"{label}: categories {seen[name]} and {code} have the same name {name!r}")
+        if name in majors or name in categories:
+            raise CategoryError(f"{label}: the name of category {code} is also a category code: {name!r}")
+        seen[name] = code
 
 
 # --- overdue -------------------------------------------------------------------------------------

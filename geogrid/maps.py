@@ -49,8 +49,31 @@ CHANGE_COLORS = {
     "changed": "#fd8d3c",
     "unchanged": "#9e9e9e",
 }
-# ColorBrewer YlOrRd, 5 classes.
+# ColorBrewer YlOrRd, 5 classes: incident heat (and any numeric column by default).
+CHANGE_NAMES = {"added": "新增", "removed": "撤销", "changed": "调整", "unchanged": "未变"}
 SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+HEAT_PALETTE = SEQUENTIAL
+# ColorBrewer BuPu, 5 classes: KPI choropleths, so they never read as heat on the same map.
+KPI_PALETTE = ("#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c")
+# ColorBrewer RdBu, 5 classes, diverging around the middle of the household bounds: too few
+# households blue, too many red, and within the bounds light shades that still tell a grid
+# near the lower bound from one near the upper bound.
+HOUSEHOLD_COLORS = {
+    "below": "#0571b0",
+    "low": "#92c5de",
+    "mid": "#f7f7f7",
+    "high": "#f4a582",
+    "above": "#ca0020",
+    "unknown": "#bdbdbd",
+}
+HOUSEHOLD_LABELS = {
+    "below": "低于下限",
+    "low": "偏少",
+    "mid": "适中",
+    "high": "偏多",
+    "above": "超过上限",
+    "unknown": "无户数标准",
+}
 NO_DATA_COLOR = "#d9d9d9"
 # leaflet.heat colour stops (intensity -> colour), also shown in the legend.
 HEAT_GRADIENT = {0.4: "#0000ff", 0.6: "#00ffff", 0.7: "#00ff00", 0.8: "#ffff00", 1.0: "#ff0000"}
@@ -60,13 +83,14 @@ LABELS = {
     "name": "名称 Name",
     "head": "网格长 Head",
     "households": "户数 Households",
-    "status": "规模 Size vs rule",
+    "status": "规模 Size against the bounds",
     "change": "变化 Change",
     "households_before": "原户数 Households before",
     "households_after": "现户数 Households after",
     "households_moved": "迁移户数 Households moved",
-    "count": "事件 Incidents",
+    "count": "事件数 Incidents",
 }
+KIND_NAMES = {"urban": "城镇", "rural": "农村", "dedicated": "专属"}
 
 
 class Basemap(NamedTuple):
@@ -83,6 +107,38 @@ class Basemap(NamedTuple):
     name: str = "basemap"
     max_zoom: int = 18
     subdomains: str | Sequence[str] | None = None
+    #: An overlay of place names drawn over the basemap (Tianditu serves them separately).
+    labels_url: str | None = None
+
+
+def tianditu_basemap(key: str, *, layer: str = "vec") -> Basemap:
+    """The Tianditu (天地图) basemap from its WMTS service, with its place-name overlay.
+
+    Tianditu is the national basemap of the Ministry of Natural Resources; it needs a key
+    (``tk``) from https://console.tianditu.gov.cn.  Its tiles are in CGCS2000, which agrees
+    with WGS-84 to centimetres, so grids stored in EPSG:4326 sit on it without a shift (unlike
+    GCJ-02 basemaps such as AMap's).  ``layer``: ``vec`` (map) or ``img`` (imagery).
+
+    Examples
+    --------
+    >>> b = tianditu_basemap("0123abcd")
+    >>> "LAYER=vec" in b.url and "tk=0123abcd" in b.url and "LAYER=cva" in b.labels_url
+    True
+    """
+    if layer not in ("vec", "img"):
+        raise MapError(f"Tianditu layer must be 'vec' or 'img', got {layer!r}")
+    if not key or not str(key).strip():
+        raise MapError("Tianditu needs a key (tk): register at https://console.tianditu.gov.cn")
+    labels = {"vec": "cva", "img": "cia"}[layer]
+
+    def wmts(name: str) -> str:
+        return (
+            f"https://t{{s}}.tianditu.gov.cn/{name}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            f"&LAYER={name}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+            f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key.strip()}"
+        )
+
+    return Basemap(wmts(layer), "© 天地图 Tianditu", "天地图", 18, "01234567", wmts(labels))
 
 
 # --- page assets ---------------------------------------------------------------------------
@@ -147,7 +203,85 @@ def _new_map(bounds: Sequence[float], *, tiles: Any, assets: str, heat: bool = F
             control=True,
             **extra,
         ).add_to(m)
+        if basemap.labels_url:
+            folium.TileLayer(
+                tiles=basemap.labels_url,
+                attr=basemap.attribution,
+                name="地名 Place names",
+                max_zoom=basemap.max_zoom,
+                overlay=True,
+                control=True,
+                **extra,
+            ).add_to(m)
+    PlainAttribution().add_to(m)
     m.fit_bounds([[south, west], [north, east]])
+    return m
+
+
+class PlainAttribution(MacroElement):
+    """Leaflet's attribution prefix without its flag icon: just the word, as text."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.attributionControl.setPrefix("Leaflet");
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "PlainAttribution"
+
+
+class MapTitle(MacroElement):
+    """A title band at the top left of the map, beside the zoom buttons and clear of the layer
+    control (name of the area, plan, date), in plain HTML/CSS; also the page's ``<title>``."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        .geogrid-title { position: absolute; top: 10px; left: 56px; z-index: 1000;
+            pointer-events: none; max-width: 45%;
+            background: rgba(255,255,255,0.92); padding: 6px 16px; border-radius: 4px;
+            box-shadow: 0 1px 4px rgba(0,0,0,0.3); font-family: sans-serif; color: #1d3557; }
+        .geogrid-title h1 { margin: 0; font-size: 20px; line-height: 1.3; }
+        .geogrid-title p { margin: 2px 0 0; font-size: 13px; color: #444; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            (function () {
+                var div = L.DomUtil.create("div", "geogrid-title");
+                div.innerHTML = {{ this.html|tojson }};
+                {{ this._parent.get_name() }}.getContainer().appendChild(div);
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, subtitle: str | None = None) -> None:
+        super().__init__()
+        self._name = "MapTitle"
+        self.title = title
+        self.subtitle = subtitle
+        self.html = f"<h1>{html_lib.escape(title)}</h1>" + (
+            f"<p>{html_lib.escape(subtitle)}</p>" if subtitle else ""
+        )
+
+
+def add_title(m: folium.Map, title: str | None, subtitle: str | None = None) -> folium.Map:
+    """Put a title band (and the page title) on ``m``; nothing when ``title`` is None.
+
+    Examples
+    --------
+    >>> m = add_title(folium.Map(tiles=None), "姑苏区网格", "方案第 3 版 · 数据截至 2024-05-01")
+    >>> "姑苏区网格" in map_html(m)
+    True
+    """
+    if title:
+        MapTitle(title, subtitle).add_to(m)
+        m.get_root().title = title  # type: ignore[attr-defined]  # the root is a branca Figure
     return m
 
 
@@ -300,7 +434,7 @@ def classify(values: Any, *, palette: Sequence[str] = SEQUENTIAL) -> tuple[list[
             colors[ok] = np.asarray(chosen, dtype=object)[idx]
             legend = [(chosen[i], f"{_fmt(edges[i])} – {_fmt(edges[i + 1])}") for i in range(k)]
     if (~ok).any():
-        legend.append((NO_DATA_COLOR, "no data 无数据"))
+        legend.append((NO_DATA_COLOR, "无数据 no data"))
     return colors.tolist(), legend
 
 
@@ -361,13 +495,77 @@ def _grid_props(gdf: Any) -> dict[str, list[Any]]:
 # --- builders ------------------------------------------------------------------------------
 
 
-def _status_legend(status: np.ndarray, **labels: str) -> list[tuple[str, str]]:
-    """Legend rows for below/within/above (always shown) and unknown (when present), with counts."""
-    counts = pd.Series(status).value_counts()
-    items = [(STATUS_COLORS[k], f"{labels[k]} ({counts.get(k, 0)})") for k in ("below", "within", "above")]
-    if counts.get("unknown", 0):
-        items.append((STATUS_COLORS["unknown"], f"{labels['unknown']} ({counts['unknown']})"))
-    return items
+def household_classes(households: Any, rule: Rule | str | tuple[int, int]) -> np.ndarray:
+    """Households against a rule's bounds in five classes for a diverging palette.
+
+    ``below`` / ``above`` the bounds, and within them ``low`` / ``mid`` / ``high`` by thirds
+    of the range (``unknown`` without a count).  :data:`HOUSEHOLD_COLORS` colours them.
+
+    Examples
+    --------
+    >>> household_classes([40, 50, 70, 90, 100, 101, None], "rural").tolist()
+    ['below', 'low', 'mid', 'high', 'high', 'above', 'unknown']
+    """
+    r = resolve_rule(rule)
+    h = pd.to_numeric(pd.Series(list(households), dtype=object), errors="coerce").to_numpy(dtype=float)
+    third = (r.hi - r.lo) / 3
+    out = np.full(h.shape, "unknown", dtype=object)
+    out[h < r.lo] = "below"
+    out[(h >= r.lo) & (h < r.lo + third)] = "low"
+    out[(h >= r.lo + third) & (h < r.lo + 2 * third)] = "mid"
+    out[(h >= r.lo + 2 * third) & (h <= r.hi)] = "high"
+    out[h > r.hi] = "above"
+    return out
+
+
+def _class_legend(classes: np.ndarray, rule: Any | None) -> list[tuple[str, str]]:
+    """Legend rows of the household classes, with the numbers of households (one rule) and
+    the number of grids in each."""
+    counts = pd.Series(classes).value_counts()
+    text = dict(HOUSEHOLD_LABELS)
+    if rule is not None:
+        lo, hi = rule.lo, rule.hi
+        a, b = round(lo + (hi - lo) / 3), round(lo + 2 * (hi - lo) / 3)
+        text |= {
+            "below": f"少于 {lo} 户（低于下限）",
+            "low": f"{lo}–{a} 户（偏少）",
+            "mid": f"{a}–{b} 户（适中）",
+            "high": f"{b}–{hi} 户（偏多）",
+            "above": f"多于 {hi} 户（超过上限）",
+        }
+    keys = ["below", "low", "mid", "high", "above"] + (["unknown"] if counts.get("unknown", 0) else [])
+    return [(HOUSEHOLD_COLORS[k], f"{text[k]} · {counts.get(k, 0)} 个网格") for k in keys]
+
+
+def _classes_by_kind(gdf: Any, values: list) -> tuple[np.ndarray, dict[str, Rule]]:
+    if "kind" not in gdf.columns:
+        raise MapError("rule='kind' needs a 'kind' column (urban, rural or dedicated) on the grids")
+    classes = np.full(len(gdf), "unknown", dtype=object)
+    rules: dict[str, Rule] = {}
+    for kind in ("urban", "rural"):
+        rows = (gdf["kind"] == kind).to_numpy()
+        if rows.any():
+            rules[kind] = resolve_rule(kind)
+            classes[rows] = household_classes(np.asarray(values, dtype=object)[rows], rules[kind])
+    return classes, rules
+
+
+def _household_layer(gdf: Any, values: list, rule: Any, props: dict) -> tuple[str, list]:
+    """Colour ``props`` by households against ``rule`` (or each grid's kind); legend section."""
+    if rule == "kind":
+        classes, rules = _classes_by_kind(gdf, values)
+        bounds = "，".join(f"{KIND_NAMES[k]} {r.lo}–{r.hi} 户" for k, r in rules.items())
+        title = f"网格户数与标准（{bounds}）"
+        legend = _class_legend(classes, None)
+    else:
+        r = resolve_rule(rule)
+        classes = household_classes(values, r)
+        title = f"网格户数与标准（{r.lo}–{r.hi} 户）"
+        legend = _class_legend(classes, r)
+    props["status"] = [HOUSEHOLD_LABELS[c] for c in classes]
+    props["_class"] = classes.tolist()
+    props["_fill"] = [HOUSEHOLD_COLORS[c] for c in classes]
+    return title, legend
 
 
 def grid_map(
@@ -378,6 +576,8 @@ def grid_map(
     tiles: Basemap | tuple | None = None,
     assets: str = INLINE,
     name: str = "网格 Grids",
+    title: str | None = None,
+    subtitle: str | None = None,
 ) -> folium.Map:
     """Map of grids coloured by households against a rule's bounds (or by any numeric column).
 
@@ -387,19 +587,22 @@ def grid_map(
         Grid frame (see :mod:`geogrid.frames`): ``code``, ``name``, ``households``, geometry;
         a ``head`` (or ``head_name``) column is shown when present.
     rule : Rule, "rural", "urban", (lo, hi), "kind", optional
-        With ``color_by="households"``: colour below / within / above the bounds
-        (:data:`STATUS_COLORS`).  ``"kind"`` judges each grid by the rule of its own ``kind``
+        With ``color_by="households"``: a diverging palette around the bounds
+        (:func:`household_classes`, :data:`HOUSEHOLD_COLORS`): blue below, red above, light
+        shades by thirds within.  ``"kind"`` judges each grid by the rule of its own ``kind``
         column (urban 300–500, rural 50–100; dedicated grids have no household rule), which
         is what a county with both kinds needs.  Without a rule, values are coloured by
         quantile classes.
     color_by : str, default "households"
         Numeric column to colour by (e.g. a KPI column).
     tiles : Basemap or (url_template, attribution), optional
-        Basemap; default none (works offline).
+        Basemap; default none (works offline).  See :func:`tianditu_basemap`.
     assets : "inline" or URL prefix
         Embed Leaflet in the page, or link it under a prefix such as ``"/static/vendor"``.
     name : str
         Layer name in the layer control.
+    title, subtitle : str, optional
+        A title band over the map (e.g. the division's name; the plan and the data date).
 
     Returns
     -------
@@ -412,7 +615,7 @@ def grid_map(
     >>> grids = gpd.GeoDataFrame(
     ...     {"code": ["320508019044001", "320508019044002"], "name": ["一", "二"], "households": [40, 80]},
     ...     geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)], crs=4326)
-    >>> m = grid_map(grids, rule="rural")
+    >>> m = grid_map(grids, rule="rural", title="东港社区网格")
     >>> external_urls(map_html(m))
     []
     """
@@ -424,49 +627,17 @@ def grid_map(
     values = gdf[color_by].tolist()
     if color_by not in props:
         props[color_by] = values
-    if rule == "kind" and color_by == "households":
-        if "kind" not in gdf.columns:
-            raise MapError("rule='kind' needs a 'kind' column (urban, rural or dedicated) on the grids")
-        status = np.full(len(gdf), "unknown", dtype=object)
-        rules = {}
-        for kind in ("urban", "rural"):
-            rows = (gdf["kind"] == kind).to_numpy()
-            if rows.any():
-                rules[kind] = resolve_rule(kind)
-                status[rows] = rule_status(np.asarray(values, dtype=object)[rows], rules[kind])
-        props["status"] = status.tolist()
-        props["_fill"] = [STATUS_COLORS[s] for s in status]
-        bounds = ", ".join(f"{k} {r.lo}–{r.hi}" for k, r in rules.items())
-        legend_items = _status_legend(
-            status,
-            below="below its rule 偏小",
-            within=f"within ({bounds}) 合规",
-            above="above its rule 偏大",
-            unknown="no rule (dedicated) 专属",
-        )
-        title = "户数 Households against each grid's rule"
-    elif rule is not None and color_by == "households":
-        r = resolve_rule(rule)
-        status = rule_status(values, r)
-        props["status"] = status.tolist()
-        props["_fill"] = [STATUS_COLORS[s] for s in status]
-        legend_items = _status_legend(
-            status,
-            below=f"< {r.lo} below 偏小",
-            within=f"{r.lo}–{r.hi} within 合规",
-            above=f"> {r.hi} above 偏大",
-            unknown="unknown 未知",
-        )
-        title = f"户数 Households, rule {r.name} [{r.lo}, {r.hi}]"
+    if rule is not None and color_by == "households":
+        legend_title, legend_items = _household_layer(gdf, values, rule, props)
     else:
         props["_fill"], legend_items = classify(values)
-        title = LABELS.get(color_by, color_by)
+        legend_title = LABELS.get(color_by, color_by)
     fc = _features(gdf, props)
-    style = {"color": "#333333", "weight": 1.5, "fillOpacity": 0.55}
+    style = {"color": "#333333", "weight": 1.5, "fillOpacity": 0.7}
     _geojson_layer(fc, name=name, style=style, fill_key="_fill").add_to(m)
-    Legend([(title, legend_items)]).add_to(m)
+    Legend([(legend_title, legend_items)]).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    return m
+    return add_title(m, title, subtitle)
 
 
 def _heat_layer(m: folium.Map, heat: pd.DataFrame, *, name: str | None) -> tuple[str, list] | None:
@@ -481,15 +652,15 @@ def _heat_layer(m: folium.Map, heat: pd.DataFrame, *, name: str | None) -> tuple
             )
         df = heat[["cell", count_col]].reset_index(drop=True)
         fc = cells_to_geojson(df)
-        colors, legend = classify(df[count_col].tolist())
+        colors, legend = classify(df[count_col].tolist(), palette=HEAT_PALETTE)
         for f, c in zip(fc["features"], colors, strict=True):
             f["properties"]["_fill"] = c
         res = sorted(set(cell_resolutions(df["cell"].to_numpy()).tolist())) if len(df) else []
-        title = name or f"事件 Incidents (H3 res {','.join(map(str, res))})"
+        layer_name = name or "事件热力 Incident heat"
         style = {"stroke": False, "fillOpacity": 0.6}
         # Not interactive: clicks reach the grid layer below, whose popup carries the KPIs.
-        _geojson_layer(fc, name=title, style=style, fill_key="_fill", interactive=False).add_to(m)
-        return title, legend
+        _geojson_layer(fc, name=layer_name, style=style, fill_key="_fill", interactive=False).add_to(m)
+        return _heat_title(res), [(c, f"{label} 件") for c, label in legend]
     lon_col = next((c for c in ("lon", "lng", "longitude") if c in heat.columns), None)
     lat_col = next((c for c in ("lat", "latitude") if c in heat.columns), None)
     if lon_col is None or lat_col is None:
@@ -520,8 +691,19 @@ def _heat_layer(m: folium.Map, heat: pd.DataFrame, *, name: str | None) -> tuple
     layer.default_js = []  # the script comes from the vendored leaflet.heat (see _install_assets)
     layer.add_to(m)
     colors = list(HEAT_GRADIENT.values())
-    labels = ["low 低"] + [""] * (len(colors) - 2) + ["high 高"]
-    return title, list(zip(colors, labels, strict=True))
+    labels = ["少"] + [""] * (len(colors) - 2) + ["多"]
+    return "事件热力（事件密集处颜色深）", list(zip(colors, labels, strict=True))
+
+
+def _heat_title(resolutions: list[int]) -> str:
+    """A legend title that says how big a hexagon is, in metres, instead of naming H3."""
+    from h3 import average_hexagon_edge_length
+
+    if len(resolutions) != 1:
+        return "事件热力：每个六边形内的事件数"
+    edge = average_hexagon_edge_length(resolutions[0], unit="m")
+    size = f"{edge / 1000:.1f} 公里" if edge >= 1000 else f"{round(edge, -1 if edge >= 100 else 0):.0f} 米"
+    return f"事件热力：每个六边形（边长约 {size}）内的事件数"
 
 
 def dashboard_map(
@@ -533,6 +715,8 @@ def dashboard_map(
     heat_name: str | None = None,
     tiles: Basemap | tuple | None = None,
     assets: str = INLINE,
+    title: str | None = None,
+    subtitle: str | None = None,
 ) -> folium.Map:
     """Dashboard map: grid boundaries, incident heat and a KPI choropleth, with layer control.
 
@@ -551,8 +735,9 @@ def dashboard_map(
         Name of the KPI in the legend, popups and layer control.
     heat_name : str, optional
         Layer name of the heat layer.
-    tiles, assets
-        As in :func:`grid_map`.
+    tiles, assets, title, subtitle
+        As in :func:`grid_map`.  Heat is drawn in :data:`HEAT_PALETTE`, the KPI in
+        :data:`KPI_PALETTE`: two palettes, so neither reads as the other.
 
     Examples
     --------
@@ -582,13 +767,13 @@ def dashboard_map(
                 f"grid {str(gdf['code'].iloc[0])!r})"
             )
         props[kpi_label] = values
-        colors, legend = classify(values)
+        colors, legend = classify(values, palette=KPI_PALETTE)
         kpi_fc = _features(gdf, {"code": props["code"], kpi_label: values, "_fill": colors})
         kpi_style = {"color": "#555555", "weight": 0.5, "fillOpacity": 0.6}
         _geojson_layer(
-            kpi_fc, name=f"指标 {kpi_label}", style=kpi_style, fill_key="_fill", interactive=False
+            kpi_fc, name=f"指标：{kpi_label}", style=kpi_style, fill_key="_fill", interactive=False
         ).add_to(m)
-        sections.append((kpi_label, legend))
+        sections.append((f"指标：{kpi_label}", legend))
     if heat is not None:
         added = _heat_layer(m, heat, name=heat_name)
         if added:
@@ -597,10 +782,10 @@ def dashboard_map(
     fc = _features(gdf, props)
     style = {"color": "#222222", "weight": 1.5, "fillColor": "#ffffff", "fillOpacity": 0.0}
     _geojson_layer(fc, name="网格边界 Grid boundaries", style=style, fill_key=None).add_to(m)
-    sections.append(("网格 Grids", [("#ffffff", f"grid boundary ({len(gdf)} grids)")]))
+    sections.append(("网格", [("#ffffff", f"网格边界 · 共 {len(gdf)} 个网格")]))
     Legend(sections).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    return m
+    return add_title(m, title, subtitle)
 
 
 def diff_by_code(old: Any, new: Any) -> Any:
@@ -720,7 +905,7 @@ def diff_map(
     for change in ("unchanged", "changed", "removed", "added"):
         sel = (d["change"].astype(str) == change).to_numpy()
         count = int(sel.sum())
-        items.append((CHANGE_COLORS[change], f"{change} ({count})"))
+        items.append((CHANGE_COLORS[change], f"{CHANGE_NAMES[change]} {change} ({count})"))
         if not count:
             continue
         part = d[sel]

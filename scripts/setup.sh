@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # fonts-wqy-zenhei: Chinese labels in screenshots and rendered map images.
 APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 chromium chromium-driver fonts-wqy-zenhei nodejs npm wrk)
 
+# gdal-bin: ogrinfo/ogr2ogr, GDAL's OGC API client, in the standard-client tests.
+APT_PACKAGES+=(gdal-bin)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   # npm/node may come from elsewhere (e.g. NodeSource); only ask apt when the command is absent.

@@ -52,7 +52,8 @@ def test_home_lists_published_plans_with_their_map_links(client, engine):
 
     from geogrid.db import plans
 
-    assert "no published plan yet" in client.get("/").text
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    assert "尚无已发布的方案" in client.get("/", headers=browser).text
     load_village(engine, "320508019001", (120.60, 31.30, 120.62, 31.31))
     pid = plans.save_plan(
         engine,
@@ -63,9 +64,9 @@ def test_home_lists_published_plans_with_their_map_links(client, engine):
         ),
         scope_code="320508019001",
     )
-    assert "320508019001" not in client.get("/").text  # a draft is not listed
+    assert "320508019001" not in client.get("/", headers=browser).text  # a draft is not listed
     plans.publish_plan(engine, pid)
-    page = client.get("/").text
+    page = client.get("/", headers=browser).text
     assert "/maps/dashboard?division=320508019001" in page and "<td>350</td>" in page
 
 

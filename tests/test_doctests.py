@@ -16,8 +16,14 @@ _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def _modules_with_examples() -> list[str]:
+    import api
+
     names = []
-    for info in pkgutil.walk_packages(geogrid.__path__, prefix="geogrid."):
+    packages = [
+        *pkgutil.walk_packages(geogrid.__path__, prefix="geogrid."),
+        *pkgutil.walk_packages(api.__path__, prefix="api."),
+    ]
+    for info in packages:
         if info.name.startswith(_SKIP_PREFIXES):
             continue
         module = importlib.import_module(info.name)

@@ -166,7 +166,7 @@ def test_stats_endpoint(client, points, api_key):
     assert sum(row["total"] for row in body["rows"]) == N + 20
     assert {row["period"] for row in body["rows"]} == {"2024-05", "2024-06"}
     cats = client.get("/stats?group_by=category").json()["rows"]
-    assert {(c["key"], c["name"]) for c in cats} == {("HW", "环境卫生"), ("CG", "城市管理")}
+    assert {(c["key"], c["name"]) for c in cats} == {("HW", "人居环境"), ("CG", "城乡管理")}
     far = client.get("/stats?at=2100-01-01").json()["summary"]
     assert far["overdue"] == N + 20 and far["acceptance_rate"] == 0.0
     assert client.get("/stats?group_by=colour").status_code == 400
@@ -178,18 +178,26 @@ def test_map_pages(client, points):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     page = r.text
     assert "/static/vendor/" in page and "unpkg" not in page and "cdn" not in page.lower()
-    assert G1 in page and "Incidents per 100 households" in page
+    assert G1 in page and "Incidents per 100 households" in page and "<title>" in page
     from geogrid.maps import external_urls
 
     assert external_urls(page) == []
     assert (
         client.get("/maps/dashboard?division=320508019002&kpi=completion_rate&category=HW").status_code == 200
     )
-    assert client.get("/maps/dashboard?division=320508019099").status_code == 404
-    assert client.get("/maps/dashboard?kpi=beauty").status_code == 422
+    # Errors of map pages are HTML pages (opened in browsers), in Chinese first.
+    for url, status in (
+        ("/maps/dashboard?division=320508019099", 404),
+        ("/maps/dashboard?kpi=beauty", 400),
+        ("/maps/grids?rule=lots", 400),
+        ("/maps/grids?division=abc", 400),
+    ):
+        r = client.get(url)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), url
+        assert "返回首页" in r.text and "<h1>" in r.text
+    assert "未找到" in client.get("/maps/grids?division=320508019099").text
     assert client.get("/maps/grids?rule=300-500").status_code == 200
-    assert client.get("/maps/grids?rule=lots").status_code == 400
     # By default each grid is judged by its own kind's rule: the legend names both bounds.
     page = client.get("/maps/grids").text
     # (the legend travels JSON-escaped inside the page: non-ASCII as \\uXXXX)
-    assert "against each grid" in page and "urban 300\\u2013500" in page and "rural 50\\u2013100" in page
+    assert "\\u57ce\\u9547 300\\u2013500" in page and "\\u519c\\u6751 50\\u2013100" in page  # 城镇, 农村

@@ -167,7 +167,7 @@ def test_roles_and_scopes_through_the_loop(client, county, api_key):
     w2 = api_key("worker", grid_codes=[G2])
     disp = api_key("dispatcher")
     water = api_key("department", department="水务局")
-    hw = api_key("department", department="环境卫生管理处")
+    hw = api_key("department", department="城市管理局")
 
     def do(headers, action, **kw):
         return client.post(f"/incidents/{pid}/transitions", json={"action": action, **kw}, headers=headers)

@@ -130,10 +130,10 @@ def test_concurrent_retries_create_one_incident(county):
 def test_full_loop_writes_history(county):
     pid = make(county)
     worker = wf.Actor("w1", "worker", {"grid_codes": [G1]})
-    dept = wf.Actor("hw", "department", {"department": "环境卫生管理处"})
+    dept = wf.Actor("hw", "department", {"department": "城市管理局"})
     act(county, pid, "accept", actor=worker, now=T0 + H)
     inc = act(county, pid, "dispatch", actor=DISPATCHER, now=T0 + 2 * H)
-    assert inc.department == "环境卫生管理处"  # the category's department by default
+    assert inc.department == "城市管理局"  # the category's department by default
     act(county, pid, "start", actor=dept, now=T0 + 3 * H)
     act(county, pid, "resolve", actor=dept, now=T0 + 4 * H, note="已清运")
     act(county, pid, "verify", actor=worker, now=T0 + 5 * H)
@@ -150,7 +150,7 @@ def test_full_loop_writes_history(county):
         ("verify", "resolved", "verified", "w1"),
         ("close", "verified", "closed", "center"),
     ]
-    assert hist[4].note == "已清运" and hist[2].details == {"department": "环境卫生管理处"}
+    assert hist[4].note == "已清运" and hist[2].details == {"department": "城市管理局"}
     with pytest.raises(ConflictError, match="cannot accept an incident that is closed; it is final"):
         act(county, pid, "accept")
     assert len(st.history(county, pid)) == 7  # a refused action leaves no trace
@@ -204,7 +204,7 @@ def test_permissions_are_checked_on_current_data(county):
     act(county, pid, "accept", actor=wf.Actor("w2", "worker", {"grid_codes": [G2]}))
     act(county, pid, "dispatch", department="水务局")
     with pytest.raises(wf.ActionForbiddenError, match="dispatched to it"):
-        act(county, pid, "start", actor=wf.Actor("hw", "department", {"department": "环境卫生管理处"}))
+        act(county, pid, "start", actor=wf.Actor("hw", "department", {"department": "城市管理局"}))
     act(county, pid, "start", actor=wf.Actor("water", "department", {"department": "水务局"}))
     with pytest.raises(NotFoundError):
         act(county, "E99999999", "accept")
@@ -215,7 +215,7 @@ def test_permissions_are_checked_on_current_data(county):
 def test_escalation_and_return(county):
     pid = make(county)
     act(county, pid, "accept", "dispatch")
-    inc = act(county, pid, "escalate", actor=wf.Actor("hw", "department", {"department": "环境卫生管理处"}))
+    inc = act(county, pid, "escalate", actor=wf.Actor("hw", "department", {"department": "城市管理局"}))
     assert (inc.status, inc.level, inc.department) == ("escalated", "village", None)
     inc = act(county, pid, "escalate", level="county")
     assert inc.level == "county"
@@ -307,7 +307,7 @@ def test_statistics_match_hand_computed_numbers(county):
     water = "水务局"
     act(county, ids[0], "accept", now=T0 + H)
     act(county, ids[0], "dispatch", now=T0 + H)
-    hw = wf.Actor("hw", "department", {"department": "环境卫生管理处"})
+    hw = wf.Actor("hw", "department", {"department": "城市管理局"})
     act(county, ids[0], "start", "resolve", actor=hw, now=T0 + 10 * H)
     act(county, ids[0], "verify", "close", now=T0 + 11 * H)
     act(county, ids[1], "accept", now=T0 + 9 * H)
@@ -375,7 +375,7 @@ def test_statistics_match_hand_computed_numbers(county):
     assert [r.period for r in st.statistics(county, period="year", now=now)] == ["2024"]
 
     by_dept = {r.key: (r.total, r.completed) for r in st.statistics(county, group_by="department", now=now)}
-    assert by_dept == {"环境卫生管理处": (1, 1), water: (2, 1), None: (3, 1)}  # #5 was handled by its grid
+    assert by_dept == {"城市管理局": (1, 1), water: (2, 1), None: (3, 1)}  # #5 was handled by its grid
     by_village = {r.key: r.total for r in st.statistics(county, group_by="village", now=now)}
     assert by_village == {V1: 4, V2: 2}
     assert {r.key: r.total for r in st.statistics(county, group_by="township", now=now)} == {TOWNSHIP: 6}

@@ -151,17 +151,49 @@ def test_visibility_and_contact():
     assert not wf.in_scope(wf.Actor("anonymous", "anonymous"), **kw)
 
 
-def test_default_catalogue():
+def test_default_catalogue_is_the_grid_duty_list():
     cat = wf.load_catalogue()
     majors = {c.major_name for c in cat}
-    assert {"城市管理", "环境卫生", "治安隐患", "矛盾纠纷", "安全生产", "民生服务"} <= majors
+    # the grid duties of the county reports (网格事项清单)
+    assert {"党建引领", "矛盾纠纷", "社会治安", "安全隐患", "民生服务", "防返贫监测", "疫情防控"} <= majors
     assert all(c.name_en and c.department and c.accept_hours <= c.complete_hours for c in cat)
+    # incidents about people are private; hazards on the street may go on a notice board
+    private = {c.major_code for c in cat if not c.public}
+    assert {"MD", "ZA", "FP", "GA", "XF"} <= private and not {"AQ", "CG", "HW"} & private
     # accept within 8 hours unless the category says otherwise
     assert cat.get("HW01").accept_hours == 8 and cat.get("AQ02").accept_hours == 1
     d = cat.deadlines("HW01", T0)
     assert d == wf.Deadlines(T0 + timedelta(hours=8), T0 + timedelta(hours=24))
     with pytest.raises(wf.CategoryError, match="unknown category 'XX99'"):
         cat.get("XX99")
+
+
+def test_categories_by_code_or_chinese_name():
+    cat = wf.load_catalogue()
+    for c in cat:
+        assert cat.get(c.name) is c and cat.code_of(c.name) == c.code == cat.code_of(c.code)
+        assert cat.code_of(c.major_name) == c.major_code and cat.name_of(c.major_code) == c.major_name
+    with pytest.raises(wf.CategoryError, match="unknown category '没有这类'"):
+        cat.code_of("没有这类")
+
+
+def test_urban_catalogue_stays_as_an_alternative(tmp_path):
+    urban = wf.load_catalogue("urban")
+    assert {c.major_name for c in urban} >= {"城市管理", "环境卫生", "治安隐患", "安全生产"}
+    assert urban.get("ZA01").public is False and urban.get("HW01").public is True
+    # a path works too
+    p = tmp_path / "mine.json"
+    p.write_text(
+        json.dumps(
+            {
+                "majors": [
+                    {"code": "A", "name": "甲", "department": "d", "minors": [{"code": "A1", "name": "乙"}]}
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert wf.load_catalogue(p).get("乙").public is False  # private unless the file says otherwise
 
 
 def test_catalogue_errors_name_the_entry(tmp_path):
@@ -188,6 +220,14 @@ def test_catalogue_errors_name_the_entry(tmp_path):
         wf.load_catalogue(p)
     with pytest.raises(wf.CategoryError, match="does not exist"):
         wf.load_catalogue(tmp_path / "missing.json")
+    two = {"code": "A", "name": "甲", "department": "d", "minors": [{"code": "A1", "name": "甲"}]}
+    p.write_text(json.dumps({"majors": [two]}), encoding="utf-8")
+    with pytest.raises(wf.CategoryError, match="categories A and A1 have the same name '甲'"):
+        wf.load_catalogue(p)
+    two["minors"] = [{"code": "A1", "name": "乙", "public": "yes"}]
+    p.write_text(json.dumps({"majors": [two]}), encoding="utf-8")
+    with pytest.raises(wf.CategoryError, match="'public' must be true or false"):
+        wf.load_catalogue(p)
 
 
 def test_overdue_flags():

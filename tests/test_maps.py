@@ -19,9 +19,11 @@ from geogrid.errors import AssetsMissingError, MapError
 from geogrid.heat import aggregate, cells_for_points
 from geogrid.maps import (
     CHANGE_COLORS,
+    HEAT_PALETTE,
+    HOUSEHOLD_COLORS,
+    KPI_PALETTE,
     NO_DATA_COLOR,
     SEQUENTIAL,
-    STATUS_COLORS,
     Basemap,
     classify,
     dashboard_map,
@@ -130,15 +132,15 @@ def test_grid_map_colours_against_rule_bounds(grids):
     m = grid_map(grids, rule="rural")
     (layer,) = _layers(m)
     props = _props(layer)
-    want = {
-        "320508019044001": ("below", STATUS_COLORS["below"]),
-        "320508019044002": ("within", STATUS_COLORS["within"]),
-        "320508019044003": ("above", STATUS_COLORS["above"]),
-        "320508019044004": ("unknown", STATUS_COLORS["unknown"]),
+    want = {  # households 40, 75, 150, None against rural 50–100
+        "320508019044001": ("below", "低于下限"),
+        "320508019044002": ("mid", "适中"),
+        "320508019044003": ("above", "超过上限"),
+        "320508019044004": ("unknown", "无户数标准"),
     }
-    for code, (status, color) in want.items():
-        assert props[code]["status"] == status
-        assert props[code]["_fill"] == color
+    for code, (cls, label) in want.items():
+        assert props[code]["status"] == label and props[code]["_class"] == cls
+        assert props[code]["_fill"] == HOUSEHOLD_COLORS[cls]
     assert props["320508019044003"]["head"] == "王芳"
     assert props["320508019044003"]["households"] == 150
     assert props["320508019044004"]["households"] is None
@@ -149,17 +151,33 @@ def test_grid_map_colours_against_rule_bounds(grids):
     assert '"code", "name", "head", "households"' in page
     assert _shown("网格长 Head", page)
     legend = next(c for c in m._children.values() if c.__class__.__name__ == "Legend")
-    assert "&lt; 50 below" in legend.html and "(1)" in legend.html and "&gt; 100 above" in legend.html
+    for text in (
+        "少于 50 户（低于下限） · 1 个网格",
+        "67–83 户（适中） · 1 个网格",
+        "多于 100 户（超过上限）",
+    ):
+        assert text in legend.html
+    assert "H3" not in legend.html and "res" not in legend.html
     # The style function really uses the colours (rendered into the page's style map).
-    for color in (STATUS_COLORS["below"], STATUS_COLORS["above"]):
+    for color in (HOUSEHOLD_COLORS["below"], HOUSEHOLD_COLORS["above"]):
         assert color in page
+
+
+def test_within_the_bounds_is_not_one_colour(grids):
+    spread = grids.copy()
+    spread["households"] = [52, 75, 98, 60]
+    props = _props(_layers(grid_map(spread, rule="rural"))[0])
+    fills = [props[c]["_fill"] for c in spread["code"]]
+    # all within 50–100, yet near the lower bound, in the middle and near the upper bound differ
+    assert fills == [HOUSEHOLD_COLORS[k] for k in ("low", "mid", "high", "low")]
+    assert len(set(fills)) == 3
 
 
 def test_grid_map_custom_rule_changes_status(grids):
     m = grid_map(grids, rule=(30, 60))
     props = _props(_layers(m)[0])
-    assert props["320508019044001"]["status"] == "within"
-    assert props["320508019044002"]["status"] == "above"
+    assert props["320508019044001"]["_class"] == "mid"  # 40 in the middle third of 30–60
+    assert props["320508019044002"]["_class"] == "above"
 
 
 def test_grid_map_judges_each_grid_by_its_own_kind(grids):
@@ -167,14 +185,15 @@ def test_grid_map_judges_each_grid_by_its_own_kind(grids):
     mixed["households"] = [60, 350, 120, 700]
     mixed["kind"] = ["rural", "urban", "urban", "dedicated"]
     props = _props(_layers(grid_map(mixed, rule="kind"))[0])
-    got = {code: props[code]["status"] for code in mixed["code"]}
-    # 60 is within rural [50,100]; 350 within urban [300,500]; 120 is below the urban bound;
+    got = {code: props[code]["_class"] for code in mixed["code"]}
+    # 60 is low in rural [50,100]; 350 low in urban [300,500]; 120 is below the urban bound;
     # a dedicated grid (school, company) has no household rule.
-    assert list(got.values()) == ["within", "within", "below", "unknown"]
+    assert list(got.values()) == ["low", "low", "below", "unknown"]
     legend = next(
         c for c in grid_map(mixed, rule="kind")._children.values() if c.__class__.__name__ == "Legend"
     )
-    assert "urban 300–500" in legend.html and "rural 50–100" in legend.html and "专属 (1)" in legend.html
+    assert "城镇 300–500 户" in legend.html and "农村 50–100 户" in legend.html
+    assert "无户数标准 · 1 个网格" in legend.html
     with pytest.raises(MapError, match="kind"):
         grid_map(grids.drop(columns=["kind"], errors="ignore"), rule="kind")
 
@@ -201,8 +220,11 @@ def test_dashboard_kpi_heat_and_popups(grids):
     m = dashboard_map(grids, heat=cells, kpi=kpi, kpi_label="事件/百户 per 100 hh")
     kpi_layer, hex_layer, grid_layer = _layers(m)
     kp = _props(kpi_layer)
-    assert kp["320508019044003"]["_fill"] == SEQUENTIAL[-1]
-    assert kp["320508019044001"]["_fill"] == SEQUENTIAL[0]
+    assert kp["320508019044003"]["_fill"] == KPI_PALETTE[-1]
+    assert kp["320508019044001"]["_fill"] == KPI_PALETTE[0]
+    # heat and KPI never share colours
+    hex_fills = {f["properties"]["_fill"] for f in hex_layer.data["features"]}
+    assert hex_fills <= set(HEAT_PALETTE) and not set(HEAT_PALETTE) & set(KPI_PALETTE)
     assert kp["320508019044004"]["_fill"] == NO_DATA_COLOR  # grid without a KPI value
     # Hexagons: one feature per aggregated cell with its count; lon/lat order.
     assert len(hex_layer.data["features"]) == len(cells)
@@ -215,7 +237,9 @@ def test_dashboard_kpi_heat_and_popups(grids):
     assert gp["320508019044002"]["head"] == "李娜"
     assert gp["320508019044002"]["households"] == 75
     page = map_html(m)
-    assert _shown("事件/百户 per 100 hh", page) and "Incidents (H3 res 8)" in page
+    assert _shown("事件/百户 per 100 hh", page)
+    legend = next(c for c in m._children.values() if c.__class__.__name__ == "Legend")
+    assert "每个六边形（边长约 530 米）内的事件数" in legend.html and "H3" not in legend.html
 
 
 def test_dashboard_kpi_must_match_codes(grids):
@@ -396,3 +420,19 @@ def test_rule_status_and_classify():
     assert colors == [SEQUENTIAL[-1]] * 3 and len(legend) == 1
     colors, legend = classify([1.0, None, 3.0])
     assert colors[1] == NO_DATA_COLOR and legend[-1][0] == NO_DATA_COLOR
+
+
+def test_title_plain_attribution_and_tianditu(grids):
+    from geogrid.maps import tianditu_basemap
+
+    m = grid_map(grids, rule="rural", title="东港社区网格", subtitle="方案第 2 版 · 数据截至 2024-05-01")
+    page = map_html(m)
+    assert "<title>东港社区网格</title>" in page and _shown("方案第 2 版 · 数据截至 2024-05-01", page)
+    assert 'attributionControl.setPrefix("Leaflet")' in page  # no flag icon
+    with pytest.raises(MapError, match="key"):
+        tianditu_basemap("")
+    m = grid_map(grids, rule="rural", tiles=tianditu_basemap("k123"))
+    tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]
+    assert [t.tile_name for t in tiles] == ["天地图", "地名 Place names"]
+    assert all("tk=k123" in t.tiles and "{z}" in t.tiles for t in tiles)
+    assert tiles[1].overlay and not tiles[0].overlay

@@ -17,7 +17,7 @@ def test_discovery_and_services(client, county):
     assert d["endpoints"][0]["url"].endswith("/open311/v2")
     services = client.get("/open311/v2/services.json").json()
     codes = {s["service_code"]: s for s in services}
-    assert codes["HW01"]["service_name"] == "垃圾堆放" and codes["HW01"]["group"] == "环境卫生"
+    assert codes["HW01"]["service_name"] == "垃圾乱堆乱放" and codes["HW01"]["group"] == "人居环境"
     assert all(s["metadata"] is False and s["type"] == "realtime" for s in services)
     assert client.get("/open311/v2/services/HW01.json").json() == {"service_code": "HW01", "attributes": []}
     r = client.get("/open311/v2/services/NOPE.json")
@@ -44,7 +44,7 @@ def test_post_get_and_list_round_trip(client, county, api_key):
     [req] = client.get(f"/open311/v2/requests/{rid}.json").json()
     assert req["service_request_id"] == rid and req["status"] == "open" and req["service_code"] == "HW01"
     assert (req["lat"], req["long"]) == (IN_G1[1], IN_G1[0]) and req["description"] == "垃圾没人收"
-    assert req["agency_responsible"] == "环境卫生管理处"
+    assert req["agency_responsible"] == "城市管理局"
     assert "13900000000" not in r.text + str(req) and "example.org" not in str(req)
     # the same report in our own API, with the contact for those who handle it
     ours = client.get(f"/incidents/{rid}", headers=api_key("dispatcher")).json()

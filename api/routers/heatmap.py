@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, require_reader
-from api.routers.incidents import filters_from
+from api.routers.incidents import filters_from, get_catalogue
 from geogrid import heat
+from geogrid import incidents as wf
 from geogrid.db import incidents as store
 
 router = APIRouter(tags=["heatmap"])
@@ -43,7 +44,7 @@ def get_heatmap(
     bbox: str | None = Query(None, description="west,south,east,north: count incidents inside it"),
     date_from: str | None = Query(None, alias="from"),
     date_to: str | None = Query(None, alias="to"),
-    category: str | None = Query(None, description="major or minor category code"),
+    category: str | None = Query(None, description="major or minor category code or name"),
     status: str | None = Query(None, description="comma-separated statuses"),
     division: str | None = Query(None, description="township/village/grid code (prefix)"),
     format: Literal["geojson", "mvt"] = "geojson",
@@ -52,9 +53,16 @@ def get_heatmap(
     y: int | None = Query(None, description="format=mvt: tile row"),
     _: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
     f = filters_from(
-        date_from=date_from, date_to=date_to, category=category, status=status, division=division, bbox=bbox
+        date_from=date_from,
+        date_to=date_to,
+        category=category,
+        status=status,
+        division=division,
+        bbox=bbox,
+        catalogue=catalogue,
     )
     if format == "mvt":
         if z is None or x is None or y is None:
@@ -88,8 +96,11 @@ def get_heat_tile(
     status: str | None = None,
     _: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
-    f = filters_from(date_from=date_from, date_to=date_to, category=category, status=status)
+    f = filters_from(
+        date_from=date_from, date_to=date_to, category=category, status=status, catalogue=catalogue
+    )
     return _tile(engine, z, x, y, res, f)
 
 
@@ -103,8 +114,11 @@ def get_grid_rates(
     status: str | None = None,
     _: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
-    f = filters_from(date_from=date_from, date_to=date_to, category=category, status=status)
+    f = filters_from(
+        date_from=date_from, date_to=date_to, category=category, status=status, catalogue=catalogue
+    )
     box = filters_from(bbox=bbox).bbox
     rates = store.grid_rates(engine, filters=f, division=division, bbox=box)
     import json

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_principal, get_settings
+from api.names import Names
 from api.routers._shared import json_object
 from api.settings import Settings
 from geogrid import incidents as wf
@@ -109,7 +110,12 @@ def filters_from(
     date_from: str | None = None,
     date_to: str | None = None,
     bbox: str | None = None,
+    catalogue: wf.Catalogue | None = None,
 ) -> store.Filters:
+    """Incident filters from query parameters; with a ``catalogue``, categories may be given by
+    their Chinese names (``矛盾纠纷``, ``邻里纠纷``) as well as by code."""
+    if catalogue is not None and category:
+        category = ",".join(catalogue.code_of(c) for c in split_list(category))
     return store.Filters(
         status=split_list(status),
         category=category or None,
@@ -123,7 +129,11 @@ def filters_from(
     )
 
 
-def incident_json(engine: Engine, inc: store.Incident, actor: wf.Actor, *, detail: bool = False) -> dict:
+def incident_json(
+    engine: Engine, inc: store.Incident, actor: wf.Actor, *, names: Names, detail: bool = False
+) -> dict:
+    """An incident as answered: fields, allowed actions, Chinese names of its codes (and, in
+    ``detail``, its history, merged duplicates and photos)."""
     contact = wf.may_see_contact(
         actor, grid_code=inc.grid_code, department=inc.department, reporter_key_name=inc.reporter_key_name
     )
@@ -143,7 +153,7 @@ def incident_json(engine: Engine, inc: store.Incident, actor: wf.Actor, *, detai
             }
             for p in store.photos(engine, inc.public_id)
         ]
-    return out
+    return names.incident(out)
 
 
 def _may(actor: wf.Actor, action: str, inc: store.Incident) -> bool:
@@ -345,7 +355,10 @@ async def create_incident(
     response.headers["Location"] = f"/incidents/{created.incident.public_id}"
     if not created.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return await run_in_threadpool(incident_json, engine, created.incident, actor_of(principal), detail=True)
+    names = await run_in_threadpool(Names.for_incidents, engine, catalogue, [created.incident])
+    return await run_in_threadpool(
+        incident_json, engine, created.incident, actor_of(principal), names=names, detail=True
+    )
 
 
 # --- reading --------------------------------------------------------------------------------------------
@@ -355,7 +368,7 @@ async def create_incident(
 def list_incidents(
     request: Request,
     status: str | None = Query(None, description="comma-separated statuses"),
-    category: str | None = Query(None, description="major or minor category code"),
+    category: str | None = Query(None, description="major or minor category code(s) or name(s)"),
     source: str | None = None,
     division: str | None = Query(None, description="township/village/grid code (prefix)"),
     grid_code: str | None = None,
@@ -368,6 +381,7 @@ def list_incidents(
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> dict:
     if limit > settings.page_limit_max:
         raise HTTPException(400, f"limit must be at most {settings.page_limit_max}")
@@ -382,10 +396,12 @@ def list_incidents(
         date_from=date_from,
         date_to=date_to,
         bbox=bbox,
+        catalogue=catalogue,
     )
     page = store.list_incidents(engine, actor=actor, filters=f, limit=limit, offset=offset)
+    names = Names.for_incidents(engine, catalogue, page.items)
     out: dict[str, Any] = {
-        "items": [incident_json(engine, i, actor) for i in page.items],
+        "items": [incident_json(engine, i, actor, names=names) for i in page.items],
         "total": page.total,
         "limit": limit,
         "offset": offset,
@@ -407,26 +423,36 @@ def overdue_incidents(
     limit: int = Query(1000, ge=1, le=10_000),
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> dict:
 
     now = parse_time(at, "at") or datetime.now(UTC)
     actor = actor_of(principal)
     items = store.overdue(
-        engine, now=now, actor=actor, filters=filters_from(division=division, category=category), limit=limit
+        engine,
+        now=now,
+        actor=actor,
+        filters=filters_from(division=division, category=category, catalogue=catalogue),
+        limit=limit,
     )
+    names = Names.for_incidents(engine, catalogue, items)
     return {
         "at": now.isoformat(),
         "total": len(items),
-        "items": [incident_json(engine, i, actor) for i in items],
+        "items": [incident_json(engine, i, actor, names=names) for i in items],
     }
 
 
 @router.get("/{public_id}", summary="One incident with its history")
 def get_incident(
-    public_id: str, principal: Principal = Depends(require_key), engine: Engine = Depends(get_engine)
+    public_id: str,
+    principal: Principal = Depends(require_key),
+    engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> dict:
     actor = actor_of(principal)
-    return incident_json(engine, visible_incident(engine, public_id, actor), actor, detail=True)
+    inc = visible_incident(engine, public_id, actor)
+    return incident_json(engine, inc, actor, names=Names.for_incidents(engine, catalogue, [inc]), detail=True)
 
 
 @router.get("/{public_id}/photos/{photo_id}", summary="A photo of an incident")
@@ -484,7 +510,7 @@ def post_transition(
         )
     except wf.ActionForbiddenError as exc:
         raise forbidden_as_403(exc) from None
-    return incident_json(engine, inc, actor, detail=True)
+    return incident_json(engine, inc, actor, names=Names.for_incidents(engine, catalogue, [inc]), detail=True)
 
 
 @router.get("/{public_id}/duplicates", summary="Suggested duplicates: same category, nearby, close in time")
@@ -496,6 +522,7 @@ def get_duplicates(
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> dict:
     actor = actor_of(principal)
     visible_incident(engine, public_id, actor)
@@ -510,7 +537,9 @@ def get_duplicates(
             {
                 "id": d.public_id,
                 "category": d.category_minor,
+                "category_name": catalogue.name_of(d.category_minor),
                 "status": d.status,
+                "status_name": wf.STATUS_NAMES.get(d.status, d.status),
                 "created_at": d.created_at.isoformat(),
                 "description": d.description,
                 "location": {"lon": d.lon, "lat": d.lat},
@@ -534,10 +563,12 @@ def post_merge(
     body: MergeIn,
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> dict:
     actor = actor_of(principal)
     try:
         target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note)
     except wf.ActionForbiddenError as exc:
         raise forbidden_as_403(exc) from None
-    return incident_json(engine, target, actor, detail=True)
+    names = Names.for_incidents(engine, catalogue, [target])
+    return incident_json(engine, target, actor, names=names, detail=True)

@@ -39,6 +39,7 @@ SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = wf.FINAL_STATUSES | wf.COMPLETED_STATUSES
 MAX_REQUESTS = 1000
 PUBLIC = wf.Actor("open311", "viewer")  # sees every incident, never a reporter's contact
+OPEN311_STATUS_NAMES = {"open": "办理中", "closed": "已办结"}
 
 
 class Open311Route(APIRoute):
@@ -96,7 +97,8 @@ def _service(c: wf.Category) -> dict:
     return {
         "service_code": c.code,
         "service_name": c.name,
-        "description": f"{c.name_en}. {c.major_name}/{c.name}; accepted within {c.accept_hours:g} h, "
+        "description": f"{c.major_name}/{c.name}：{c.accept_hours:g} 小时内受理，{c.complete_hours:g} 小时内"
+        f"由{c.department}办结。{c.name_en}: accepted within {c.accept_hours:g} h, "
         f"completed within {c.complete_hours:g} h by {c.department}",
         "metadata": False,
         "type": "realtime",
@@ -119,10 +121,15 @@ def service_definition(service_code: str, catalogue: wf.Catalogue = Depends(get_
 
 def _request_json(inc: store.Incident, catalogue: wf.Catalogue) -> dict:
     c = catalogue.categories.get(inc.category_minor)
-    notes = inc.status + (f"; merged into {inc.merged_into}" if inc.merged_into else "")
+    # Our own status, in Chinese, goes into GeoReport's free-text notes.
+    notes = wf.STATUS_NAMES.get(inc.status, inc.status) + (
+        f"，已并入 {inc.merged_into}" if inc.merged_into else ""
+    )
+    status = "closed" if inc.status in CLOSED else "open"
     return {
         "service_request_id": inc.public_id,
-        "status": "closed" if inc.status in CLOSED else "open",
+        "status": status,
+        "status_name": OPEN311_STATUS_NAMES[status],
         "status_notes": notes,
         "service_name": c.name if c else inc.category_minor,
         "service_code": inc.category_minor,

@@ -15,6 +15,7 @@ from api.routers._shared import Planner, Reader
 from geogrid.codes import parse_code
 from geogrid.db import plans as db_plans
 from geogrid.db import review, uploads
+from geogrid.db.names import code_names
 from geogrid.errors import GeogridError
 
 router = APIRouter(tags=["plans"])
@@ -22,10 +23,18 @@ router = APIRouter(tags=["plans"])
 _FILE_SUFFIXES = (".gpkg", ".geojson", ".json", ".zip", ".kml", ".kmz", ".parquet", ".csv", ".xlsx", ".xls")
 
 
-def _plan_dict(info: db_plans.PlanInfo) -> dict:
+PLAN_STATUS_NAMES = {"draft": "草稿", "published": "已发布", "retired": "已停用"}
+
+
+def _plan_dict(info: db_plans.PlanInfo, engine=None, *, names: dict[str, str] | None = None) -> dict:
+    """A plan as answered, with the names of its scope and status (one lookup unless ``names``)."""
     out = dataclasses.asdict(info)
     for key in ("created_at", "published_at", "retired_at"):
         out[key] = out[key].isoformat() if out[key] is not None else None
+    if names is None:
+        names = code_names(engine, [info.scope_code]) if engine is not None else {}
+    out["scope_name"] = names.get(info.scope_code)
+    out["status_name"] = PLAN_STATUS_NAMES.get(info.status, info.status)
     return out
 
 
@@ -82,7 +91,8 @@ async def upload_plan(
         uploads.upload_plan, engine, frame, scope_code=scope, author=principal.name, note=note
     )
     info = await run_in_threadpool(db_plans.get_plan, engine, plan_id)
-    return JSONResponse(_plan_dict(info), status_code=201, headers={"Location": f"/plans/{plan_id}"})
+    body = await run_in_threadpool(_plan_dict, info, engine)
+    return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{plan_id}"})
 
 
 @router.get("/plans")
@@ -97,13 +107,14 @@ def list_plans(
     if status is not None and status not in ("draft", "published", "retired"):
         raise GeogridError(f"status must be draft, published or retired; got {status!r}")
     plans = db_plans.list_plans(_engine(request), scope_code=scope)
-    return {"plans": [_plan_dict(p) for p in plans if status is None or p.status == status]}
+    names = code_names(_engine(request), [p.scope_code for p in plans])
+    return {"plans": [_plan_dict(p, names=names) for p in plans if status is None or p.status == status]}
 
 
 @router.get("/plans/{plan_id}")
 def get_plan(plan_id: int, request: Request, principal: Reader) -> dict:
     """One plan: scope, version, status, author, dates, grid count and households."""
-    return _plan_dict(db_plans.get_plan(_engine(request), plan_id))
+    return _plan_dict(db_plans.get_plan(_engine(request), plan_id), _engine(request))
 
 
 @router.get("/plans/{plan_id}/validation")
@@ -140,17 +151,18 @@ def publish_plan(
                 422,
                 f"plan {plan_id} has {len(result.issues)} validation issue(s) "
                 f"{report['counts']}; fix them or publish with force=true",
-                title="Invalid plan",
+                kind="invalid-plan",
+                request=request,
                 report=report,
             )
-    return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id)))
+    return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id), engine))
 
 
 @router.post("/scopes/{scope_code}/rollback")
 def rollback(scope_code: str, request: Request, principal: Planner) -> dict:
     """Retire the published plan of a scope and re-publish the one it replaced.  Planner or admin."""
     parse_code(scope_code)
-    return _plan_dict(db_plans.rollback_plan(_engine(request), scope_code))
+    return _plan_dict(db_plans.rollback_plan(_engine(request), scope_code), _engine(request))
 
 
 @router.delete("/plans/{plan_id}", status_code=204)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, require_reader
+from api.names import Names
 from api.routers.incidents import filters_from, get_catalogue, parse_time
 from geogrid import incidents as wf
 from geogrid.db import incidents as store
@@ -35,22 +36,24 @@ def get_stats(
 ) -> dict:
     now = parse_time(at, "at") or datetime.now(UTC)
     f = filters_from(
-        date_from=date_from, date_to=date_to, division=division, category=category, source=source
+        date_from=date_from,
+        date_to=date_to,
+        division=division,
+        category=category,
+        source=source,
+        catalogue=catalogue,
     )
     rows = store.statistics(engine, group_by=group_by, period=period, filters=f, now=now, rank_by=rank_by)
     # Ungrouped and unperiodised: one row, or none when nothing matches.
     totals: list[store.StatRow | None] = list(store.statistics(engine, filters=f, now=now)) or [None]
     [summary] = totals
-    names = {}
-    if group_by == "category":
-        names = {code: name for code, (name, _en) in catalogue.majors.items()}
-    elif group_by == "minor":
-        names = {c.code: c.name for c in catalogue}
+    # Every group gets its Chinese name: a township's, a grid's, a category's...
+    coded = group_by in ("grid", "village", "township")
+    names = Names.lookup(engine, catalogue, [r.key for r in rows] if coded else [])
 
     def row(r: store.StatRow) -> dict:
         d = asdict(r)
-        if names:
-            d["name"] = names.get(r.key) if r.key is not None else None
+        d["name"] = names.group(group_by, r.key)
         return d
 
     return {
@@ -58,6 +61,6 @@ def get_stats(
         "group_by": group_by,
         "period": period,
         "rank_by": rank_by,
-        "summary": asdict(summary) if summary else None,
+        "summary": asdict(summary) | {"name": names.group("none", summary.key)} if summary else None,
         "rows": [row(r) for r in rows],
     }

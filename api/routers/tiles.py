@@ -14,8 +14,10 @@ import threading
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from api import ogc
 from api.routers._shared import Reader, async_pool, close_async_pool, pool
 from geogrid.db import tiles
+from geogrid.db.incidents import division_prefix
 from geogrid.errors import GeogridError, NotFoundError
 
 router = APIRouter(tags=["tiles"], lifespan=close_async_pool)
@@ -61,30 +63,81 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return etag in tags
 
 
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+TMS_CRS = "http://www.opengis.net/def/crs/EPSG/0/3857"
+
+
+def _tileset_links(request: Request, collection_id: str) -> list[dict]:
+    base = ogc.base_url(request)
+    url = f"{base}/collections/{collection_id}/tiles/{TMS}"
+    return [
+        ogc.link(url, "self", ogc.JSON, f"{collection_id} 矢量瓦片集 tileset ({TMS})"),
+        ogc.link(f"{base}/tileMatrixSets/{TMS}", ogc.REL_TILING_SCHEME, ogc.JSON, TMS),
+        # Tiles are addressed z/x/y (as tipg, TileJSON and every web map do): the template
+        # says which variable is which.
+        ogc.link(
+            url + "/{tileMatrix}/{tileCol}/{tileRow}",
+            "item",
+            MVT,
+            "瓦片 Tiles (Mapbox Vector Tile)",
+            templated=True,
+        ),
+        ogc.link(url + "/tilejson.json", "describedby", ogc.JSON, "TileJSON"),
+    ]
+
+
 @router.get("/collections/{collection_id}/tiles")
 def tilesets(collection_id: str, request: Request, principal: Reader) -> dict:
     """The tilesets of a collection (one: WebMercatorQuad)."""
+    ogc.check_parameters(request, ["f"])
     _check_collection(collection_id, TMS, None)
-    base = str(request.base_url).rstrip("/") + f"/collections/{collection_id}/tiles/{TMS}"
     return {
         "tilesets": [
             {
                 "title": f"{collection_id} ({TMS})",
                 "dataType": "vector",
-                "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
-                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-                "links": [
-                    {
-                        "href": base + "/tilejson.json",
-                        "rel": "self",
-                        "type": "application/json",
-                        "title": "TileJSON",
-                    },
-                    {"href": base + "/{z}/{x}/{y}", "rel": "item", "type": MVT, "templated": True},
-                ],
+                "tileMatrixSetURI": TMS_URI,
+                "crs": TMS_CRS,
+                "links": _tileset_links(request, collection_id),
             }
-        ]
+        ],
+        "links": [ogc.link(str(request.url), "self", ogc.JSON, f"{collection_id} tilesets")],
     }
+
+
+@router.get("/collections/{collection_id}/tiles/{tms}")
+def tileset(collection_id: str, tms: str, request: Request, principal: Reader) -> dict:
+    """One tileset: its tile matrix set, the tiles that hold data at each zoom
+    (``tileMatrixSetLimits``) and the tile URL template."""
+    ogc.check_parameters(request, ["f"])
+    _check_collection(collection_id, tms, None)
+    layer = tiles.LAYERS[collection_id]
+    extent = tiles.data_extent(pool(request), collection_id)
+    doc: dict = {
+        "title": f"{collection_id} ({TMS})",
+        "dataType": "vector",
+        "tileMatrixSetURI": TMS_URI,
+        "crs": TMS_CRS,
+        "links": _tileset_links(request, collection_id),
+        "layers": [
+            {
+                "id": layer.id,
+                "title": layer.description,
+                "dataType": "vector",
+                "geometryDimension": 0 if layer.geometry == "point" else 2,
+                "minTileMatrix": str(layer.minzoom),
+                "maxTileMatrix": str(layer.maxzoom),
+            }
+        ],
+    }
+    if extent is not None:
+        doc["boundingBox"] = {
+            "lowerLeft": list(extent.bounds[:2]),
+            "upperRight": list(extent.bounds[2:]),
+            "crs": ogc.CRS84.uri,
+        }
+        doc["tileMatrixSetLimits"] = ogc.tile_matrix_limits(list(extent.bounds), layer.minzoom, layer.maxzoom)
+    return doc
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/tilejson.json")
@@ -94,14 +147,20 @@ def tilejson(
     tms: str,
     request: Request,
     plan: int | None = Query(None, description="Grids of this plan instead of the published ones"),
+    division: str | None = Query(
+        None, description="bounds and center of this division's data only (e.g. a county or township code)"
+    ),
     principal: Reader,
 ) -> JSONResponse:
-    """TileJSON 3.0.0 for the collection's vector tiles."""
+    """TileJSON 3.0.0 for the collection's vector tiles: ``bounds`` of the data, ``center`` in
+    its largest county (or in ``division``)."""
+    ogc.check_parameters(request, ["plan", "division", "f"])
     _check_collection(collection_id, tms, plan)
+    prefix = division_prefix(division) if division else None
     url = str(request.base_url).rstrip("/") + f"/collections/{collection_id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
     if plan is not None:
         url += f"?plan={plan}"
-    return JSONResponse(tiles.tilejson(pool(request), collection_id, url, plan_id=plan))
+    return JSONResponse(tiles.tilejson(pool(request), collection_id, url, plan_id=plan, prefix=prefix))
 
 
 @router.get(
@@ -128,6 +187,8 @@ async def tile(
     principal: Reader,
 ) -> Response:
     """One Mapbox vector tile (204 when empty); ETag/If-None-Match, cached per data version."""
+    if request.scope.get("query_string"):  # only parse what is there: this is the hot path
+        ogc.check_parameters(request, ["plan", "f"])
     _check_collection(collection_id, tms, plan)
     # Accept the customary ".mvt"/".pbf" suffix on y.
     for suffix in (".mvt", ".pbf"):

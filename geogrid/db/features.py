@@ -8,6 +8,7 @@ ever becomes SQL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from geogrid.codes import parse_code
@@ -19,7 +20,9 @@ from geogrid.errors import GeogridError, GridCodeError, NotFoundError
 __all__ = [
     "COLLECTIONS",
     "Collection",
+    "GeometryOutput",
     "ItemPage",
+    "Queryable",
     "check_code",
     "collection_extent",
     "get_item",
@@ -32,59 +35,137 @@ PRECISION = 7
 
 
 @dataclass(frozen=True)
+class Queryable:
+    """A property features can be filtered on by equality (OGC API – Features Part 3).
+
+    ``column`` is the SQL expression (fixed here, never caller text); ``kind`` is the JSON
+    Schema type (``string`` or ``integer``); ``enum`` lists the allowed values, if any.
+    """
+
+    name: str
+    column: str
+    kind: str
+    title: str
+    enum: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Collection:
-    """A feature collection: its id, title, description and the filters it understands."""
+    """A feature collection: its id, title, description, the filters it understands (beyond
+    its queryables), its queryables and its geometry type."""
 
     id: str
     title: str
     description: str
     filters: tuple[str, ...]
+    queryables: tuple[Queryable, ...] = ()
+    geometry: str = "Polygon"
 
 
+_KINDS = ("urban", "rural", "dedicated")
 COLLECTIONS: dict[str, Collection] = {
     "grids": Collection(
         "grids",
-        "Grids (网格)",
-        "Grids of the published plans (or of one plan with ?plan=), with households and contacts.",
-        ("bbox", "division", "level", "kind", "plan"),
+        "网格 Grids",
+        "已发布方案的网格（?plan= 可看某一方案），含户数和网格长联系方式。Grids of the published plans "
+        "(or of one plan with ?plan=), with households and contacts.",
+        ("bbox", "division", "plan"),
+        (
+            Queryable("code", "g.code", "string", "网格编码 grid code"),
+            Queryable("name", "g.name", "string", "网格名称 grid name"),
+            Queryable("division_code", "g.division_code", "string", "所属村（社区）编码 village code"),
+            Queryable("level", "g.level", "integer", "网格层级 level", (1, 2, 3)),
+            Queryable("kind", "g.kind", "string", "网格类型 kind", _KINDS),
+            Queryable("households", "g.households", "integer", "户数 households"),
+        ),
     ),
     "divisions": Collection(
         "divisions",
-        "Divisions (行政区划)",
-        "Townships/streets (乡镇/街道) and villages/communities (村/社区).",
-        ("bbox", "division", "level", "kind"),
+        "行政区划 Divisions",
+        "乡镇（街道）和村（社区）。Townships/streets (乡镇/街道) and villages/communities (村/社区).",
+        ("bbox", "division"),
+        (
+            Queryable("code", "d.code", "string", "区划代码 division code"),
+            Queryable("name", "d.name", "string", "名称 name"),
+            Queryable("level", "d.level", "string", "层级 level", ("county", "township", "village")),
+            Queryable("kind", "d.kind", "string", "城乡类型 kind", ("urban", "rural")),
+            Queryable("parent_code", "d.parent_code", "string", "上级区划代码 parent code"),
+        ),
+        "MultiPolygon",
     ),
     "addresses": Collection(
         "addresses",
-        "Standard addresses (标准地址)",
-        "Address points with their components, households and grid.",
+        "标准地址 Standard addresses",
+        "标准地址点，含地址要素、户数和所在网格。Address points with their components, households and grid.",
         ("bbox", "division", "grid"),
+        (
+            Queryable("division_code", "a.division_code", "string", "所属村（社区）编码 village code"),
+            Queryable("grid_code", "a.grid_code", "string", "所在网格编码 grid code"),
+            Queryable("street", "a.street", "string", "街路巷 street"),
+            Queryable("house_number", "a.house_number", "string", "门牌号 house number"),
+            Queryable("households", "a.households", "integer", "户数 households"),
+        ),
+        "Point",
     ),
 }
 
+
+@dataclass(frozen=True)
+class GeometryOutput:
+    """How geometries are written: the SRID to transform to, the axis order, the precision.
+
+    The default is GeoJSON's: lon/lat (CRS84, the storage CRS) with 7 decimals (≈ 1 cm).
+    """
+
+    srid: int = 4326
+    lat_first: bool = False
+    decimals: int = PRECISION
+
+    def sql(self, geom: str) -> str:
+        """The ``ST_AsGeoJSON`` expression of column ``geom`` (a fixed name chosen in this module)."""
+        if self == GeometryOutput():
+            return f"ST_AsGeoJSON({geom}, {PRECISION})"
+        if self.srid != 4326:
+            geom = f"ST_Transform({geom}, %(out_srid)s)"
+        if self.lat_first:
+            geom = f"ST_FlipCoordinates({geom})"
+        # options 0: no "crs" member (GeoJSON has none; the Content-Crs header says it).
+        return f"ST_AsGeoJSON({geom}, %(out_decimals)s, 0)"
+
+    def params(self) -> dict:
+        return {"out_srid": int(self.srid), "out_decimals": int(self.decimals)}
+
+
 # Per collection: table alias, ordering key, item id expression, feature expression.
-_GRID_FEATURE = f"""json_build_object(
+_GRID_FEATURE = """json_build_object(
     'type', 'Feature', 'id', g.code,
-    'geometry', ST_AsGeoJSON(g.geom, {PRECISION})::json,
+    'geometry', {geometry}::json,
     'properties', json_build_object(
         'code', g.code, 'name', g.name, 'level', g.level, 'kind', g.kind,
-        'division_code', g.division_code, 'households', g.households, 'address_count', g.address_count,
+        'division_code', g.division_code,
+        'division_name', (SELECT dv.name FROM divisions dv WHERE dv.code = g.division_code),
+        'households', g.households, 'address_count', g.address_count,
         'head_name', g.head_name, 'head_phone', g.head_phone, 'workers', g.workers,
         'plan_id', g.plan_id, 'properties', g.properties))"""
-_DIVISION_FEATURE = f"""json_build_object(
+_DIVISION_FEATURE = """json_build_object(
     'type', 'Feature', 'id', d.code,
-    'geometry', ST_AsGeoJSON(d.boundary, {PRECISION})::json,
+    'geometry', {geometry}::json,
     'properties', json_build_object(
-        'code', d.code, 'name', d.name, 'level', d.level, 'kind', d.kind, 'parent_code', d.parent_code))"""
-_ADDRESS_FEATURE = f"""json_build_object(
+        'code', d.code, 'name', d.name, 'level', d.level, 'kind', d.kind, 'parent_code', d.parent_code,
+        'parent_name', (SELECT dp.name FROM divisions dp WHERE dp.code = d.parent_code)))"""
+_ADDRESS_FEATURE = """json_build_object(
     'type', 'Feature', 'id', coalesce(a.source_id, a.id::text),
-    'geometry', ST_AsGeoJSON(a.geom, {PRECISION})::json,
+    'geometry', {geometry}::json,
     'properties', json_build_object(
         'address_id', coalesce(a.source_id, a.id::text), 'full_text', a.full_text,
         'province', a.province, 'city', a.city, 'county', a.county, 'township', a.township,
         'village', a.village, 'street', a.street, 'house_number', a.house_number,
         'compound', a.compound, 'building', a.building, 'unit', a.unit, 'room', a.room,
-        'households', a.households, 'division_code', a.division_code, 'grid_code', a.grid_code))"""
+        'households', a.households, 'division_code', a.division_code,
+        'division_name', (SELECT dv.name FROM divisions dv WHERE dv.code = a.division_code),
+        'grid_code', a.grid_code,
+        'grid_name', (SELECT ag.name FROM grids ag WHERE ag.code = a.grid_code
+                      AND ag.plan_id IN (SELECT id FROM plans WHERE status = 'published') LIMIT 1)))"""
 
 _SOURCES = {
     "grids": ("grids g", "g.code", _GRID_FEATURE, "g.geom"),
@@ -130,10 +211,12 @@ def _filters(
     kind: str | None,
     plan_id: int | None,
     grid: str | None,
+    properties: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict]:
     where: list[str] = []
     params: dict = {}
     table, _key, _feature, geom = _SOURCES[collection_id]
+    _property_filters(COLLECTIONS[collection_id], properties or {}, where, params)
     alias = table.split()[1]
     if bbox is not None:
         where.append(
@@ -193,6 +276,29 @@ def _filters(
     return where, params
 
 
+def _property_filters(
+    collection: Collection, properties: Mapping[str, str], where: list, params: dict
+) -> None:
+    """Equality filters on queryables: the column comes from the collection, the value is bound."""
+    queryables = {q.name: q for q in collection.queryables}
+    for n, (name, text) in enumerate(sorted(properties.items())):
+        q = queryables.get(name)
+        if q is None:
+            raise GeogridError(
+                f"{collection.id} cannot be filtered on {name!r}; queryables are {sorted(queryables)}"
+            )
+        value: str | int = text
+        if q.kind == "integer":
+            try:
+                value = int(text)
+            except ValueError:
+                raise GeogridError(f"{name} must be an integer; got {text!r}") from None
+        if q.enum and value not in q.enum:
+            raise GeogridError(f"{name} must be one of {list(q.enum)}; got {text!r}")
+        params[f"q{n}"] = value
+        where.append(f"{q.column} = %(q{n})s")
+
+
 @dataclass(frozen=True)
 class ItemPage:
     """One page of features: ``features`` is a JSON array (text) of GeoJSON Features."""
@@ -214,6 +320,8 @@ def list_items(
     kind: str | None = None,
     plan_id: int | None = None,
     grid: str | None = None,
+    properties: Mapping[str, str] | None = None,
+    output: GeometryOutput = GeometryOutput(),
 ) -> ItemPage:
     """A page of ``collection_id`` features matching the filters, in a stable order.
 
@@ -237,6 +345,10 @@ def list_items(
         Grids of this plan (drafts included) instead of the published ones.
     grid
         Addresses of this grid.
+    properties
+        Equality filters on the collection's queryables (``{"kind": "rural"}``).
+    output
+        The CRS, axis order and precision of the geometries (default: GeoJSON's lon/lat).
 
     Examples
     --------
@@ -249,13 +361,21 @@ def list_items(
         raise GeogridError(f"limit must be >= 1, got {limit}")
     if offset < 0:
         raise GeogridError(f"offset must be >= 0, got {offset}")
-    table, key, feature, _geom = _SOURCES[collection_id]
+    table, key, feature, geom = _SOURCES[collection_id]
+    feature = feature.replace("{geometry}", output.sql(geom))
     where, params = _filters(
-        collection_id, bbox=bbox, division=division, level=level, kind=kind, plan_id=plan_id, grid=grid
+        collection_id,
+        bbox=bbox,
+        division=division,
+        level=level,
+        kind=kind,
+        plan_id=plan_id,
+        grid=grid,
+        properties=properties,
     )
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     alias = table.split()[1]
-    params.update(limit=int(limit), offset=int(offset))
+    params.update(limit=int(limit), offset=int(offset), **output.params())
     sql = (
         f"SELECT (SELECT count(*) FROM {table} {clause}), "
         f"(SELECT count(*) FROM (SELECT 1 FROM {table} {clause} ORDER BY {key} "
@@ -269,10 +389,18 @@ def list_items(
     return ItemPage(int(matched), int(returned), features)
 
 
-def get_item(pool: RawPool, collection_id: str, item_id: str, *, plan_id: int | None = None) -> str:
+def get_item(
+    pool: RawPool,
+    collection_id: str,
+    item_id: str,
+    *,
+    plan_id: int | None = None,
+    output: GeometryOutput = GeometryOutput(),
+) -> str:
     """One feature (GeoJSON text) by its id: grid code, division code or address id.
 
-    Grids come from the published plans unless ``plan_id`` is given.
+    Grids come from the published plans unless ``plan_id`` is given; ``output`` as in
+    :func:`list_items`.
 
     Raises
     ------
@@ -280,8 +408,9 @@ def get_item(pool: RawPool, collection_id: str, item_id: str, *, plan_id: int | 
         If there is no such feature.
     """
     _collection(collection_id)
-    table, _key, feature, _geom = _SOURCES[collection_id]
-    params: dict = {"id": str(item_id)}
+    table, _key, feature, geom = _SOURCES[collection_id]
+    feature = feature.replace("{geometry}", output.sql(geom))
+    params: dict = {"id": str(item_id), **output.params()}
     if collection_id == "grids":
         check_code(item_id)
         where = "g.code = %(id)s AND " + (_PUBLISHED if plan_id is None else "g.plan_id = %(plan)s")

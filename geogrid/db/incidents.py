@@ -1234,6 +1234,7 @@ class GridRate:
     code: str
     name: str | None
     division_code: str
+    division_name: str | None
     kind: str
     households: int
     head_name: str | None

@@ -263,6 +263,7 @@ class AddressMatch:
     grid_level: int | None
     grid_name: str | None
     plan_id: int | None
+    division_name: str | None = None
 
     def to_dict(self) -> dict:
         grid = None
@@ -281,6 +282,7 @@ class AddressMatch:
             "lat": self.lat,
             "households": self.households,
             "division_code": self.division_code,
+            "division_name": self.division_name,
             "grid": grid,
         }
 
@@ -365,6 +367,7 @@ def match_addresses(
             level,
             name,
             plan,
+            division_name,
         ) = row
         results[index].append(
             AddressMatch(
@@ -379,6 +382,7 @@ def match_addresses(
                 level,
                 name,
                 plan,
+                division_name,
             )
         )
     return results

@@ -21,9 +21,11 @@ __all__ = [
     "LAYERS",
     "MAX_ZOOM",
     "CachedTile",
+    "Extent",
     "TileCache",
     "TileLayer",
     "check_tile",
+    "data_extent",
     "data_version",
     "data_version_async",
     "etag_for",
@@ -257,10 +259,83 @@ class TileCache:
         return len(self._items)
 
 
-def tilejson(pool: RawPool, collection: str, tiles_url: str, *, plan_id: int | None = None) -> dict:
+# Per collection: table, geometry, the code whose first 6 digits name the county, the rows shown.
+_EXTENT_SOURCES = {
+    "grids": (
+        "grids g",
+        "g.geom",
+        "g.code",
+        "g.plan_id IN (SELECT id FROM plans WHERE CASE WHEN %(p)s::int IS NULL "
+        "THEN status = 'published' ELSE id = %(p)s::int END)",
+    ),
+    "divisions": ("divisions d", "d.boundary", "d.code", "d.level IN ('township', 'village')"),
+    "addresses": ("addresses a", "a.geom", "a.division_code", "TRUE"),
+}
+WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Where a collection's data is: ``bounds`` of all of it, ``main`` of its largest county.
+
+    Data of several counties far apart (a county in Jiangsu and a sample in Helsinki) has
+    bounds spanning both; the middle of those is in neither, so a map opens on ``main``.
+    """
+
+    bounds: tuple[float, float, float, float]
+    main: tuple[float, float, float, float]
+
+
+def data_extent(
+    pool: RawPool, collection: str, *, plan_id: int | None = None, prefix: str | None = None
+) -> Extent | None:
+    """The :class:`Extent` of a collection (grids: published, or of ``plan_id``), optionally only
+    of the codes starting with ``prefix`` (a division's scope); None when there is nothing.
+
+    Examples
+    --------
+    >>> data_extent(pool_for(engine), "grids", prefix="320508").main      # doctest: +SKIP
+    (120.6, 31.3, 120.62, 31.32)
+    """
+    _layer(collection)
+    table, geom, code, shown = _EXTENT_SOURCES[collection]
+    sql = f"""
+        WITH parts AS (
+            SELECT left({code}, 6) AS county, ST_Extent({geom}) AS e, count(*) AS n
+            FROM {table} WHERE {shown} AND (%(prefix)s::text IS NULL OR {code} LIKE %(prefix)s)
+            GROUP BY 1)
+        SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b), ST_XMin(m), ST_YMin(m), ST_XMax(m), ST_YMax(m)
+        FROM (SELECT ST_Extent(e::geometry) AS b FROM parts) everything,
+             (SELECT e::geometry AS m FROM parts ORDER BY n DESC, county LIMIT 1) largest"""
+    row = pool.fetchone(sql, {"p": plan_id, "prefix": None if prefix is None else prefix + "%"})
+    if not row or row[0] is None:
+        return None
+    values = [round(float(v), 7) for v in row]
+    return Extent(tuple(values[:4]), tuple(values[4:]))  # type: ignore[arg-type]
+
+
+def _fitting_zoom(bounds: tuple[float, float, float, float], minzoom: int, maxzoom: int) -> int:
+    """The zoom at which ``bounds`` spans about two 256-pixel tiles across."""
+    import math
+
+    west, south, east, north = bounds
+    span = max(east - west, (north - south) * 1.5, 1e-6)
+    return max(minzoom, min(maxzoom, 16, int(math.log2(720.0 / span))))
+
+
+def tilejson(
+    pool: RawPool,
+    collection: str,
+    tiles_url: str,
+    *,
+    plan_id: int | None = None,
+    prefix: str | None = None,
+) -> dict:
     """A TileJSON 3.0.0 document for ``collection`` with ``tiles_url`` as its tile template.
 
-    ``bounds`` and ``center`` come from the data (published grids, or ``plan_id``'s).
+    ``bounds`` cover the data (published grids, or ``plan_id``'s; with ``prefix``, only the
+    codes of that division); ``center`` is the middle of the largest county in them, at a zoom
+    that shows it whole: never the middle of far-apart places.
 
     Examples
     --------
@@ -270,22 +345,9 @@ def tilejson(pool: RawPool, collection: str, tiles_url: str, *, plan_id: int | N
     ('3.0.0', 'grids')
     """
     layer = _layer(collection)
-    extent = "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent({}) e FROM {}) s"
-    if collection == "grids":
-        sql = extent.format(
-            "g.geom",
-            "grids g WHERE g.plan_id IN (SELECT id FROM plans WHERE CASE WHEN %(p)s::int IS NULL "
-            "THEN status = 'published' ELSE id = %(p)s::int END)",
-        )
-    elif collection == "divisions":
-        sql = extent.format("boundary", "divisions")
-    else:
-        sql = extent.format("geom", "addresses")
-    row = pool.fetchone(sql, {"p": plan_id})
-    bounds = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
-    if row and row[0] is not None:
-        bounds = [round(float(v), 7) for v in row]
-    centre_zoom = max(layer.minzoom, 12)
+    extent = data_extent(pool, collection, plan_id=plan_id, prefix=prefix)
+    bounds, main = (extent.bounds, extent.main) if extent else (WORLD, WORLD)
+    zoom = _fitting_zoom(main, layer.minzoom, layer.maxzoom) if extent else layer.minzoom
     return {
         "tilejson": "3.0.0",
         "name": collection,
@@ -294,8 +356,8 @@ def tilejson(pool: RawPool, collection: str, tiles_url: str, *, plan_id: int | N
         "tiles": [tiles_url],
         "minzoom": layer.minzoom,
         "maxzoom": layer.maxzoom,
-        "bounds": bounds,
-        "center": [round((bounds[0] + bounds[2]) / 2, 7), round((bounds[1] + bounds[3]) / 2, 7), centre_zoom],
+        "bounds": list(bounds),
+        "center": [round((main[0] + main[2]) / 2, 7), round((main[1] + main[3]) / 2, 7), zoom],
         "vector_layers": [
             {
                 "id": layer.id,

@@ -13,7 +13,7 @@ WITH counts AS (
     WHERE i.status <> 'merged' AND i.grid_code IS NOT NULL {where}
     GROUP BY i.grid_code
 )
-SELECT g.code, g.name, g.division_code, g.kind, g.households, g.head_name,
+SELECT g.code, g.name, g.division_code, d.name AS division_name, g.kind, g.households, g.head_name,
        coalesce(c.incidents, 0) AS incidents,
        coalesce(c.accepted, 0) AS accepted,
        coalesce(c.completed, 0) AS completed,
@@ -23,5 +23,6 @@ SELECT g.code, g.name, g.division_code, g.kind, g.households, g.head_name,
 FROM grids g
 JOIN plans p ON p.id = g.plan_id AND p.status = 'published'
 LEFT JOIN counts c ON c.grid_code = g.code
+LEFT JOIN divisions d ON d.code = g.division_code
 WHERE TRUE {grid_where}
 ORDER BY g.code

@@ -11,7 +11,8 @@
 -- word similarity stays at 1/4 even when it occurs verbatim.
 -- Each match carries the finest published grid containing the address point.
 SELECT q.i - 1 AS index, m.id, m.source_id, m.full_text, m.households, m.division_code,
-       m.lon, m.lat, m.score, hit.code, hit.level, hit.name, hit.plan_id
+       m.lon, m.lat, m.score, hit.code, hit.level, hit.name, hit.plan_id,
+       (SELECT d.name FROM divisions d WHERE d.code = m.division_code) AS division_name
 FROM unnest(%(texts)s::text[], %(likes)s::text[]) WITH ORDINALITY AS q(t, pattern, i)
 JOIN LATERAL (
     SELECT a.id, a.source_id, a.full_text, a.households, a.division_code, a.geom,

@@ -13,6 +13,8 @@ SELECT json_build_object(
         'head', json_build_object('name', g.head_name, 'phone', g.head_phone),
         'workers', g.workers,
         'parent_grid', CASE WHEN length(g.code) = 17 THEN left(g.code, 15) END,
+        'parent_grid_name', CASE WHEN length(g.code) = 17 THEN
+            (SELECT pg.name FROM grids pg WHERE pg.plan_id = g.plan_id AND pg.code = left(g.code, 15)) END,
         'plan_id', g.plan_id
     ),
     'village', (SELECT json_build_object('code', v.code, 'name', v.name, 'kind', v.kind)

@@ -7,7 +7,10 @@ SELECT coalesce(json_agg(json_build_object(
     'lat', q.lat,
     'grid', CASE WHEN hit.code IS NULL THEN NULL ELSE json_build_object(
         'code', hit.code, 'level', hit.level, 'kind', hit.kind, 'name', hit.name,
-        'village_code', hit.division_code, 'township_code', left(hit.division_code, 9) || '000',
+        'village_code', hit.division_code,
+        'village_name', (SELECT v.name FROM divisions v WHERE v.code = hit.division_code),
+        'township_code', left(hit.division_code, 9) || '000',
+        'township_name', (SELECT t.name FROM divisions t WHERE t.code = left(hit.division_code, 9) || '000'),
         'plan_id', hit.plan_id) END
 ) ORDER BY q.i), '[]'::json)::text
 FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS q(lon, lat, i)
