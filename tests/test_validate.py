@@ -7,6 +7,8 @@ import json
 import geopandas as gpd
 import pytest
 import typer
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, box
 from typer.testing import CliRunner
 
@@ -204,3 +206,22 @@ def test_parse_rule_and_partition_division():
     assert result.grids["code"].str.startswith(VILLAGE).all()
     assert result.diagnostics.rule.name == "rural"
     assert str(METRIC)  # the catalogue frame is importable alongside
+
+
+# --------------------------------------------------------------------------- small overlaps
+
+
+@settings(max_examples=30, deadline=None)
+@given(width_m=st.floats(0.03, 0.5), length_m=st.floats(0.05, 2.0))
+@example(width_m=0.05, length_m=0.2)  # 0.01 m²: 100x the area tolerance, 10x below 0.1 m²
+@example(width_m=0.03, length_m=0.05)  # 0.0015 m²: a few tolerances
+def test_overlaps_above_the_tolerance_are_reported_however_small(width_m, length_m):
+    """Overlaps wider than the linear tolerance and larger than the area tolerance are reported
+    with their area, down to a few cm² (a threshold of 0.1 m² would hide them)."""
+    g = good_grids()
+    notch = box(100 - width_m, 40, 100, 40 + length_m)  # grid 002 reaches into 001
+    g.loc[1, "geometry"] = to_lonlat(box(100, 0, 200, 100).union(notch))
+    report = validate(g, parent=to_lonlat(PARENT))
+    (issue,) = report.of_kind("overlap")
+    assert issue.codes == (f"{VILLAGE}001", f"{VILLAGE}002")
+    assert issue.measure == pytest.approx(width_m * length_m, rel=1e-3)
