@@ -645,8 +645,54 @@ def partition_graph(
     rule = resolve_rule(rule)
     t0 = time.perf_counter()
     w = np.asarray(households, dtype=np.int64)
-    n = len(w)
-    if n == 0:
+    adj_cost = _checked_graph(adj_cost, w, rule)
+    ncomp, comp_of = connected_components(adj_cost, directed=False)
+    comps = [np.flatnonzero(comp_of == c) for c in range(ncomp)]
+    ks = choose_k([int(w[c].sum()) for c in comps], rule, k)
+    graph = _Graph(adj_cost)
+    rng = np.random.default_rng(seed)
+    deadline = t0 + time_limit
+    labels = np.full(len(w), -1, dtype=np.int64)
+    attempts = 0
+    next_label = 0
+    for comp, kc in zip(comps, ks, strict=True):
+        # With coarse blocks the count nearest the middle of the bounds may have no
+        # contiguous solution while a neighbouring count does: try a few, nearest first.
+        if k is None:
+            window = _grid_counts(int(w[comp].sum()), rule)
+            candidates = sorted(window, key=lambda c: (abs(c - kc), c))[:K_CANDIDATES]
+        else:
+            candidates = [kc]
+        parts, tried = _split_component(comp, candidates, w, graph, rule, rng, deadline, time_limit)
+        attempts += tried
+        for p in parts:
+            labels[p] = next_label
+            next_label += 1
+    t_split = time.perf_counter()
+    moves = 0
+    if improve:
+        moves = _improve(
+            labels, w, graph, rule, rng, weight=COMPACTNESS_WEIGHT, band=BALANCE_BAND, penalty=BAND_PENALTY
+        )
+    t_improve = time.perf_counter()
+    hh = np.bincount(labels, weights=w, minlength=next_label).astype(np.int64)
+    # Defensive: the construction guarantees this; a violation is a bug, not a result.
+    if (hh < rule.lo).any() or (hh > rule.hi).any():
+        raise AssertionError("internal: a part left the bounds")
+    return BlockPartition(
+        labels=labels,
+        k=next_label,
+        households=hh,
+        attempts=attempts,
+        moves=moves,
+        components=ncomp,
+        seconds={"split": t_split - t0, "improve": t_improve - t_split},
+    )
+
+
+def _checked_graph(adj_cost, w: np.ndarray, rule: Rule) -> sparse.csr_matrix:
+    """The adjacency as CSR without explicit zeros, after refusing inputs no partition can fit."""
+    if len(w) == 0:
         raise InfeasibleError("there are no blocks to partition")
     if (w < 0).any():
         raise InfeasibleError(
@@ -666,78 +712,44 @@ def partition_graph(
             f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}]",
             details={"households": total},
         )
-    ncomp, comp_of = connected_components(adj_cost, directed=False)
-    comps = [np.flatnonzero(comp_of == c) for c in range(ncomp)]
-    totals = [int(w[c].sum()) for c in comps]
-    ks = choose_k(totals, rule, k)
-    graph = _Graph(adj_cost)
-    rng = np.random.default_rng(seed)
-    deadline = t0 + time_limit
-    labels = np.full(n, -1, dtype=np.int64)
-    attempts = 0
-    next_label = 0
-    for comp, kc in zip(comps, ks, strict=True):
-        comp_total = int(w[comp].sum())
-        # With coarse blocks the count nearest the middle of the bounds may have no
-        # contiguous solution while a neighbouring count does: try a few, nearest first.
-        if k is None:
-            window = _grid_counts(comp_total, rule)
-            candidates = sorted(window, key=lambda c: (abs(c - kc), c))[:K_CANDIDATES]
-        else:
-            candidates = [kc]
-        parts = None
-        tried = 0
-        for kc_try in candidates:
-            for _ in range(RESTARTS):
-                attempts += 1
-                tried += 1
-                try:
-                    parts = _recursive_partition(comp, kc_try, w, graph, rule, rng, deadline)
-                    break
-                except _NoCutError:
-                    continue
-                except TimeoutError:
-                    raise InfeasibleError(
-                        f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
-                        details={"k": kc_try, "households": comp_total, "blocks": len(comp), "search": True},
-                    ) from None
-            if parts is not None:
-                break
-        if parts is None:
-            raise InfeasibleError(
-                f"no contiguous split of {len(comp)} blocks ({comp_total} households) into "
-                f"{candidates} grids within [{rule.lo}, {rule.hi}] found after {tried} attempts",
-                details={
-                    "k_tried": candidates,
-                    "households": comp_total,
-                    "blocks": len(comp),
-                    "attempts": tried,
-                    "search": True,
-                },
-            )
-        for p in parts:
-            labels[p] = next_label
-            next_label += 1
-    t_split = time.perf_counter()
-    moves = 0
-    if improve:
-        moves = _improve(
-            labels, w, graph, rule, rng, weight=COMPACTNESS_WEIGHT, band=BALANCE_BAND, penalty=BAND_PENALTY
-        )
-    t_improve = time.perf_counter()
-    kk = next_label
-    hh = np.bincount(labels, weights=w, minlength=kk).astype(np.int64)
-    # Defensive: the construction guarantees this; a violation is a bug, not a result.
-    if (hh < rule.lo).any() or (hh > rule.hi).any():
-        raise AssertionError("internal: a part left the bounds")
-    return BlockPartition(
-        labels=labels,
-        k=kk,
-        households=hh,
-        attempts=attempts,
-        moves=moves,
-        components=ncomp,
-        seconds={"split": t_split - t0, "improve": t_improve - t_split},
+    return adj_cost
+
+
+def _split_component(
+    comp: np.ndarray,
+    candidates: list[int],
+    w: np.ndarray,
+    graph: _Graph,
+    rule: Rule,
+    rng: np.random.Generator,
+    deadline: float,
+    time_limit: float,
+) -> tuple[list[np.ndarray], int]:
+    """Parts of one connected component for the first count in ``candidates`` that splits, and attempts."""
+    comp_total = int(w[comp].sum())
+    tried = 0
+    for kc in candidates:
+        for _ in range(RESTARTS):
+            tried += 1
+            try:
+                return _recursive_partition(comp, kc, w, graph, rule, rng, deadline), tried
+            except _NoCutError:
+                continue
+            except TimeoutError:
+                raise InfeasibleError(
+                    f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
+                    details={"k": kc, "households": comp_total, "blocks": len(comp), "search": True},
+                ) from None
+    raise InfeasibleError(
+        f"no contiguous split of {len(comp)} blocks ({comp_total} households) into "
+        f"{candidates} grids within [{rule.lo}, {rule.hi}] found after {tried} attempts",
+        details={
+            "k_tried": candidates,
+            "households": comp_total,
+            "blocks": len(comp),
+            "attempts": tried,
+            "search": True,
+        },
     )
 
 
