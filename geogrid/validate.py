@@ -13,8 +13,6 @@ floating-point noise and is not reported.
 
 from __future__ import annotations
 
-import sys
-import types
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -383,14 +381,5 @@ def validate(
         issues=issues, n_grids=n, tolerance_m2=tolerance_m2, rule=rule_, checks=tuple(checks)
     )
 
-
-class _CallableModule(types.ModuleType):
-    """Keep ``geogrid.validate(...)`` callable after the submodule is imported (see geogrid.partition)."""
-
-    def __call__(self, *args, **kwargs):
-        return validate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["DEFAULT_TOLERANCE_M2", "ISSUE_KINDS", "Issue", "ValidationReport", "validate"]

@@ -438,11 +438,18 @@ def test_choose_k_distributes_over_components():
         choose_k([300, 30], rule, None)
 
 
-def test_package_level_partition_and_validate_are_callable():
+def test_partition_and_validate_are_plain_modules():
+    """No callable-module trick: ``geogrid.partition`` is the module, its function is inside it."""
+    import types
+
+    import geogrid
     import geogrid.partition
     import geogrid.validate
 
+    assert isinstance(geogrid.partition, types.ModuleType) and not callable(geogrid.partition)
+    assert type(geogrid.validate) is types.ModuleType
     v = lattice_village(4, 4, households=(5, 10), seed=0)
-    result = geogrid.partition(v.area, v.addresses, v.streets, (20, 40))
-    assert geogrid.validate(result.grids, parent=v.area, rule=(20, 40)).ok
+    result = geogrid.partition.partition(v.area, v.addresses, v.streets, (20, 40))
+    assert geogrid.validate.validate(result.grids, parent=v.area, rule=(20, 40)).ok
+    assert geogrid.PartitionResult is geogrid.partition.PartitionResult
     assert isinstance(to_lonlat(box(0, 0, 1, 1)), shapely.Polygon)
