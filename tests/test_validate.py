@@ -225,3 +225,44 @@ def test_overlaps_above_the_tolerance_are_reported_however_small(width_m, length
     (issue,) = report.of_kind("overlap")
     assert issue.codes == (f"{VILLAGE}001", f"{VILLAGE}002")
     assert issue.measure == pytest.approx(width_m * length_m, rel=1e-3)
+
+
+# --------------------------------------------------------------------------- each check alone
+
+
+def test_each_check_runs_alone_on_a_shared_context():
+    from geogrid.validate import (
+        CHECKS,
+        ValidationContext,
+        check_codes,
+        check_gaps,
+        check_geometry,
+        check_households,
+        check_outside,
+        check_overlaps,
+    )
+
+    g = good_grids()
+    g.loc[1, "geometry"] = to_lonlat(box(90, 0, 190, 100))  # overlaps 001, leaves a gap to 003
+    g.loc[2, "geometry"] = to_lonlat(box(200, 0, 310, 100))  # 1000 m² beyond the parent
+    g["households"] = [60, 70, 120]
+    ctx = ValidationContext.build(g, parent=to_lonlat(PARENT), rule="rural")
+    assert [i.kind for i in check_geometry(ctx)] == []
+    assert [i.codes for i in check_overlaps(ctx)] == [(f"{VILLAGE}001", f"{VILLAGE}002")]
+    assert [round(i.measure) for i in check_outside(ctx)] == [1000]
+    assert [round(i.measure) for i in check_gaps(ctx)] == [1000]
+    assert [i.codes for i in check_households(ctx)] == [(f"{VILLAGE}003",)]
+    assert check_codes(ctx) == []
+    # A check that does not apply says so with None, and validate() leaves it out of `checks`.
+    bare = ValidationContext.build(g.drop(columns="code"))
+    assert check_outside(bare) is None and check_households(bare) is None and check_codes(bare) is None
+    assert validate(g.drop(columns="code")).checks == ("geometry", "overlap", "gap")
+    assert [name for name, _ in CHECKS] == [
+        "geometry",
+        "overlap",
+        "outside",
+        "gap",
+        "addresses",
+        "households",
+        "codes",
+    ]
