@@ -1378,8 +1378,8 @@ def _dissolve(
     for g in range(k):
         idx = order[cuts[g] : cuts[g + 1]]
         members.append(idx.tolist())
-        geom = graph.geoms[idx[0]] if len(idx) == 1 else shapely.coverage_union_all(graph.geoms[idx])
-        if geom.geom_type != "Polygon" or not geom.is_valid:
+        geom = graph.geoms[idx[0]] if len(idx) == 1 else _coverage_union(graph.geoms[idx])
+        if geom is None or geom.geom_type != "Polygon" or not geom.is_valid:
             # coverage union trusts exact shared edges; fall back to the robust overlay
             geom = shapely.union_all(graph.geoms[idx])
         if geom.geom_type == "MultiPolygon" and len(geom.geoms) > 1:
@@ -1393,6 +1393,14 @@ def _dissolve(
         },
         geometry=gpd.GeoSeries(geoms, crs=graph.crs),
     )
+
+
+def _coverage_union(geoms: np.ndarray) -> shapely.Geometry | None:
+    """The union of blocks sharing exact edges, or None when GEOS finds them not exactly noded."""
+    try:
+        return shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return None
 
 
 def partition_blocks(

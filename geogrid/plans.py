@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -40,6 +40,9 @@ from geogrid.crs import metric_crs_for, planar_crs_for
 from geogrid.errors import InfeasibleError, PlanEditError
 from geogrid.frames import WGS84
 from geogrid.rules import Rule, resolve_rule
+
+if TYPE_CHECKING:
+    from geogrid.repair import RepairResult
 
 __all__ = [
     "CHANGES",
@@ -55,6 +58,7 @@ __all__ = [
     "move_blocks",
     "neighbours",
     "recount",
+    "repair",
     "split_grid",
     "validate_by_division",
 ]
@@ -1027,6 +1031,72 @@ def split_grid(
     out = gpd.GeoDataFrame(out, geometry=plan.geometry.name, crs=plan.crs)
     out = recount(out, pts) if "households" not in parts else out
     return _recode(out, plan, retired)
+
+
+# --------------------------------------------------------------------------- repair
+
+
+def repair(
+    plan: gpd.GeoDataFrame,
+    addresses: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | None,
+    rule: Rule | str | tuple[int, int],
+    *,
+    seed: int = 0,
+    max_changed: int | None = None,
+) -> RepairResult:
+    """Repair a plan after households changed, changing as few grids as possible.
+
+    Grids whose household count (counted from ``addresses``) is out of bounds are fixed one at
+    a time, touching as few neighbours as needed: an over-full grid is split along its streets,
+    an under-full one takes blocks from or merges with a neighbour, and only when no such
+    edit works is a small connected region re-drawn (see :mod:`geogrid.repair`).  Untouched
+    grids keep their code and geometry exactly; changed grids keep codes per
+    :func:`geogrid.codes.recode`; new grids get sequence numbers never used in the village.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The published plan (``code``, ``division_code``, geometry), any CRS; several villages
+        are repaired one by one, villages with nothing to fix are left exactly as they are.
+    addresses : GeoDataFrame
+        Today's address points with ``households``.
+    streets : GeoDataFrame or None
+        Street lines (``street_class``); new boundaries follow them.
+    rule : Rule, "urban", "rural" or (lo, hi)
+    seed : int
+        Seed of every re-drawn part; same inputs and seed, same result.
+    max_changed : int, optional
+        Most grids of ``plan`` that may change (or be retired).
+
+    Returns
+    -------
+    RepairResult
+        ``plan`` (repaired), ``changes`` (which grids changed and why), ``operations``
+        (split/merge/move/redraw in order), ``households_moved``, ``kept``, ``retired``.
+
+    Raises
+    ------
+    InfeasibleError
+        A grid cannot be brought within bounds (within ``max_changed``): the message and
+        ``details["tried"]`` say what was tried and why each failed.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> v = "320508019044"
+    >>> plan = gpd.GeoDataFrame({"code": [v + "001", v + "002"], "division_code": [v] * 2},
+    ...                         geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs="EPSG:32651")
+    >>> today = gpd.GeoDataFrame({"households": [20, 20, 20, 20, 40]}, crs="EPSG:32651",
+    ...     geometry=[Point(20, 20), Point(20, 80), Point(80, 20), Point(80, 80), Point(150, 50)])
+    >>> result = repair(plan, today, None, (30, 60))
+    >>> [op.kind for op in result.operations], result.kept, sorted(result.plan["households"])
+    (['split'], ['320508019044002'], [40, 40, 40])
+    """
+    from geogrid.repair import repair_plan  # lazily: repairs run the partition engine
+
+    return repair_plan(plan, addresses, streets, rule, seed=seed, max_changed=max_changed)
 
 
 # --------------------------------------------------------------------------- internals
