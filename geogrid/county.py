@@ -354,7 +354,7 @@ def partition_county(
 class CountyRepairResult:
     """The repaired plan of every village, one status row per village, the edits and failures.
 
-    ``villages`` columns: ``code``, ``rule``, ``grids_before``, ``grids_after``, ``out_of_bounds``
+    ``villages`` columns: ``code``, ``name``, ``rule``, ``grids_before``, ``grids_after``, ``out_of_bounds``
     (grids out of bounds before), ``changed`` (old grids changed or retired), ``status``
     (``unchanged`` | ``repaired`` | ``failed``), ``reason``, ``seconds``.  A failed village
     keeps its grids as they were.
@@ -470,7 +470,14 @@ def repair_county(
         if village_rule is not None:
             hh = recount(grids, pts)["households"]
             out = int(((hh < village_rule.lo) | (hh > village_rule.hi)).sum())
-        rows[code] = {"code": code, "rule": village_rule, "grids_before": len(grids), "out_of_bounds": out}
+        name = getattr(row, "name", None)
+        rows[code] = {
+            "code": code,
+            "name": name,
+            "rule": village_rule,
+            "grids_before": len(grids),
+            "out_of_bounds": out,
+        }
         if village_rule is None:
             rows[code].update(status="failed", reason=f"kind {kind!r} has no default rule")
         elif out:
@@ -519,6 +526,7 @@ def _county_repair_result(plan, rows, outcomes, scheduler, t0) -> CountyRepairRe
         table,
         columns=[
             "code",
+            "name",
             "rule",
             "grids_before",
             "grids_after",

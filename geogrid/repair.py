@@ -583,6 +583,15 @@ def _best_block(adj, w, labels, donor, recipient, hh, need, rule) -> int | None:
 
 # --------------------------------------------------------------------------- the result
 
+_NOT_INHERITED: dict[str, Any] = {
+    "name": None,
+    "head_name": None,
+    "head_phone": None,
+    "workers": list,
+    "blocks": list,
+    "properties": dict,
+}
+
 
 def _assemble(
     plan: gpd.GeoDataFrame,
@@ -599,10 +608,11 @@ def _assemble(
     for r in rows:
         base = counted.iloc[r["_template"]].to_dict()
         base.update({"code": None, "geometry": r["geometry"], "_key": r["_key"]})
-        if "name" in base:
-            base["name"] = None
-        if "blocks" in base:
-            base["blocks"] = []
+        # A new grid takes its village, level and kind from the grid it came from, not its name
+        # or staff (a grid that keeps its code gets its staff back when published).
+        for column, empty in _NOT_INHERITED.items():
+            if column in base:
+                base[column] = empty() if callable(empty) else empty
         new_rows.append(base)
     geom_col = plan.geometry.name
     frames = [keep, gpd.GeoDataFrame(new_rows, geometry=geom_col, crs=plan.crs)] if new_rows else [keep]

@@ -68,7 +68,7 @@ def _buildings(
         {
             "address_id": [f"{code}-{tag}{i + 1:03d}" for i in range(len(sizes))],
             "households": sizes,
-            "division_code": code[:12],
+            "village_code": code[:12],
         },
         geometry=list(pts.values),
         crs=plan.crs,

@@ -14,7 +14,7 @@ from api.errors import problem
 from api.routers._shared import Planner, Reader
 from geogrid.codes import parse_code
 from geogrid.db import plans as db_plans
-from geogrid.db import review, uploads
+from geogrid.db import review, uploads, workflow
 from geogrid.errors import GeogridError
 
 router = APIRouter(tags=["plans"])
@@ -80,6 +80,32 @@ async def upload_plan(
     )
     info = await run_in_threadpool(db_plans.get_plan, engine, plan_id)
     return JSONResponse(_plan_dict(info), status_code=201, headers={"Location": f"/plans/{plan_id}"})
+
+
+@router.post("/plans/repair", status_code=201, responses={409: {"description": "Nothing to repair"}})
+def repair_plan(
+    *,
+    request: Request,
+    division: str = Query(..., description="Division code (county, township or village) to repair"),
+    max_changed: int | None = Query(None, ge=0, description="Most grids of each village that may change"),
+    seed: int = Query(0, ge=0, description="Seed of re-drawn parts"),
+    principal: Planner,
+) -> JSONResponse:
+    """Repair the published grids of a division after households changed (动态调整), changing as
+    few grids as possible; the result is a draft plan to validate, diff and publish like any
+    other.  Planner or admin."""
+    parse_code(division)
+    done = workflow.repair_scope(
+        _engine(request),
+        division,
+        seed=seed,
+        max_changed=max_changed,
+        scheduler="synchronous",
+        progress=False,
+        author=principal.name,
+    )
+    body = {**_plan_dict(done.info), "repair": review.repair_to_dict(done.result, done.dropped_subgrids)}
+    return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{done.plan_id}"})
 
 
 @router.get("/plans")

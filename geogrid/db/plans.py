@@ -316,6 +316,30 @@ def delete_draft(engine: Engine, plan_id: int) -> None:
 # --------------------------------------------------------------------------- planner helpers
 
 
+def published_grids(bind: Engine | Connection, scope_code: str) -> tuple[gpd.GeoDataFrame, list[int]]:
+    """Grids of ``scope_code`` in the published plans covering it (its own, an enclosing or enclosed
+    scopes' plans), and the ids of those plans; an empty frame when nothing is published there."""
+    prefix = scope_prefix(scope_code)
+    with connect(bind) as conn:
+        rows = conn.execute(sa.text("SELECT id, scope_code FROM plans WHERE status = 'published'")).all()
+    ids = [
+        int(pid)
+        for pid, scope in rows
+        if scope_prefix(scope).startswith(prefix) or prefix.startswith(scope_prefix(scope))
+    ]
+    if not ids:
+        return gpd.GeoDataFrame({"code": [], "households": []}, geometry=[], crs="EPSG:4326"), []
+    columns = [c for c in store.GRIDS.columns if c != "plan_id"]
+    frame = store.read_table(
+        bind,
+        "grids",
+        where="plan_id = ANY(:ids) AND code LIKE :p",
+        params={"ids": ids, "p": prefix + "%"},
+        columns=columns,
+    )
+    return frame, ids
+
+
 def load_published(bind: Engine | Connection, scope_code: str) -> gpd.GeoDataFrame:
     """The grids of the published plan of ``scope_code`` as a plan frame (EPSG:4326).
 

@@ -11,17 +11,23 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pandas as pd
 import shapely
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geogrid.codes import GRID_LEN
 from geogrid.db import store
-from geogrid.db.plans import get_plan, load_plan, scope_prefix
+from geogrid.db.plans import get_plan, load_plan, published_grids, scope_prefix
 from geogrid.frames import WGS84
 from geogrid.plans import PlanDiff, diff_plans
 from geogrid.validate import Issue, ValidationReport, validate
 
-__all__ = ["PlanReview", "diff_to_dict", "diff_to_published", "review_to_dict", "validate_plan"]
+__all__ = [
+    "PlanReview",
+    "diff_to_dict",
+    "diff_to_published",
+    "repair_to_dict",
+    "review_to_dict",
+    "validate_plan",
+]
 
 
 @dataclass
@@ -125,29 +131,6 @@ def review_to_dict(review: PlanReview, *, max_issues: int = 1000) -> dict:
     }
 
 
-def _published_grids(engine: Engine, scope_code: str) -> tuple[gpd.GeoDataFrame, list[int]]:
-    """Grids of the published plans overlapping ``scope_code`` (same, enclosing or enclosed scopes)."""
-    prefix = scope_prefix(scope_code)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT id, scope_code FROM plans WHERE status = 'published'")).all()
-    ids = [
-        int(pid)
-        for pid, scope in rows
-        if scope_prefix(scope).startswith(prefix) or prefix.startswith(scope_prefix(scope))
-    ]
-    if not ids:
-        return gpd.GeoDataFrame({"code": [], "households": []}, geometry=[], crs=WGS84), []
-    columns = [c for c in store.GRIDS.columns if c != "plan_id"]
-    frame = store.read_table(
-        engine,
-        "grids",
-        where="plan_id = ANY(:ids) AND code LIKE :p",
-        params={"ids": ids, "p": prefix + "%"},
-        columns=columns,
-    )
-    return frame, ids
-
-
 def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]]:
     """Diff plan ``plan_id`` against what is published for its scope (and the ids compared with).
 
@@ -155,7 +138,7 @@ def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]
     """
     plan = get_plan(engine, plan_id)
     new = load_plan(engine, plan_id)
-    old, ids = _published_grids(engine, plan.scope_code)
+    old, ids = published_grids(engine, plan.scope_code)
     addresses = store.read_table(
         engine,
         "addresses",
@@ -209,4 +192,44 @@ def diff_to_dict(diff: PlanDiff, *, plan_id: int, against: list[int]) -> dict:
         "recoded": dict(diff.recoded),
         "summary": str(diff),
         "grids": rows,
+    }
+
+
+_REPAIR_STATUS_ZH = {"unchanged": "无需调整", "repaired": "已调整", "failed": "无法调整"}
+
+
+def repair_to_dict(result, dropped_subgrids: list[str] | None = None) -> dict:
+    """A county repair (:class:`geogrid.county.CountyRepairResult`) as JSON-ready data.
+
+    Villages that needed nothing are counted, not listed; every edit is described in Chinese.
+    """
+    villages = []
+    for row in result.villages.to_dict("records"):
+        if row["status"] == "unchanged":
+            continue
+        villages.append(
+            {
+                "code": row["code"],
+                "name": row["name"],
+                "status": row["status"],
+                "status_zh": _REPAIR_STATUS_ZH[row["status"]],
+                **{k: int(row[k]) for k in ("out_of_bounds", "changed", "grids_before", "grids_after")},
+                "reason": row["reason"],
+            }
+        )
+    return {
+        "unchanged_villages": int((result.villages["status"] == "unchanged").sum()),
+        "villages": villages,
+        "operations": [
+            {
+                "kind": op.kind,
+                "grids_before": list(op.grids_before),
+                "households_before": [int(h) for h in op.households_before],
+                "grids_after": list(op.grids_after),
+                "households_after": [int(h) for h in op.households_after],
+                "description": op.describe(),
+            }
+            for op in result.operations
+        ],
+        "dropped_subgrids": list(dropped_subgrids or []),
     }
