@@ -146,30 +146,19 @@ def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]
         params={"p": scope_prefix(plan.scope_code) + "%"},
         columns=["source_id", "households", "division_code"],
     )
+    if len(addresses):
+        return diff_plans(old, new, addresses=addresses), ids
     if len(old) == 0:
-        frame = pd.DataFrame(
-            {
-                "code": new["code"],
-                "code_before": None,
-                "change": "added",
-                "households_before": 0,
-                "households_after": new["households"],
-                "households_in": new["households"],
-                "households_out": 0,
-                "households_moved": 0,
-            }
+        # Nothing published and no address register: the new plan's own counts are the snapshot.
+        points = gpd.GeoDataFrame(
+            {"households": new["households"].fillna(0)},
+            geometry=new.geometry.representative_point(),
+            crs=WGS84,
         )
-        result = PlanDiff(
-            gpd.GeoDataFrame(frame, geometry=new.geometry.values, crs=WGS84),
-            added=len(new),
-            removed=0,
-            changed=0,
-            unchanged=0,
-            households_moved=0,
-            exact=True,
-        )
-        return result, ids
-    return diff_plans(old, new, addresses=addresses if len(addresses) else None), ids
+        diff = diff_plans(old, new, addresses=points)
+        diff.snapshot = "the new plan's own households (no address register, nothing published)"
+        return diff, ids
+    return diff_plans(old, new), ids
 
 
 def diff_to_dict(diff: PlanDiff, *, plan_id: int, against: list[int]) -> dict:
@@ -188,6 +177,15 @@ def diff_to_dict(diff: PlanDiff, *, plan_id: int, against: list[int]) -> dict:
         "changed": int(diff.changed),
         "unchanged": int(diff.unchanged),
         "households_moved": int(diff.households_moved),
+        "households_before": int(diff.households_before),
+        "households_after": int(diff.households_after),
+        "households_in": int(diff.households_in),
+        "households_out": int(diff.households_out),
+        "growth": int(diff.growth),
+        "entered": int(diff.entered),
+        "left": int(diff.left),
+        "snapshot": diff.snapshot,
+        "level": diff.level,
         "exact": bool(diff.exact),
         "recoded": dict(diff.recoded),
         "summary": str(diff),
