@@ -6,9 +6,13 @@ the parent, household counts outside the rule, addresses covered by no grid, and
 (malformed, duplicate, missing, wrongly nested under their division or parent).
 
 Areas are measured in a local metric CRS (for lon/lat grids one affine in lon/lat,
-:func:`geogrid.crs.planar_crs_for`, so straight edges stay straight); an overlap, gap or
-outside part smaller than ``tolerance_m2`` (default :data:`DEFAULT_TOLERANCE_M2`) is
-floating-point noise and is not reported.
+:func:`geogrid.crs.planar_crs_for`, so straight edges stay straight).  Tolerances are stated in
+metres: an overlap, gap or outside part is reported when it is wider than ``tolerance_m``
+(default :data:`DEFAULT_TOLERANCE_M`, 2 cm) and larger than ``tolerance_m2`` (default
+:data:`DEFAULT_TOLERANCE_M2`, 1 cm²).  Anything thinner is coordinate precision, not drawing:
+geogrid's features API writes 7 decimals (a vertex moves up to 0.6 cm), desktop GIS rounds to
+1 cm in a projected CRS (up to 0.7 cm), and where a vertex of one grid lies on an edge of
+another both may move, leaving slivers up to about twice that wide.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from geogrid.rules import Rule, resolve_rule
 # boundary that leaves slivers of ~1e-6 m².  1 cm² is far above that noise and far below
 # anything a planner could draw on purpose.
 DEFAULT_TOLERANCE_M2 = 1e-4
+#: Overlaps, gaps and outside parts narrower than this (metres) are coordinate precision.
+DEFAULT_TOLERANCE_M = 0.02
 GAP_OPENING_M = 1e-5
 
 ISSUE_KINDS = (
@@ -76,6 +82,7 @@ class ValidationReport:
     tolerance_m2: float = DEFAULT_TOLERANCE_M2
     rule: Rule | None = None
     checks: tuple[str, ...] = ()
+    tolerance_m: float = DEFAULT_TOLERANCE_M
 
     @property
     def ok(self) -> bool:
@@ -133,6 +140,7 @@ def validate(
     rule: Rule | str | tuple[int, int] | None = None,
     addresses: gpd.GeoDataFrame | None = None,
     tolerance_m2: float = DEFAULT_TOLERANCE_M2,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
 ) -> ValidationReport:
     """Check a set of grids: geometry, coverage, household bounds and codes.
 
@@ -152,7 +160,10 @@ def validate(
         them instead of the ``households`` column, and addresses inside the parent but
         in no grid are reported.
     tolerance_m2 : float
-        Overlaps, gaps and outside parts smaller than this are ignored.
+        Overlaps, gaps and outside parts smaller than this (m²) are ignored.
+    tolerance_m : float
+        Overlaps, gaps and outside parts narrower than this (m) are ignored: they are the
+        coordinate precision of a file or a desktop GIS, not a drawing error.
 
     Returns
     -------
@@ -170,10 +181,17 @@ def validate(
     (False, {'overlap': 1, 'gap': 1, 'households': 1, 'code_duplicate': 1})
     """
     ctx = ValidationContext.build(
-        grids, parent=parent, rule=rule, addresses=addresses, tolerance_m2=tolerance_m2
+        grids,
+        parent=parent,
+        rule=rule,
+        addresses=addresses,
+        tolerance_m2=tolerance_m2,
+        tolerance_m=tolerance_m,
     )
     if ctx.n == 0:
-        return ValidationReport(n_grids=0, tolerance_m2=tolerance_m2, rule=ctx.rule, checks=())
+        return ValidationReport(
+            n_grids=0, tolerance_m2=tolerance_m2, rule=ctx.rule, checks=(), tolerance_m=tolerance_m
+        )
     issues: list[Issue] = []
     ran = []
     for name, check in CHECKS:
@@ -183,7 +201,12 @@ def validate(
             issues += found
     checks = tuple(c for c in _CHECK_NAMES if c in ran)
     return ValidationReport(
-        issues=issues, n_grids=ctx.n, tolerance_m2=tolerance_m2, rule=ctx.rule, checks=checks
+        issues=issues,
+        n_grids=ctx.n,
+        tolerance_m2=tolerance_m2,
+        rule=ctx.rule,
+        checks=checks,
+        tolerance_m=tolerance_m,
     )
 
 
@@ -213,6 +236,7 @@ class ValidationContext:
     fixed: np.ndarray
     live: np.ndarray
     tolerance_m2: float
+    tolerance_m: float = DEFAULT_TOLERANCE_M
     rule: Rule | None = None
     parent_geom: shapely.Geometry | None = None
     parent_code: str | None = None
@@ -236,6 +260,14 @@ class ValidationContext:
     def union(self) -> shapely.Geometry:
         return shapely.union_all(self.live_geoms) if len(self.live) else shapely.Polygon()
 
+    def noticeable(self, pieces: np.ndarray) -> np.ndarray:
+        """Which pieces (overlaps, outside parts) are above both tolerances: larger and wider."""
+        big = shapely.area(pieces) > self.tolerance_m2
+        if self.tolerance_m > 0 and big.any():
+            # A piece narrower than the tolerance vanishes when eroded by half of it.
+            big[big] = ~shapely.is_empty(shapely.buffer(pieces[big], -self.tolerance_m / 2))
+        return big
+
     def to_ll(self, geom: shapely.Geometry | None) -> shapely.Geometry | None:
         """A metric geometry in EPSG:4326 (where issues are located)."""
         if geom is None:
@@ -251,6 +283,7 @@ class ValidationContext:
         rule: Rule | str | tuple[int, int] | None = None,
         addresses: gpd.GeoDataFrame | None = None,
         tolerance_m2: float = DEFAULT_TOLERANCE_M2,
+        tolerance_m: float = DEFAULT_TOLERANCE_M,
     ) -> ValidationContext:
         """Project the grids (and parent, addresses) to one metric CRS and repair what can be measured."""
         src = CRS.from_user_input(grids.crs or WGS84)
@@ -283,6 +316,7 @@ class ValidationContext:
             fixed=fixed,
             live=live,
             tolerance_m2=tolerance_m2,
+            tolerance_m=tolerance_m,
             rule=resolve_rule(rule) if rule is not None else None,
         )
         if parent is not None:
@@ -382,7 +416,7 @@ def check_overlaps(ctx: ValidationContext) -> list[Issue]:
     inter = shapely.intersection(live_geoms[a], live_geoms[b])
     area = shapely.area(inter)
     issues = []
-    for j in np.flatnonzero(area > ctx.tolerance_m2):
+    for j in np.flatnonzero(ctx.noticeable(inter)):
         ia, ib = live[a[j]], live[b[j]]
         issues.append(
             Issue(
@@ -408,7 +442,7 @@ def check_outside(ctx: ValidationContext) -> list[Issue] | None:
     outside = shapely.difference(ctx.live_geoms[out_idx], parent)
     out_area = shapely.area(outside)
     issues = []
-    for j in np.flatnonzero(out_area > ctx.tolerance_m2):
+    for j in np.flatnonzero(ctx.noticeable(outside)):
         i = ctx.live[out_idx[j]]
         label = ctx.labels[i]
         issues.append(
@@ -431,11 +465,11 @@ def check_gaps(ctx: ValidationContext) -> list[Issue]:
         holes = [shapely.Polygon(r) for p in shapely.get_parts(ctx.union) for r in p.interiors]
         uncovered = shapely.union_all(holes) if holes else shapely.Polygon()
     if not uncovered.is_empty:
-        # Re-projection leaves hair-thin slivers along shared borders that can hang off a
-        # real gap; a morphological opening by 10 µm drops them without changing the gap.
-        uncovered = shapely.buffer(
-            shapely.buffer(uncovered, -GAP_OPENING_M, join_style="mitre"), GAP_OPENING_M, join_style="mitre"
-        )
+        # Re-projection and rounding leave slivers along shared borders, alone or hanging off
+        # a real gap; a morphological opening by half the tolerance drops them and keeps the
+        # gap's shape (mitred corners).
+        r = max(ctx.tolerance_m / 2, GAP_OPENING_M)
+        uncovered = shapely.buffer(shapely.buffer(uncovered, -r, join_style="mitre"), r, join_style="mitre")
     issues = []
     for gap in shapely.get_parts(uncovered):
         if gap.geom_type == "Polygon" and gap.area > ctx.tolerance_m2:
@@ -554,6 +588,7 @@ _CHECK_NAMES = ("geometry", "overlap", "gap", "outside", "addresses", "household
 
 __all__ = [
     "CHECKS",
+    "DEFAULT_TOLERANCE_M",
     "DEFAULT_TOLERANCE_M2",
     "ISSUE_KINDS",
     "Issue",

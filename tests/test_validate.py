@@ -266,3 +266,24 @@ def test_each_check_runs_alone_on_a_shared_context():
         "households",
         "codes",
     ]
+
+
+@pytest.mark.parametrize(("width_m", "reported"), [(0.015, False), (0.03, True)])
+def test_tolerances_are_in_metres_and_cover_coordinate_precision(width_m, reported):
+    """Gaps, overlaps and outside parts narrower than 2 cm are coordinate precision (7 decimals,
+    1 cm rounding) however long they are; wider ones are reported however thin their area."""
+    from geogrid.validate import DEFAULT_TOLERANCE_M
+
+    assert DEFAULT_TOLERANCE_M == 0.02
+    gap = good_grids()
+    gap.loc[1, "geometry"] = to_lonlat(box(100 + width_m, 0, 200, 100))  # a strip 100 m long
+    assert bool(validate(gap, parent=to_lonlat(PARENT)).of_kind("gap")) == reported
+    over = good_grids()
+    over.loc[1, "geometry"] = to_lonlat(box(100 - width_m, 0, 200, 100))
+    assert bool(validate(over, parent=to_lonlat(PARENT)).of_kind("overlap")) == reported
+    out = good_grids()
+    out.loc[2, "geometry"] = to_lonlat(box(200, 0, 300 + width_m, 100))
+    assert bool(validate(out, parent=to_lonlat(PARENT)).of_kind("outside")) == reported
+    # With no linear tolerance even the narrow strip is a gap of its full area.
+    (strict,) = validate(gap, parent=to_lonlat(PARENT), tolerance_m=0).of_kind("gap")
+    assert strict.measure == pytest.approx(100 * width_m, rel=1e-3)
