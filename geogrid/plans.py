@@ -48,6 +48,7 @@ __all__ = [
     "CHANGES",
     "LEVELS",
     "PlanDiff",
+    "SnapResult",
     "addresses_in",
     "at_level",
     "border_blocks",
@@ -63,6 +64,7 @@ __all__ = [
     "plan_totals",
     "recount",
     "repair",
+    "snap_to_plan",
     "split_grid",
     "validate_by_division",
 ]
@@ -1246,6 +1248,144 @@ def split_grid(
     out = gpd.GeoDataFrame(out, geometry=plan.geometry.name, crs=plan.crs)
     out = recount(out, pts) if "households" not in parts else out
     return _recode(out, plan, retired)
+
+
+# --------------------------------------------------------------------------- snapping uploads
+
+
+@dataclass
+class SnapResult:
+    """An upload snapped onto a reference plan, and how far its vertices moved.
+
+    ``moves`` has one row per vertex that moved: ``code``, ``vertex`` (position in the grid's
+    exterior ring, then its holes), ``lon``/``lat`` (or ``x``/``y``) before, ``moved_m``.
+    ``per_grid`` sums it up per grid (``vertices_moved``, ``max_moved_m``); ``unsnapped``
+    lists grids left as they were because snapping would have made them invalid.
+    """
+
+    plan: gpd.GeoDataFrame
+    moves: pd.DataFrame
+    tolerance_m: float
+    unsnapped: list[str] = field(default_factory=list)
+
+    @property
+    def max_moved_m(self) -> float:
+        return float(self.moves["moved_m"].max()) if len(self.moves) else 0.0
+
+    @property
+    def per_grid(self) -> pd.DataFrame:
+        g = self.moves.groupby("code")["moved_m"]
+        return pd.DataFrame({"vertices_moved": g.size(), "max_moved_m": g.max()}).reset_index()
+
+
+def snap_to_plan(
+    plan: gpd.GeoDataFrame, reference: gpd.GeoDataFrame, *, tolerance_m: float = 0.05
+) -> SnapResult:
+    """Put every vertex of ``plan`` within ``tolerance_m`` of a vertex of ``reference`` onto that vertex.
+
+    A plan saved by desktop GIS (coordinates rounded to 1 cm, or to 7 decimals by a GeoJSON
+    writer) no longer shares its edges with the published plan exactly; snapping puts each
+    vertex back on the nearest published vertex (a SciPy k-d tree in metres), so shared edges
+    are shared again, bit for bit.  Vertices farther than the tolerance (a boundary the
+    planner really moved) stay where they are.  A grid that snapping would make invalid is
+    left as it was and listed in ``unsnapped``.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The upload (``code``, geometry).
+    reference : GeoDataFrame
+        The published plan (any CRS; re-projected to ``plan``'s).
+    tolerance_m : float
+        Largest distance a vertex may move, in metres.
+
+    Returns
+    -------
+    SnapResult
+        The snapped plan and every vertex that moved, with how far.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> ref = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)],
+    ...                        crs="EPSG:32651")
+    >>> rounded = gpd.GeoDataFrame({"code": ["a", "b"]}, crs="EPSG:32651",
+    ...                            geometry=[box(0, 0, 100.01, 100), box(99.99, 0, 200, 100)])
+    >>> snapped = snap_to_plan(rounded, ref)
+    >>> bool(snapped.plan.geom_equals_exact(ref, tolerance=0).all()), round(snapped.max_moved_m, 3), len(snapped.moves)
+    (True, 0.01, 4)
+    """
+    if tolerance_m < 0:
+        raise ValueError(f"tolerance_m must be >= 0, got {tolerance_m}")
+    if reference.crs is not None and plan.crs is not None and reference.crs != plan.crs:
+        reference = reference.to_crs(plan.crs)
+    metric = _Metric.of(plan)
+    before = np.asarray(plan.geometry.values, dtype=object)
+    xy = shapely.get_coordinates(before)
+    owner = np.repeat(np.arange(len(before)), shapely.get_num_coordinates(before))
+    dist = np.full(len(xy), np.inf)
+    new_xy = xy.copy()
+    # Each village snaps to its own published grids: where two villages meet, each was drawn in
+    # its own CRS and their border vertices may differ in the last bits.
+    for rows, refs in _snap_groups(plan, reference):
+        ref_xy = np.unique(
+            shapely.get_coordinates(np.asarray(reference.geometry.values, dtype=object)[refs]), axis=0
+        )
+        if not len(ref_xy):
+            continue
+        mine = np.isin(owner, rows)
+        d, nearest = _nearest_vertices(metric, plan.crs, ref_xy, xy[mine], tolerance_m)
+        hit = np.isfinite(d) & (d > 0)
+        dist[mine] = np.where(hit, d, np.inf)
+        new_xy[np.flatnonzero(mine)[hit]] = ref_xy[nearest[hit]]
+    after = shapely.set_coordinates(before.copy(), new_xy)
+    bad = ~shapely.is_valid(after)
+    after = np.where(bad, before, after)
+    codes = plan["code"].astype(str).tolist() if "code" in plan else [str(i) for i in range(len(plan))]
+    out = plan.set_geometry(gpd.GeoSeries(after, index=plan.index, crs=plan.crs))
+    hit = np.isfinite(dist) & ~bad[owner]
+    moves = _vertex_moves(codes, owner, xy, dist, hit, plan.crs)
+    return SnapResult(out, moves, tolerance_m, [c for c, b in zip(codes, bad, strict=True) if b])
+
+
+def _snap_groups(plan: gpd.GeoDataFrame, reference: gpd.GeoDataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows of ``plan``, rows of ``reference``) to snap together: by village when both know it."""
+    if "division_code" not in plan or "division_code" not in reference:
+        return [(np.arange(len(plan)), np.arange(len(reference)))]
+    ref_div = reference["division_code"].astype(str).to_numpy()
+    return [
+        (np.asarray(rows), np.flatnonzero(ref_div == str(div)))
+        for div, rows in plan.groupby(plan["division_code"].astype(str)).indices.items()
+    ]
+
+
+def _nearest_vertices(metric: _Metric, crs, ref_xy: np.ndarray, xy: np.ndarray, tolerance_m: float):
+    """Distance (m) to and index of the nearest of ``ref_xy`` for each of ``xy`` (inf beyond the tolerance)."""
+    from scipy.spatial import cKDTree
+
+    def to_m(coords: np.ndarray) -> np.ndarray:
+        return shapely.get_coordinates(metric.geoms(gpd.GeoSeries(shapely.points(coords), crs=crs)))
+
+    return cKDTree(to_m(ref_xy)).query(to_m(xy), distance_upper_bound=tolerance_m)
+
+
+def _vertex_moves(codes, owner, xy, dist, hit, crs) -> pd.DataFrame:
+    """The vertices that moved: grid code, vertex position in the grid, coordinates before, metres."""
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    position = np.arange(len(owner)) - np.repeat(first, np.diff(np.r_[first, len(owner)]))
+    xy_name = ("lon", "lat") if crs is not None and crs.is_geographic else ("x", "y")
+    moves = pd.DataFrame(
+        {
+            "code": np.asarray(codes, dtype=object)[owner[hit]],
+            "vertex": position[hit],
+            xy_name[0]: xy[hit, 0],
+            xy_name[1]: xy[hit, 1],
+            "moved_m": dist[hit],
+        }
+    )
+    # A ring's closing vertex repeats its first: count it once.
+    return moves.drop_duplicates(["code", *xy_name]).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- repair

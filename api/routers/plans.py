@@ -69,17 +69,26 @@ async def upload_plan(
     request: Request,
     scope: str | None = Query(None, description="Division code of the plan's scope (default: inferred)"),
     note: str | None = Query(None, description="What changed and why"),
+    snap: float | None = Query(
+        None,
+        ge=0,
+        le=1,
+        description="First snap vertices onto the published plan's edges within this many metres",
+    ),
     principal: Planner,
 ) -> JSONResponse:
     """Upload a plan as a draft: a GeoJSON FeatureCollection body, or a GeoPackage/GeoJSON file
-    (multipart field ``file``).  Planner or admin."""
+    (multipart field ``file``).  With ``snap`` (metres) the grids are first snapped onto the
+    published plan's shared edges and the answer says how far each vertex moved.  Planner or admin."""
     frame = await _frame_from_request(request)
     engine = _engine(request)
-    plan_id = await run_in_threadpool(
-        uploads.upload_plan, engine, frame, scope_code=scope, author=principal.name, note=note
+    done = await run_in_threadpool(
+        uploads.upload, engine, frame, scope_code=scope, author=principal.name, note=note, snap_m=snap
     )
-    info = await run_in_threadpool(db_plans.get_plan, engine, plan_id)
-    return JSONResponse(_plan_dict(info), status_code=201, headers={"Location": f"/plans/{plan_id}"})
+    body = _plan_dict(await run_in_threadpool(db_plans.get_plan, engine, done.plan_id))
+    if done.snap is not None:
+        body["snap"] = uploads.snap_to_dict(done.snap)
+    return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{done.plan_id}"})
 
 
 @router.post("/plans/repair", status_code=201, responses={409: {"description": "Nothing to repair"}})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,21 @@ from shapely.geometry import shape
 from sqlalchemy.engine import Engine
 
 from geogrid.codes import GRID_LEN, number_grids, parse_code
-from geogrid.db.plans import save_plan, scope_prefix
-from geogrid.errors import GeogridError, ImportRowsError, InvalidGeometryError, RowError
+from geogrid.db.plans import published_grids, save_plan, scope_prefix
+from geogrid.errors import ConflictError, GeogridError, ImportRowsError, InvalidGeometryError, RowError
 from geogrid.frames import GRID_KINDS, WGS84
+from geogrid.plans import SnapResult, snap_to_plan
 
-__all__ = ["infer_scope", "plan_frame", "read_plan_file", "read_plan_geojson", "upload_plan"]
+__all__ = [
+    "UploadResult",
+    "infer_scope",
+    "plan_frame",
+    "read_plan_file",
+    "read_plan_geojson",
+    "snap_to_dict",
+    "upload",
+    "upload_plan",
+]
 
 _TEXT_FIELDS = ("code", "division_code", "name", "kind", "head_name", "head_phone")
 _KNOWN = {*_TEXT_FIELDS, "level", "households", "address_count", "workers", "properties"}
@@ -367,3 +378,68 @@ def upload_plan(
     frame = _number_missing(engine, frame)
     frame["households"] = np.asarray(frame["households"], dtype=int)
     return save_plan(engine, frame, scope_code=scope, author=author, note=note)
+
+
+@dataclass
+class UploadResult:
+    """The draft saved from an upload, and the snapping applied first (None when not asked)."""
+
+    plan_id: int
+    snap: SnapResult | None = None
+
+
+def upload(
+    engine: Engine,
+    frame: gpd.GeoDataFrame,
+    *,
+    scope_code: str | None = None,
+    author: str | None = None,
+    note: str | None = None,
+    snap_m: float | None = None,
+) -> UploadResult:
+    """:func:`upload_plan`, after snapping the grids onto the published plan's edges when ``snap_m`` is given.
+
+    A plan edited in desktop GIS comes back with coordinates rounded (to 1 cm, or 7
+    decimals): ``snap_m`` (metres) puts every vertex within that distance back onto the
+    published grids' vertices and edges (:func:`geogrid.plans.snap_to_plan`), and the result
+    says how far each vertex moved.
+
+    Raises
+    ------
+    ConflictError
+        ``snap_m`` is given but nothing is published in the scope to snap to.
+    """
+    snap = None
+    if snap_m is not None:
+        scope = scope_code or infer_scope(frame)
+        published, _ = published_grids(engine, scope)
+        if published.empty:
+            raise ConflictError(f"nothing is published in scope {scope} to snap the upload to")
+        snap = snap_to_plan(frame, published, tolerance_m=snap_m)
+        frame = snap.plan
+    plan_id = upload_plan(engine, frame, scope_code=scope_code, author=author, note=note)
+    return UploadResult(plan_id, snap)
+
+
+def snap_to_dict(snap: SnapResult, *, max_vertices: int = 1000) -> dict:
+    """How far the vertices of an upload moved when snapped, as JSON-ready data."""
+    moves = snap.moves
+    return {
+        "tolerance_m": snap.tolerance_m,
+        "vertices_moved": len(moves),
+        "max_moved_m": round(snap.max_moved_m, 4),
+        "grids": [
+            {
+                "code": r.code,
+                "vertices_moved": int(r.vertices_moved),
+                "max_moved_m": round(float(r.max_moved_m), 4),
+            }
+            for r in snap.per_grid.itertuples()
+        ],
+        "vertices": [
+            {k: (round(v, 7) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in moves.head(max_vertices).to_dict("records")
+        ],
+        "unsnapped": list(snap.unsnapped),
+        "truncated": len(moves) > max_vertices,
+    }
