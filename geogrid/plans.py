@@ -411,6 +411,8 @@ def _plan_diff(table, old, new, match_new, flows, match_old, *, exact, snapshot,
         table = pd.DataFrame(columns=[*_DIFF_COLUMNS, "geometry"])
     table.insert(4, "level", level)
     frame = gpd.GeoDataFrame(table.drop(columns="_pos", errors="ignore"), geometry="geometry", crs=WGS84)
+    for column in ("households_recorded", "growth"):  # missing for added grids: whole numbers still
+        frame[column] = pd.array(frame[column], dtype="Int64")
     order = {c: k for k, c in enumerate(("removed", "added", "changed", "unchanged"))}
     frame = frame.sort_values(["change", "code"], key=lambda s: s.map(order) if s.name == "change" else s)
     frame = frame.reset_index(drop=True)
