@@ -69,7 +69,7 @@ def draw(params: dict) -> tuple[sparse.csr_matrix, np.ndarray, Rule, np.random.G
     return adj, w, rule, rng
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs)
 # A grid pushed to hi + 1 by an off-by-one in the improvement step showed up on this one.
 @example({"nx": 7, "ny": 5, "lo": 12, "width": 0.2964272958119728, "wmax": 4, "seed": 177})
@@ -87,7 +87,7 @@ def test_every_partition_drawn_is_within_bounds_and_contiguous(params):
     assert part.k == int(part.labels.max()) + 1
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs, st.floats(0.2, 200.0), st.floats(0.0, 0.5))
 # ... and on this one, with the step run alone.
 @example({"nx": 9, "ny": 7, "lo": 21, "width": 0.38784284512259676, "wmax": 10, "seed": 7}, 50.0, 0.3)

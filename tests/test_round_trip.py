@@ -12,9 +12,9 @@ import pytest
 import shapely
 
 from geogrid import plans
+from geogrid.county import partition_county
 from geogrid.db import plans as db_plans
 from geogrid.db import review, store, uploads
-from geogrid.db.workflow import partition_scope
 from geogrid.io import write_frame
 from geogrid.synthetic import make_county
 
@@ -22,12 +22,20 @@ COUNTY = "320507"
 SCOPE = COUNTY + "000000"
 
 
+@pytest.fixture(scope="module")
+def county():
+    """A seeded county and its grids, partitioned once for the module (no database needed)."""
+    c = make_county(households=2_500, seed=5, county_code=COUNTY)
+    done = partition_county(c.divisions, c.addresses, c.streets, scheduler="synchronous", progress=False)
+    return c, done.grids.drop(columns="blocks")
+
+
 @pytest.fixture
-def published(engine):
-    county = make_county(households=2_500, seed=5, county_code=COUNTY)
+def published(engine, county):
+    c, grids = county
     for name in ("divisions", "addresses", "streets"):
-        store.load(engine, name, getattr(county, name))
-    partition_scope(engine, SCOPE, scheduler="synchronous", progress=False, publish=True)
+        store.load(engine, name, getattr(c, name))
+    db_plans.publish_plan(engine, db_plans.save_plan(engine, grids, scope_code=SCOPE))
     return db_plans.load_published(engine, SCOPE)
 
 
