@@ -276,7 +276,17 @@ def level_of(codes: pd.Series) -> pd.Series:
 
 
 def at_level(plan: gpd.GeoDataFrame, level: str = "grid") -> gpd.GeoDataFrame:
-    """The rows of ``plan`` at ``level`` (see :data:`LEVELS`), index reset."""
+    """The rows of ``plan`` at ``level`` (see :data:`LEVELS`), index reset.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["320508019044001", "32050801904400101"]},
+    ...                         geometry=[box(0, 0, 1, 1), box(0, 0, 1, 1)])
+    >>> at_level(plan, "subgrid")["code"].tolist()
+    ['32050801904400101']
+    """
     if "code" not in plan:
         return plan.reset_index(drop=True)
     return plan[(level_of(plan["code"]) == level).to_numpy()].reset_index(drop=True)

@@ -371,7 +371,19 @@ def _metric_crs(src: CRS, geoms_src: np.ndarray) -> CRS:
 
 
 def check_geometry(ctx: ValidationContext) -> list[Issue]:
-    """``empty``, ``not_polygon``, ``invalid`` and ``multipart`` grids (always applies)."""
+    """``empty``, ``not_polygon``, ``invalid`` and ``multipart`` grids (always applies)
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> check_geometry(ctx)
+    []
+    """
     issues = []
     geoms, labels = ctx.geoms, ctx.labels
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -406,7 +418,19 @@ def check_geometry(ctx: ValidationContext) -> list[Issue]:
 
 
 def check_overlaps(ctx: ValidationContext) -> list[Issue]:
-    """``overlap``: every pair of grids sharing more than the tolerance of area (always applies)."""
+    """``overlap``: every pair of grids sharing more than the tolerance of area (always applies)
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> [(i.codes, round(i.measure)) for i in check_overlaps(ctx)]
+    [(('320508019044001', '320508019044002'), 1000)]
+    """
     live, live_geoms, labels = ctx.live, ctx.live_geoms, ctx.labels
     a, b = ctx.tree.query(live_geoms, predicate="intersects")
     pair = a < b
@@ -431,7 +455,19 @@ def check_overlaps(ctx: ValidationContext) -> list[Issue]:
 
 
 def check_outside(ctx: ValidationContext) -> list[Issue] | None:
-    """``outside``: parts of grids beyond the parent (applies with a parent)."""
+    """``outside``: parts of grids beyond the parent (applies with a parent)
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> check_outside(ctx)
+    []
+    """
     if ctx.parent_geom is None:
         return None
     parent = ctx.parent_geom
@@ -458,7 +494,19 @@ def check_outside(ctx: ValidationContext) -> list[Issue] | None:
 
 
 def check_gaps(ctx: ValidationContext) -> list[Issue]:
-    """``gap``: parts of the parent covered by no grid, or holes enclosed by the grids without one."""
+    """``gap``: parts of the parent covered by no grid, or holes enclosed by the grids without one
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> [round(i.measure) for i in check_gaps(ctx)]
+    [1000]
+    """
     if ctx.parent_geom is not None:
         uncovered = shapely.difference(ctx.parent_geom, ctx.union)
     else:
@@ -482,7 +530,19 @@ def check_gaps(ctx: ValidationContext) -> list[Issue]:
 
 
 def check_addresses(ctx: ValidationContext) -> list[Issue] | None:
-    """``address_uncovered``: addresses inside the parent in no grid (applies with addresses)."""
+    """``address_uncovered``: addresses inside the parent in no grid (applies with addresses)
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> check_addresses(ctx) is None  # no addresses given
+    True
+    """
     if ctx.address_points is None:
         return None
     if ctx.parent_geom is None or ctx.address_covered is None:
@@ -503,7 +563,19 @@ def check_addresses(ctx: ValidationContext) -> list[Issue] | None:
 
 
 def check_households(ctx: ValidationContext) -> list[Issue] | None:
-    """``households``: grids outside the rule's bounds (applies with a rule)."""
+    """``households``: grids outside the rule's bounds (applies with a rule)
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> [i.message for i in check_households(ctx)]
+    ['grid 320508019044002 has 120 households, outside [50, 100]']
+    """
     rule = ctx.rule
     if rule is None:
         return None
@@ -527,7 +599,19 @@ def check_households(ctx: ValidationContext) -> list[Issue] | None:
 
 
 def check_codes(ctx: ValidationContext) -> list[Issue] | None:
-    """``code_missing``, ``code_malformed``, ``code_duplicate``, ``code_nesting`` (applies when any grid has a code)."""
+    """``code_missing``, ``code_malformed``, ``code_duplicate``, ``code_nesting`` (applies when any grid has a code)
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
+    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> check_codes(ctx)
+    []
+    """
     present = [isinstance(c, str) and bool(c) for c in ctx.codes]
     if not any(present):
         return None

@@ -405,6 +405,12 @@ def upload(
     published grids' vertices and edges (:func:`geogrid.plans.snap_to_plan`), and the result
     says how far each vertex moved.
 
+    Examples
+    --------
+    >>> done = upload(engine, read_plan_file("edited_in_qgis.gpkg"), snap_m=0.05)   # doctest: +SKIP
+    >>> done.plan_id, round(done.snap.max_moved_m, 3)                                # doctest: +SKIP
+    (7, 0.007)
+
     Raises
     ------
     ConflictError

@@ -94,6 +94,12 @@ def repair_scope(
     of a grid that changed no longer tile it and are left out (listed in ``dropped_subgrids``).
     The draft is published only when asked and no village failed.
 
+    Examples
+    --------
+    >>> done = repair_scope(engine, "320508019044")              # doctest: +SKIP
+    >>> done.info.status, done.result.villages["status"].tolist()  # doctest: +SKIP
+    ('draft', ['repaired'])
+
     Raises
     ------
     NotFoundError
