@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geogrid.errors import InfeasibleError, PlanEditError
 from geogrid.frames import WGS84
-from geogrid.plans import _locate, _recode, _require, _with_division, recount
+from geogrid.plans import _locate, _recode, _require, _with_division, at_level, level_of, recount
 from geogrid.rules import Rule, resolve_rule
 
 #: Edits a repair is made of, with the planners' names for them.
@@ -98,6 +98,9 @@ class RepairResult:
         Codes of the grids kept exactly (code and geometry).
     retired
         Old codes no longer in the plan (never to be reused).
+    dropped_subgrids
+        Sub-grids (17 digits) of grids that changed: they no longer tile their grid and are
+        left out; those of grids kept exactly are kept (recounted).
     """
 
     plan: gpd.GeoDataFrame
@@ -106,6 +109,8 @@ class RepairResult:
     households_moved: int = 0
     kept: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    dropped_subgrids: list[str] = field(default_factory=list)
+    plan_points: Any = field(default=None, repr=False)
 
     @property
     def changed(self) -> list[str]:
@@ -228,6 +233,9 @@ def repair_plan(
     if plan.empty:
         raise PlanEditError("the plan has no grids to repair")
     plan = _with_division(plan).reset_index(drop=True)
+    # Grids are repaired; sub-grids lie inside them and follow (see _with_subgrids).
+    subgrids = plan[(level_of(plan["code"]) == "subgrid").to_numpy()]
+    plan = at_level(plan, "grid")
     pts = addresses if addresses.crs is None or plan.crs is None else addresses.to_crs(plan.crs)
     counted = recount(plan, pts)
     where = _locate(counted, pts)
@@ -246,7 +254,27 @@ def repair_plan(
                 rows.append({"_key": g.key, "_template": g.template, "geometry": g.geometry})
         touched_rows |= {int(r) for r in idx if counted["code"].iloc[int(r)] in state.changed_if([])}
         operations += state.operations
-    return _assemble(plan, counted, pts, rows, touched_rows, operations)
+    return _with_subgrids(_assemble(plan, counted, pts, rows, touched_rows, operations), subgrids)
+
+
+def _with_subgrids(result: RepairResult, subgrids: gpd.GeoDataFrame) -> RepairResult:
+    """The sub-grids of every grid kept exactly put back; those of changed grids are dropped (listed)."""
+    if subgrids.empty:
+        return result
+    stays = subgrids["code"].str[:15].isin(result.kept).to_numpy()
+    kept = (
+        recount(subgrids[stays].reset_index(drop=True), result.plan_points)
+        if stays.any()
+        else subgrids[stays]
+    )
+    plan = gpd.GeoDataFrame(
+        pd.concat([result.plan, kept], ignore_index=True),
+        geometry=result.plan.geometry.name,
+        crs=result.plan.crs,
+    )
+    result.plan = plan
+    result.dropped_subgrids = sorted(subgrids.loc[~stays, "code"])
+    return result
 
 
 def _village_state(
@@ -663,4 +691,4 @@ def _result(plan, counted, out, pts, ops) -> RepairResult:
     new_arr = np.asarray([*out["code"].astype(str).tolist(), ""], dtype=object)[now]
     moved = int(hh[old_arr != new_arr].sum())
     retired = sorted(set(old_codes) - set(new_geom))
-    return RepairResult(out, changes, ops, moved, kept, retired)
+    return RepairResult(out, changes, ops, moved, kept, retired, plan_points=pts)

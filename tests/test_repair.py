@@ -167,3 +167,19 @@ def test_bad_requests():
         repair(lonely, pts, None, (50, 100))
     assert info.value.details["grid"] == V + "001"
     assert np.isfinite(info.value.details["households"])
+
+
+def test_sub_grids_follow_their_grid():
+    plan, addresses = _row_plan([[10] * 6, [10] * 16, [10] * 6])
+    subs = gpd.GeoDataFrame(
+        {"code": [V + "00101", V + "00102", V + "00201"], "division_code": [V] * 3},
+        geometry=[box(0, 0, 50, 100), box(50, 0, 100, 100), box(100, 0, 200, 100)],
+        crs=plan.crs,
+    )
+    with_subs = gpd.GeoDataFrame(pd.concat([plan, subs], ignore_index=True), crs=plan.crs)
+    result = repair(with_subs, addresses, None, (50, 100))
+    assert [op.kind for op in result.operations] == ["split"]  # sub-grids are not grids to repair
+    assert result.dropped_subgrids == [V + "00201"]
+    assert {V + "00101", V + "00102"} <= set(result.plan["code"])
+    grid_rows = result.plan[result.plan["code"].str.len() == 15]
+    assert int(grid_rows["households"].sum()) == int(addresses["households"].sum())
