@@ -50,7 +50,9 @@ def _rounded(frame: gpd.GeoDataFrame, decimals: int, crs=None) -> gpd.GeoDataFra
 def _check_reupload(engine, original: gpd.GeoDataFrame, plan_id: int) -> gpd.GeoDataFrame:
     """The re-uploaded draft validates and holds, grid for grid, the same households as the original."""
     report = review.validate_plan(engine, plan_id)
-    assert report.ok, review.review_to_dict(report)["counts"]
+    answer = review.review_to_dict(report)
+    assert report.ok, answer["counts"]
+    assert answer["tolerances"] == {"width_m": 0.02, "area_m2": 1e-4}  # stated in metres
     back = db_plans.load_plan(engine, plan_id)
     assert sorted(back["code"]) == sorted(original["code"])
     stored = dict(zip(original["code"], original["households"], strict=True))

@@ -18,7 +18,7 @@ from geogrid.db import store
 from geogrid.db.plans import get_plan, load_plan, published_grids, scope_prefix
 from geogrid.frames import WGS84
 from geogrid.plans import PlanDiff, diff_plans
-from geogrid.validate import Issue, ValidationReport, validate
+from geogrid.validate import DEFAULT_TOLERANCE_M, DEFAULT_TOLERANCE_M2, Issue, ValidationReport, validate
 
 __all__ = [
     "PlanReview",
@@ -116,6 +116,8 @@ def review_to_dict(review: PlanReview, *, max_issues: int = 1000) -> dict:
         "plan_id": review.plan_id,
         "ok": review.ok,
         "n_grids": review.n_grids,
+        # Overlaps, gaps and outside parts narrower or smaller than these are coordinate precision.
+        "tolerances": {"width_m": DEFAULT_TOLERANCE_M, "area_m2": DEFAULT_TOLERANCE_M2},
         "counts": counts,
         "issues": [
             {
