@@ -15,12 +15,12 @@ from geogrid.rules import HOUSEHOLD_LINKED, RURAL, URBAN, Rule, resolve_rule
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it.  ``partition`` and ``validate`` are plain modules of
+# the same names (``from geogrid.partition import partition``): a package attribute cannot be
+# both a submodule and a function without making the module callable.
 _LAZY = {
-    "partition": "geogrid.partition",
     "PartitionResult": "geogrid.partition",
     "partition_county": "geogrid.county",
-    "validate": "geogrid.validate",
     "ValidationReport": "geogrid.validate",
 }
 

@@ -22,9 +22,7 @@ Everything random flows from ``seed``; the same inputs and seed give the same gr
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -646,8 +644,54 @@ def partition_graph(
     rule = resolve_rule(rule)
     t0 = time.perf_counter()
     w = np.asarray(households, dtype=np.int64)
-    n = len(w)
-    if n == 0:
+    adj_cost = _checked_graph(adj_cost, w, rule)
+    ncomp, comp_of = connected_components(adj_cost, directed=False)
+    comps = [np.flatnonzero(comp_of == c) for c in range(ncomp)]
+    ks = choose_k([int(w[c].sum()) for c in comps], rule, k)
+    graph = _Graph(adj_cost)
+    rng = np.random.default_rng(seed)
+    deadline = t0 + time_limit
+    labels = np.full(len(w), -1, dtype=np.int64)
+    attempts = 0
+    next_label = 0
+    for comp, kc in zip(comps, ks, strict=True):
+        # With coarse blocks the count nearest the middle of the bounds may have no
+        # contiguous solution while a neighbouring count does: try a few, nearest first.
+        if k is None:
+            window = _grid_counts(int(w[comp].sum()), rule)
+            candidates = sorted(window, key=lambda c: (abs(c - kc), c))[:K_CANDIDATES]
+        else:
+            candidates = [kc]
+        parts, tried = _split_component(comp, candidates, w, graph, rule, rng, deadline, time_limit)
+        attempts += tried
+        for p in parts:
+            labels[p] = next_label
+            next_label += 1
+    t_split = time.perf_counter()
+    moves = 0
+    if improve:
+        moves = _improve(
+            labels, w, graph, rule, rng, weight=COMPACTNESS_WEIGHT, band=BALANCE_BAND, penalty=BAND_PENALTY
+        )
+    t_improve = time.perf_counter()
+    hh = np.bincount(labels, weights=w, minlength=next_label).astype(np.int64)
+    # Defensive: the construction guarantees this; a violation is a bug, not a result.
+    if (hh < rule.lo).any() or (hh > rule.hi).any():
+        raise AssertionError("internal: a part left the bounds")
+    return BlockPartition(
+        labels=labels,
+        k=next_label,
+        households=hh,
+        attempts=attempts,
+        moves=moves,
+        components=ncomp,
+        seconds={"split": t_split - t0, "improve": t_improve - t_split},
+    )
+
+
+def _checked_graph(adj_cost, w: np.ndarray, rule: Rule) -> sparse.csr_matrix:
+    """The adjacency as CSR without explicit zeros, after refusing inputs no partition can fit."""
+    if len(w) == 0:
         raise InfeasibleError("there are no blocks to partition")
     if (w < 0).any():
         raise InfeasibleError(
@@ -667,78 +711,44 @@ def partition_graph(
             f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}]",
             details={"households": total},
         )
-    ncomp, comp_of = connected_components(adj_cost, directed=False)
-    comps = [np.flatnonzero(comp_of == c) for c in range(ncomp)]
-    totals = [int(w[c].sum()) for c in comps]
-    ks = choose_k(totals, rule, k)
-    graph = _Graph(adj_cost)
-    rng = np.random.default_rng(seed)
-    deadline = t0 + time_limit
-    labels = np.full(n, -1, dtype=np.int64)
-    attempts = 0
-    next_label = 0
-    for comp, kc in zip(comps, ks, strict=True):
-        comp_total = int(w[comp].sum())
-        # With coarse blocks the count nearest the middle of the bounds may have no
-        # contiguous solution while a neighbouring count does: try a few, nearest first.
-        if k is None:
-            window = _grid_counts(comp_total, rule)
-            candidates = sorted(window, key=lambda c: (abs(c - kc), c))[:K_CANDIDATES]
-        else:
-            candidates = [kc]
-        parts = None
-        tried = 0
-        for kc_try in candidates:
-            for _ in range(RESTARTS):
-                attempts += 1
-                tried += 1
-                try:
-                    parts = _recursive_partition(comp, kc_try, w, graph, rule, rng, deadline)
-                    break
-                except _NoCutError:
-                    continue
-                except TimeoutError:
-                    raise InfeasibleError(
-                        f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
-                        details={"k": kc_try, "households": comp_total, "blocks": len(comp), "search": True},
-                    ) from None
-            if parts is not None:
-                break
-        if parts is None:
-            raise InfeasibleError(
-                f"no contiguous split of {len(comp)} blocks ({comp_total} households) into "
-                f"{candidates} grids within [{rule.lo}, {rule.hi}] found after {tried} attempts",
-                details={
-                    "k_tried": candidates,
-                    "households": comp_total,
-                    "blocks": len(comp),
-                    "attempts": tried,
-                    "search": True,
-                },
-            )
-        for p in parts:
-            labels[p] = next_label
-            next_label += 1
-    t_split = time.perf_counter()
-    moves = 0
-    if improve:
-        moves = _improve(
-            labels, w, graph, rule, rng, weight=COMPACTNESS_WEIGHT, band=BALANCE_BAND, penalty=BAND_PENALTY
-        )
-    t_improve = time.perf_counter()
-    kk = next_label
-    hh = np.bincount(labels, weights=w, minlength=kk).astype(np.int64)
-    # Defensive: the construction guarantees this; a violation is a bug, not a result.
-    if (hh < rule.lo).any() or (hh > rule.hi).any():
-        raise AssertionError("internal: a part left the bounds")
-    return BlockPartition(
-        labels=labels,
-        k=kk,
-        households=hh,
-        attempts=attempts,
-        moves=moves,
-        components=ncomp,
-        seconds={"split": t_split - t0, "improve": t_improve - t_split},
+    return adj_cost
+
+
+def _split_component(
+    comp: np.ndarray,
+    candidates: list[int],
+    w: np.ndarray,
+    graph: _Graph,
+    rule: Rule,
+    rng: np.random.Generator,
+    deadline: float,
+    time_limit: float,
+) -> tuple[list[np.ndarray], int]:
+    """Parts of one connected component for the first count in ``candidates`` that splits, and attempts."""
+    comp_total = int(w[comp].sum())
+    tried = 0
+    for kc in candidates:
+        for _ in range(RESTARTS):
+            tried += 1
+            try:
+                return _recursive_partition(comp, kc, w, graph, rule, rng, deadline), tried
+            except _NoCutError:
+                continue
+            except TimeoutError:
+                raise InfeasibleError(
+                    f"no partition within [{rule.lo}, {rule.hi}] found in {time_limit:.0f} s",
+                    details={"k": kc, "households": comp_total, "blocks": len(comp), "search": True},
+                ) from None
+    raise InfeasibleError(
+        f"no contiguous split of {len(comp)} blocks ({comp_total} households) into "
+        f"{candidates} grids within [{rule.lo}, {rule.hi}] found after {tried} attempts",
+        details={
+            "k_tried": candidates,
+            "households": comp_total,
+            "blocks": len(comp),
+            "attempts": tried,
+            "search": True,
+        },
     )
 
 
@@ -897,13 +907,88 @@ def partition(
     >>> sorted(result.grids.households.tolist()), result.report.ok
     ([30, 60], True)
     """
-    rule = resolve_rule(rule)
     t0 = time.perf_counter()
-    area_m, crs = working_crs(area)
-    area_ll = _area_wgs84(area)
     check_addresses(area, addresses, drop_outside=drop_outside)
-    pts, hh, ids = _address_frame(addresses, crs)
+    prepared = prepare(area, addresses, rule)
+    block_set = build_blocks(
+        prepared, streets, barriers=barriers, min_area_m2=min_area_m2, min_width_m=min_width_m
+    )
+    t_blocks = time.perf_counter()
+    found = search(block_set, k=k, seed=seed, time_limit=time_limit)
+    t_part = time.perf_counter()
+    assembled = assemble(found, prepared, kind=kind, division_code=division_code)
+    t_dissolve = time.perf_counter()
+    seconds = {
+        "blocks": t_blocks - t0,
+        **found.partition.seconds,
+        "partition": t_part - t_blocks,
+        "dissolve": t_dissolve - t_part,
+    }
+    diagnostics = diagnose(prepared, found, assembled, seed=seed, seconds=seconds)
+    report = None
+    if validate:
+        from geogrid.validate import validate as _validate
 
+        t_v = time.perf_counter()
+        # In the CRS the grids were computed in: an area given in UTM has straight edges there,
+        # which bend (by up to metres) in EPSG:4326.
+        report = _validate(
+            assembled.grids_m.drop(columns="blocks", errors="ignore"),
+            parent=gpd.GeoSeries([prepared.area_m], crs=prepared.crs),
+            rule=prepared.rule,
+        )
+        diagnostics.seconds["validate"] = time.perf_counter() - t_v
+    diagnostics.seconds["total"] = time.perf_counter() - t0
+    return PartitionResult(
+        grids=assembled.grids, blocks=assembled.blocks, diagnostics=diagnostics, report=report
+    )
+
+
+# --------------------------------------------------------------------------- the steps of partition()
+
+
+@dataclass
+class PreparedInputs:
+    """Step 0 of :func:`partition`: the area and addresses in the working CRS, checked against the rule.
+
+    ``points``, ``households`` and ``ids`` are the addresses inside the area; ``outside_ids``
+    the ones outside it (ignored, listed in the diagnostics).
+    """
+
+    rule: Rule
+    area_m: shapely.Geometry
+    crs: CRS
+    area_ll: shapely.Geometry
+    points: np.ndarray
+    households: np.ndarray
+    ids: np.ndarray
+    outside_ids: list[str]
+
+    @property
+    def total(self) -> int:
+        return int(self.households.sum())
+
+
+def prepare(area, addresses: gpd.GeoDataFrame, rule: Rule | str | tuple[int, int]) -> PreparedInputs:
+    """Project the inputs to the working CRS and refuse what no partition can satisfy.
+
+    Raises :class:`InfeasibleError` for an address above the upper bound, several addresses at
+    one spot above it, or a total that fits no number of grids.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> crs = "EPSG:32651"
+    >>> addresses = gpd.GeoDataFrame({"households": [30, 40, 5]}, crs=crs,
+    ...     geometry=[Point(50, 50), Point(150, 50), Point(900, 900)])
+    >>> p = prepare(gpd.GeoSeries([box(0, 0, 300, 100)], crs=crs), addresses, (20, 60))
+    >>> p.total, p.outside_ids
+    (70, ['2'])
+    """
+    rule = resolve_rule(rule)
+    area_m, crs = working_crs(area)
+    pts, hh, ids = _address_frame(addresses, crs)
     above = np.flatnonzero(hh > rule.hi)
     if len(above):
         raise InfeasibleError(
@@ -911,117 +996,211 @@ def partition(
             details={"address_ids": ids[above].tolist(), "households": hh[above].tolist(), "hi": rule.hi},
         )
     inside = shapely.intersects(area_m, pts) if len(pts) else np.zeros(0, dtype=bool)
-    outside_ids = ids[~inside].tolist()
-    pts, hh, ids = pts[inside], hh[inside], ids[inside]
-    total = int(hh.sum())
-    k_range = _grid_counts(total, rule)
-    if len(k_range) == 0:
-        raise InfeasibleError(
-            f"{total} households cannot be split into grids of [{rule.lo}, {rule.hi}] households",
-            details={"households": total, "lo": rule.lo, "hi": rule.hi},
-        )
-    # Addresses at the same spot cannot be separated by any boundary.
-    if len(pts):
-        xy = np.round(shapely.get_coordinates(pts), 3)
-        spot = np.unique(xy, axis=0, return_inverse=True)[1].ravel()
-        spot_hh = np.bincount(spot, weights=hh)
-        heavy = np.flatnonzero(spot_hh > rule.hi)
-        if len(heavy):
-            members = np.isin(spot, heavy)
-            raise InfeasibleError(
-                f"{len(heavy)} location(s) hold more than {rule.hi} households at one point",
-                details={
-                    "address_ids": ids[members].tolist(),
-                    "households": spot_hh[heavy].astype(int).tolist(),
-                },
-            )
-
-    lines, classes = street_lines(streets, crs)
-    barrier_geoms = to_crs_array(barriers, crs) if barriers is not None and len(barriers) else None
-    street_graph = build_block_graph(
-        area_m, crs, lines, classes, barriers=barrier_geoms, min_area_m2=min_area_m2, min_width_m=min_width_m
+    prepared = PreparedInputs(
+        rule, area_m, crs, _area_wgs84(area), pts[inside], hh[inside], ids[inside], ids[~inside].tolist()
     )
-    street_owner = _attach(street_graph.geoms, pts)
-    street_hh = np.bincount(
-        street_owner[street_owner >= 0], weights=hh[street_owner >= 0], minlength=street_graph.n
-    ).astype(np.int64)
+    if len(_grid_counts(prepared.total, rule)) == 0:
+        raise InfeasibleError(
+            f"{prepared.total} households cannot be split into grids of [{rule.lo}, {rule.hi}] households",
+            details={"households": prepared.total, "lo": rule.lo, "hi": rule.hi},
+        )
+    _refuse_heavy_spots(prepared)
+    return prepared
 
-    # Addresses grouped by street block, and each block's Voronoi cuts computed once: the
-    # refinement levels below cut growing sets of blocks with the same lines.
-    by_block = np.argsort(street_owner, kind="stable")
-    bounds = np.searchsorted(street_owner[by_block], np.arange(street_graph.n + 1))
-    voronoi: dict[int, np.ndarray] = {}
 
-    def to_cut(threshold: int) -> frozenset[int]:
+def _refuse_heavy_spots(prepared: PreparedInputs) -> None:
+    """Addresses at the same spot cannot be separated by any boundary: together they must fit."""
+    if not len(prepared.points):
+        return
+    hi = prepared.rule.hi
+    xy = np.round(shapely.get_coordinates(prepared.points), 3)
+    spot = np.unique(xy, axis=0, return_inverse=True)[1].ravel()
+    spot_hh = np.bincount(spot, weights=prepared.households)
+    heavy = np.flatnonzero(spot_hh > hi)
+    if len(heavy):
+        members = np.isin(spot, heavy)
+        raise InfeasibleError(
+            f"{len(heavy)} location(s) hold more than {hi} households at one point",
+            details={
+                "address_ids": prepared.ids[members].tolist(),
+                "households": spot_hh[heavy].astype(int).tolist(),
+            },
+        )
+
+
+@dataclass
+class Blocks:
+    """A block graph with the addresses attached: ``owner`` (block of each address, -1 on none),
+    ``households`` per block, and the street blocks ``cut`` between their addresses to make it."""
+
+    graph: BlockGraph
+    owner: np.ndarray
+    households: np.ndarray
+    cut: frozenset[int] = frozenset()
+
+
+class BlockSet:
+    """The street blocks of an area and, on demand, the same blocks cut between their addresses.
+
+    Step 1 of :func:`partition` (made by :func:`build_blocks`).  Each street block's Voronoi
+    cuts are computed once: the refinement levels of :func:`search` cut growing sets of blocks
+    with the same lines.  ``initial`` is the graph the search starts from: street blocks, with
+    those above the upper bound already cut.
+    """
+
+    def __init__(
+        self, prepared: PreparedInputs, lines, classes, barriers, *, min_area_m2: float, min_width_m: float
+    ) -> None:
+        self.prepared = prepared
+        self._graph_args = {
+            "lines": lines,
+            "classes": classes,
+            "barriers": barriers,
+            "min_area_m2": min_area_m2,
+            "min_width_m": min_width_m,
+        }
+        self.streets = self._attached(build_block_graph(prepared.area_m, prepared.crs, **self._graph_args))
+        owner = self.streets.owner
+        self._by_block = np.argsort(owner, kind="stable")
+        self._bounds = np.searchsorted(owner[self._by_block], np.arange(self.streets.graph.n + 1))
+        self._voronoi: dict[int, np.ndarray] = {}
+        self.initial = self.cut(self.to_cut(prepared.rule.hi))
+
+    @property
+    def rule(self) -> Rule:
+        return self.prepared.rule
+
+    def _attached(self, graph: BlockGraph, cut: frozenset[int] = frozenset()) -> Blocks:
+        pts, hh = self.prepared.points, self.prepared.households
+        own = _attach(graph.geoms, pts)
+        bh = np.bincount(own[own >= 0], weights=hh[own >= 0], minlength=graph.n).astype(np.int64)
+        return Blocks(graph, own, bh, cut)
+
+    def to_cut(self, threshold: int) -> frozenset[int]:
         """Street blocks above ``threshold`` households that have addresses to cut between."""
         out = []
-        for b in np.flatnonzero(street_hh > threshold).tolist():
-            if b not in voronoi:
-                voronoi[b] = _voronoi_cuts(street_graph.geoms[b], pts[by_block[bounds[b] : bounds[b + 1]]])
-            if len(voronoi[b]):
+        for b in np.flatnonzero(self.streets.households > threshold).tolist():
+            if b not in self._voronoi:
+                members = self._by_block[self._bounds[b] : self._bounds[b + 1]]
+                self._voronoi[b] = _voronoi_cuts(self.streets.graph.geoms[b], self.prepared.points[members])
+            if len(self._voronoi[b]):
                 out.append(b)
         return frozenset(out)
 
-    def cut_blocks(cut: frozenset[int]) -> tuple[BlockGraph, np.ndarray, np.ndarray]:
-        """Blocks with the street blocks ``cut`` cut between their addresses."""
-        if not cut:
-            return street_graph, street_owner, street_hh
-        g = build_block_graph(
-            area_m,
-            crs,
-            lines,
-            classes,
-            barriers=barrier_geoms,
-            internal=np.concatenate([voronoi[b] for b in sorted(cut)]),
-            min_area_m2=min_area_m2,
-            min_width_m=min_width_m,
+    def cut(self, blocks: frozenset[int]) -> Blocks:
+        """The blocks with the street blocks ``blocks`` cut between their addresses."""
+        if not blocks:
+            return self.streets
+        internal = np.concatenate([self._voronoi[b] for b in sorted(blocks)])
+        graph = build_block_graph(
+            self.prepared.area_m, self.prepared.crs, internal=internal, **self._graph_args
         )
-        own = _attach(g.geoms, pts)
-        bh = np.bincount(own[own >= 0], weights=hh[own >= 0], minlength=g.n).astype(np.int64)
-        return g, own, bh
+        return self._attached(graph, blocks)
 
-    cut = to_cut(rule.hi)
-    graph, owner, block_hh = cut_blocks(cut)
-    still = np.flatnonzero(block_hh > rule.hi)
+
+def build_blocks(
+    prepared: PreparedInputs,
+    streets: gpd.GeoDataFrame,
+    *,
+    barriers=None,
+    min_area_m2: float = 1.0,
+    min_width_m: float = 0.5,
+) -> BlockSet:
+    """Step 1 of :func:`partition`: street (and barrier) lines + the area → blocks with households.
+
+    A block above the upper bound is cut between its addresses; if that cannot bring it
+    within the bound (all its households at one location) :class:`InfeasibleError` names them.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point, box
+    >>> crs = "EPSG:32651"
+    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
+    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
+    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> sorted(build_blocks(p, streets).initial.households.tolist())
+    [30, 40]
+    """
+    lines, classes = street_lines(streets, prepared.crs)
+    barrier_geoms = to_crs_array(barriers, prepared.crs) if barriers is not None and len(barriers) else None
+    block_set = BlockSet(
+        prepared, lines, classes, barrier_geoms, min_area_m2=min_area_m2, min_width_m=min_width_m
+    )
+    initial = block_set.initial
+    still = np.flatnonzero(initial.households > prepared.rule.hi)
     if len(still):
         raise InfeasibleError(
-            f"{len(still)} block(s) above {rule.hi} households could not be cut between their addresses",
-            details={"address_ids": ids[np.isin(owner, still)].tolist()},
+            f"{len(still)} block(s) above {prepared.rule.hi} households could not be cut between their addresses",
+            details={"address_ids": prepared.ids[np.isin(initial.owner, still)].tolist()},
         )
-    t_blocks = time.perf_counter()
-    deadline = t_blocks + time_limit
-    # Whole street blocks can be too coarse for the bounds: urban compounds of 200-480
-    # households under 300-500 leave few contiguous ways to make the totals.  A finer
-    # graph keeps every solution of the coarser one (a block's pieces can stay together)
-    # and adds more, so on a failed search the engine cuts more blocks between their
-    # addresses and searches again: blocks above the lower bound, above half of it, then
-    # every block with addresses at two or more locations.  A level is tried only if it
-    # cuts more blocks than the last, and cut lines are the most expensive grid boundary,
-    # so grids still follow streets wherever the bounds allow.
-    part = None
+    return block_set
+
+
+@dataclass
+class SearchResult:
+    """Step 2 of :func:`partition`: the blocks searched last and their labels (a :class:`BlockPartition`).
+
+    ``levels`` lists the refinement levels that failed before (empty when whole blocks did).
+    """
+
+    blocks: Blocks
+    partition: BlockPartition
+    levels: list[dict] = field(default_factory=list)
+
+    @property
+    def refined(self) -> bool:
+        return bool(self.levels)
+
+
+def search(
+    block_set: BlockSet, *, k: int | None = None, seed: int = 0, time_limit: float = 30.0
+) -> SearchResult:
+    """Split the block graph into contiguous grids within bounds, cutting more blocks if needed.
+
+    Whole street blocks can be too coarse for the bounds: urban compounds of 200-480
+    households under 300-500 leave few contiguous ways to make the totals.  A finer graph
+    keeps every solution of the coarser one (a block's pieces can stay together) and adds
+    more, so on a failed search the engine cuts more blocks between their addresses and
+    searches again: blocks above the lower bound, above half of it, then every block with
+    addresses at two or more locations.  A level is tried only if it cuts more blocks than the
+    last, and cut lines are the most expensive grid boundary, so grids still follow streets
+    wherever the bounds allow.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point, box
+    >>> crs = "EPSG:32651"
+    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
+    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
+    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> sorted(search(build_blocks(p, streets)).partition.households.tolist())
+    [30, 40]
+    """
+    rule = block_set.rule
+    deadline = time.perf_counter() + time_limit
+    blocks = block_set.initial
     first_error: InfeasibleError | None = None
-    out_of_time = False
     levels: list[dict] = []
     for threshold in (rule.hi, rule.lo, rule.lo // 2, 0):
         if threshold < rule.hi:
-            finer = to_cut(threshold)
-            if finer == cut:
+            finer = block_set.to_cut(threshold)
+            if finer == blocks.cut:
                 continue
             if time.perf_counter() > deadline:
-                out_of_time = True
-                break
-            cut = finer
-            graph, owner, block_hh = cut_blocks(cut)
+                raise _search_failed(first_error, levels, blocks, time_limit=time_limit, out_of_time=True)
+            blocks = block_set.cut(finer)
         try:
             part = partition_graph(
-                graph.adjacency(graph.cost),
-                block_hh,
+                blocks.graph.adjacency(blocks.graph.cost),
+                blocks.households,
                 rule,
                 k=k,
                 seed=seed,
                 time_limit=max(0.5, deadline - time.perf_counter()),
             )
-            break
+            return SearchResult(blocks, part, levels)
         except InfeasibleError as exc:
             # Only a failed search is worth refining: a count that cannot fit on whole
             # blocks (the first level) cannot fit on finer ones either.
@@ -1030,26 +1209,68 @@ def partition(
                     raise
                 first_error = exc
             levels.append(
-                {"cut_above": threshold, "blocks_cut": len(cut), "blocks": graph.n, "reason": exc.reason}
+                {
+                    "cut_above": threshold,
+                    "blocks_cut": len(blocks.cut),
+                    "blocks": blocks.graph.n,
+                    "reason": exc.reason,
+                }
             )
-    if part is None:
-        assert first_error is not None
-        if out_of_time:
-            tail = f"; the {time_limit:.0f} s limit left no time to cut more blocks between their addresses"
-        elif len(levels) > 1:
-            tail = f"; nor with {len(cut)} street block(s) cut between their addresses ({graph.n} blocks)"
-        else:
-            tail = "; no block has addresses at two locations to cut between"
-        raise InfeasibleError(first_error.reason + tail, details={**first_error.details, "levels": levels})
-    refined = len(levels) > 0
-    n_split = len(cut)
-    unassigned = owner < 0
-    if unassigned.any():  # inside the area but on no block: only possible at noding round-off
-        outside_ids += ids[unassigned].tolist()
-    t_part = time.perf_counter()
+    raise _search_failed(first_error, levels, blocks, time_limit=time_limit, out_of_time=False)
 
-    addr_count = np.bincount(owner[owner >= 0], minlength=graph.n)
-    grids = _dissolve(graph, part.labels, block_hh, addr_count)
+
+def _search_failed(
+    first_error: InfeasibleError | None,
+    levels: list[dict],
+    blocks: Blocks,
+    *,
+    time_limit: float,
+    out_of_time: bool,
+) -> InfeasibleError:
+    """The first level's reason, with how far the refinement went."""
+    assert first_error is not None
+    if out_of_time:
+        tail = f"; the {time_limit:.0f} s limit left no time to cut more blocks between their addresses"
+    elif len(levels) > 1:
+        tail = f"; nor with {len(blocks.cut)} street block(s) cut between their addresses ({blocks.graph.n} blocks)"
+    else:
+        tail = "; no block has addresses at two locations to cut between"
+    return InfeasibleError(first_error.reason + tail, details={**first_error.details, "levels": levels})
+
+
+@dataclass
+class AssembledGrids:
+    """Step 3 of :func:`partition`: the grids (EPSG:4326), the same in the working CRS, the blocks frame."""
+
+    grids: gpd.GeoDataFrame
+    grids_m: gpd.GeoDataFrame
+    blocks: gpd.GeoDataFrame
+
+
+def assemble(
+    found: SearchResult,
+    prepared: PreparedInputs,
+    *,
+    kind: str | None = None,
+    division_code: str | None = None,
+) -> AssembledGrids:
+    """Dissolve the blocks of each grid, code and name the grids, re-project them exactly to EPSG:4326.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point, box
+    >>> crs = "EPSG:32651"
+    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
+    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
+    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> out = assemble(search(build_blocks(p, streets)), p, division_code="320508019044")
+    >>> out.grids[["code", "households"]].values.tolist()
+    [['320508019044001', 30], ['320508019044002', 40]]
+    """
+    blocks, part, rule = found.blocks, found.partition, prepared.rule
+    addr_count = np.bincount(blocks.owner[blocks.owner >= 0], minlength=blocks.graph.n)
+    grids = _dissolve(blocks.graph, part.labels, blocks.households, addr_count)
     grid_kind = kind if kind is not None else (rule.name if rule.name in ("urban", "rural") else None)
     grids.insert(0, "kind", grid_kind)
     grids.insert(0, "level", 3)
@@ -1062,54 +1283,67 @@ def partition(
         grids = number_grids(grids, division_code)
         grids["name"] = [f"第{int(c[-3:] if len(c) == 15 else c[-2:])}网格" for c in grids["code"]]
     grids = grids[[*GRID_COLUMNS, "blocks", "geometry"]]
-    grids = grids.set_crs(crs, allow_override=True) if grids.crs is None else grids
-    grids_ll = _grids_wgs84(grids, area_m, area_ll)
-    t_dissolve = time.perf_counter()
-
-    block_frame = graph.to_frame()
-    block_frame["households"] = block_hh
+    grids = grids.set_crs(prepared.crs, allow_override=True) if grids.crs is None else grids
+    block_frame = blocks.graph.to_frame()
+    block_frame["households"] = blocks.households
     block_frame["address_count"] = addr_count
     block_frame["grid"] = part.labels
+    return AssembledGrids(_grids_wgs84(grids, prepared.area_m, prepared.area_ll), grids, block_frame)
+
+
+def diagnose(
+    prepared: PreparedInputs,
+    found: SearchResult,
+    assembled: AssembledGrids,
+    *,
+    seed: int = 0,
+    seconds: dict[str, float] | None = None,
+) -> PartitionDiagnostics:
+    """Step 4 of :func:`partition`: the numbers a planner or a benchmark wants to see.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point, box
+    >>> crs = "EPSG:32651"
+    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
+    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
+    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> found = search(build_blocks(p, streets))
+    >>> d = diagnose(p, found, assemble(found, p))
+    >>> d.k, d.total_households, d.households_min, d.households_max
+    (2, 70, 30, 40)
+    """
+    part, blocks, rule = found.partition, found.blocks, prepared.rule
+    outside_ids = list(prepared.outside_ids)
+    unassigned = blocks.owner < 0
+    if unassigned.any():  # inside the area but on no block: only possible at noding round-off
+        outside_ids += prepared.ids[unassigned].tolist()
+    k_range = _grid_counts(prepared.total, rule)
     hh_grid = part.households.astype(float)
-    pp = polsby_popper(grids.geometry.values)
-    diagnostics = PartitionDiagnostics(
+    pp = polsby_popper(assembled.grids_m.geometry.values)
+    return PartitionDiagnostics(
         rule=rule,
         k=part.k,
         k_range=(k_range.start, k_range.stop - 1),
-        total_households=total,
+        total_households=prepared.total,
         household_cv=part.cv,
         households_min=int(hh_grid.min()),
         households_max=int(hh_grid.max()),
-        n_blocks=graph.n,
-        n_blocks_split=n_split,
-        n_addresses=len(pts),
+        n_blocks=blocks.graph.n,
+        n_blocks_split=len(blocks.cut),
+        n_addresses=len(prepared.points),
         addresses_outside=outside_ids,
         components=part.components,
         attempts=part.attempts,
         moves=part.moves,
-        merged_slivers=graph.merged_slivers,
-        refined=refined,
+        merged_slivers=blocks.graph.merged_slivers,
+        refined=found.refined,
         seed=seed,
         compactness_mean=float(pp.mean()),
         compactness_min=float(pp.min()),
-        seconds={
-            "blocks": t_blocks - t0,
-            **part.seconds,
-            "partition": t_part - t_blocks,
-            "dissolve": t_dissolve - t_part,
-        },
+        seconds=dict(seconds or {}),
     )
-    report = None
-    if validate:
-        from geogrid.validate import validate as _validate
-
-        t_v = time.perf_counter()
-        # In the CRS the grids were computed in: an area given in UTM has straight edges there,
-        # which bend (by up to metres) in EPSG:4326.
-        report = _validate(grids.drop(columns="blocks"), parent=gpd.GeoSeries([area_m], crs=crs), rule=rule)
-        diagnostics.seconds["validate"] = time.perf_counter() - t_v
-    diagnostics.seconds["total"] = time.perf_counter() - t0
-    return PartitionResult(grids=grids_ll, blocks=block_frame, diagnostics=diagnostics, report=report)
 
 
 def _area_wgs84(area) -> shapely.Geometry:
@@ -1158,8 +1392,8 @@ def _dissolve(
     for g in range(k):
         idx = order[cuts[g] : cuts[g + 1]]
         members.append(idx.tolist())
-        geom = graph.geoms[idx[0]] if len(idx) == 1 else shapely.coverage_union_all(graph.geoms[idx])
-        if geom.geom_type != "Polygon" or not geom.is_valid:
+        geom = graph.geoms[idx[0]] if len(idx) == 1 else _coverage_union(graph.geoms[idx])
+        if geom is None or geom.geom_type != "Polygon" or not geom.is_valid:
             # coverage union trusts exact shared edges; fall back to the robust overlay
             geom = shapely.union_all(graph.geoms[idx])
         if geom.geom_type == "MultiPolygon" and len(geom.geoms) > 1:
@@ -1173,6 +1407,14 @@ def _dissolve(
         },
         geometry=gpd.GeoSeries(geoms, crs=graph.crs),
     )
+
+
+def _coverage_union(geoms: np.ndarray) -> shapely.Geometry | None:
+    """The union of blocks sharing exact edges, or None when GEOS finds them not exactly noded."""
+    try:
+        return shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return None
 
 
 def partition_blocks(
@@ -1206,27 +1448,23 @@ def partition_blocks(
     return partition_graph(graph.adjacency(graph.cost), w, rule, k=k, seed=seed, time_limit=time_limit)
 
 
-class _CallableModule(types.ModuleType):
-    """``geogrid.partition`` is both this module and its main function.
-
-    Importing the submodule rebinds the package attribute ``geogrid.partition`` to the
-    module, which would shadow the lazily exported function; making the module callable
-    keeps ``geogrid.partition(...)`` working either way.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return partition(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
 __all__ = [
+    "AssembledGrids",
     "BlockPartition",
+    "BlockSet",
+    "Blocks",
     "PartitionDiagnostics",
     "PartitionResult",
+    "PreparedInputs",
+    "SearchResult",
+    "assemble",
+    "build_blocks",
     "choose_k",
+    "diagnose",
     "partition",
     "partition_blocks",
     "partition_graph",
     "polsby_popper",
+    "prepare",
+    "search",
 ]

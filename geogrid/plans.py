@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -41,20 +41,30 @@ from geogrid.errors import InfeasibleError, PlanEditError
 from geogrid.frames import WGS84
 from geogrid.rules import Rule, resolve_rule
 
+if TYPE_CHECKING:
+    from geogrid.repair import RepairResult
+
 __all__ = [
     "CHANGES",
+    "LEVELS",
     "PlanDiff",
+    "SnapResult",
     "addresses_in",
+    "at_level",
     "border_blocks",
     "diff_plans",
     "household_histogram",
     "household_table",
+    "level_of",
     "merge_grids",
     "movable_blocks",
     "move_addresses",
     "move_blocks",
     "neighbours",
+    "plan_totals",
     "recount",
+    "repair",
+    "snap_to_plan",
     "split_grid",
     "validate_by_division",
 ]
@@ -79,26 +89,46 @@ _SAME = 1e-6
 
 @dataclass
 class PlanDiff:
-    """The difference between two plans.
+    """The difference between two plans, every number from one address snapshot.
 
     Attributes
     ----------
     frame
-        One row per grid of either plan: ``code`` (the new code; the old one for removed
-        grids), ``code_before`` (the old code of a matched grid, else None), ``division_code``,
-        ``change`` (one of :data:`CHANGES`), ``households_before``, ``households_after``,
-        ``households_in``, ``households_out`` (households that moved into / out of this grid
-        from / to other grids), ``households_moved`` (``in + out``), geometry (the new
-        geometry; the old one for removed grids), EPSG:4326.
+        One row per grid of either plan at ``level``: ``code`` (the new code; the old one for
+        removed grids), ``code_before`` (the old code of a matched grid, else None),
+        ``division_code``, ``change`` (one of :data:`CHANGES`), ``level``, then households:
+
+        - ``households_before``: in the old grid's area, ``households_after``: in the new
+          grid's area, both counted from the same snapshot (``snapshot`` says which);
+        - ``households_out``: of ``households_before``, those not in the grid it became
+          (all of them for a removed grid); ``households_in``: of ``households_after``, those
+          that were not in it (all of them for an added grid).  So ``after = before - out + in``
+          for every matched grid; ``households_moved`` = ``in + out`` of the row;
+        - ``households_recorded``: the old plan's own ``households`` column (what was counted
+          when it was made) and ``growth = households_before - households_recorded``: housing
+          built or demolished since, shown apart from moves.
+
+        Geometry: the new one (the old one for removed grids), EPSG:4326.
     added, removed, changed, unchanged
         Number of grids of each kind.
     households_moved
-        Households whose grid changed (each counted once).
+        Households whose grid changed: from an old grid to a different new grid, each once.
+    households_before, households_after, households_in, households_out, growth
+        Sums of the frame's columns (``households_before`` over old grids, ``after`` over new).
+    entered, left
+        Households of the snapshot in the new plan's area but outside the old plan's, and the
+        other way round: ``in = moved + entered``, ``out = moved + left``, and
+        ``after - before = entered - left``.
     recoded
         ``{old code: new code}`` for grids matched by geometry whose code changed.
     exact
-        True when moves were counted from address points, False when estimated from areas
-        (households spread evenly over each old grid).
+        True when counted from address points, False when estimated from areas (the old
+        plan's households spread evenly over each old grid).
+    snapshot
+        Which households every number counts.
+    level
+        ``grid`` (15-digit codes) or ``subgrid`` (17 digits): the level the table sums;
+        sub-grids are counted inside their parents, never added to them.
     """
 
     frame: gpd.GeoDataFrame
@@ -109,13 +139,50 @@ class PlanDiff:
     households_moved: int
     recoded: dict[str, str] = field(default_factory=dict)
     exact: bool = False
+    households_before: int = 0
+    households_after: int = 0
+    households_in: int = 0
+    households_out: int = 0
+    growth: int = 0
+    entered: int = 0
+    left: int = 0
+    snapshot: str = ""
+    level: str = "grid"
 
     def __str__(self) -> str:
         how = "" if self.exact else " (estimated from areas)"
+        grown = f"; {self.growth:+d} since the old plan was counted" if self.growth else ""
+        edge = (
+            f"; {self.entered} entered and {self.left} left the plans' area"
+            if self.entered or self.left
+            else ""
+        )
         return (
             f"{self.added} added, {self.removed} removed, {self.changed} changed, "
-            f"{self.unchanged} unchanged; {self.households_moved} households moved{how}"
+            f"{self.unchanged} unchanged {self.level}s; {self.households_moved} households moved{how}; "
+            f"households {self.households_before} in the old {self.level}s, {self.households_after} in the new"
+            f"{edge}{grown} ({self.snapshot})"
         )
+
+    def summary(self) -> pd.DataFrame:
+        """The totals as a table a planner can check against the sums of ``frame``."""
+        rows = [
+            (
+                "grids added / removed / changed / unchanged",
+                f"{self.added} / {self.removed} / {self.changed} / {self.unchanged}",
+            ),
+            ("households in the old grids (sum of households_before)", self.households_before),
+            ("households in the new grids (sum of households_after)", self.households_after),
+            ("households out of old grids (sum of households_out)", self.households_out),
+            ("households into new grids (sum of households_in)", self.households_in),
+            ("households moved between grids", self.households_moved),
+            ("entered / left the plans' area", f"{self.entered} / {self.left}"),
+            ("growth since the old plan was counted (sum of growth)", self.growth),
+        ]
+        table = pd.DataFrame(rows, columns=["number", "value"])
+        table.attrs["level"] = self.level
+        table.attrs["snapshot"] = self.snapshot
+        return table
 
 
 def diff_plans(
@@ -124,15 +191,16 @@ def diff_plans(
     *,
     min_overlap: float = 0.8,
     addresses: gpd.GeoDataFrame | None = None,
+    level: str = "grid",
 ) -> PlanDiff:
-    """Compare two plans grid by grid.
+    """Compare two plans grid by grid, every household number from one snapshot.
 
     Grids are matched first by code (same code, overlapping geometry), then, among the
     rest, by geometry: an old and a new grid whose intersection covers at least
     ``min_overlap`` of the larger of the two are the same grid under a new code
     (greedy, best overlap first, one to one).  A matched grid is *unchanged* when its
-    geometry (up to floating-point noise) and households are equal and its code is kept,
-    *changed* otherwise; unmatched old grids are *removed*, unmatched new ones *added*.
+    geometry (up to floating-point noise) and code are kept, *changed* otherwise; unmatched
+    old grids are *removed*, unmatched new ones *added*.
 
     Parameters
     ----------
@@ -141,13 +209,16 @@ def diff_plans(
     min_overlap : float
         Share of the larger grid two grids must overlap to match without a common code.
     addresses : GeoDataFrame, optional
-        Address points with ``households``: households moved are then counted exactly
-        (each address's grid before and after).  Without them the flows are estimated by
-        spreading each old grid's households evenly over its area.
+        The snapshot: address points with ``households``; every grid's households before and
+        after and every flow are counted from them.  Without them the snapshot is the old
+        plan's ``households``, spread evenly over each old grid's area (an estimate).
+    level : {"grid", "subgrid"}
+        Which grids to compare: 15-digit grids (and grids without a code) or 17-digit sub-grids.
 
     Returns
     -------
     PlanDiff
+        The table (``frame``) and its totals, which are the sums of the table.
 
     Examples
     --------
@@ -160,90 +231,211 @@ def diff_plans(
     >>> d = diff_plans(old, new)
     >>> (d.changed, d.unchanged, d.households_moved)
     (2, 0, 30)
-    >>> list(d.frame["households_moved"])
-    [30, 30]
+    >>> d.frame[["households_before", "households_out", "households_in", "households_after"]].values.tolist()
+    [[60, 0, 30, 90], [60, 30, 0, 30]]
     """
     if not 0 < min_overlap <= 1:
         raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}")
     _require(old, "old plan")
     _require(new, "new plan")
+    old, new = at_level(old, level), at_level(new, level)
     metric = metric_crs_for(pd.concat([_to_wgs84(old).geometry, _to_wgs84(new).geometry]))
     og = np.asarray(old.geometry.to_crs(metric).values if old.crs else old.geometry.values, dtype=object)
     ng = np.asarray(new.geometry.to_crs(metric).values if new.crs else new.geometry.values, dtype=object)
-    ocode = old["code"].astype(object).to_numpy()
-    ncode = new["code"].astype(object).to_numpy()
-    ohh = _households(old)
-    nhh = _households(new)
+    pairs = _overlaps(og, ng)
+    match_old, match_new = _match(old, new, og, ng, pairs, min_overlap)
+    if addresses is not None:
+        flows, exact, snapshot = _address_flows(old, new, addresses), True, _snapshot_name(addresses)
+    else:
+        flows, exact = _area_flows(_households(old), og, pairs), False
+        snapshot = "the old plan's households, spread evenly over each old grid's area"
+    table = _diff_table(old, new, og, ng, match_old, match_new, flows)
+    return _plan_diff(
+        table, old, new, match_new, flows, match_old, exact=exact, snapshot=snapshot, level=level
+    )
 
-    # Overlap areas of every intersecting (old, new) pair.
-    tree = shapely.STRtree(ng)
-    oi, ni = tree.query(og, predicate="intersects")
+
+#: Levels a diff or a table sums: 15-digit grids, 17-digit sub-grids.
+LEVELS = {"grid": 15, "subgrid": 17}
+
+
+def level_of(codes: pd.Series) -> pd.Series:
+    """``grid`` or ``subgrid`` per code (a missing code is a grid not yet coded).
+
+    Examples
+    --------
+    >>> level_of(pd.Series(["320508019044003", "32050801904400301", None])).tolist()
+    ['grid', 'subgrid', 'grid']
+    """
+    return pd.Series(
+        ["subgrid" if isinstance(c, str) and len(c) == LEVELS["subgrid"] else "grid" for c in codes],
+        index=codes.index,
+    )
+
+
+def at_level(plan: gpd.GeoDataFrame, level: str = "grid") -> gpd.GeoDataFrame:
+    """The rows of ``plan`` at ``level`` (see :data:`LEVELS`), index reset.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> plan = gpd.GeoDataFrame({"code": ["320508019044001", "32050801904400101"]},
+    ...                         geometry=[box(0, 0, 1, 1), box(0, 0, 1, 1)])
+    >>> at_level(plan, "subgrid")["code"].tolist()
+    ['32050801904400101']
+    """
+    if "code" not in plan:
+        return plan.reset_index(drop=True)
+    return plan[(level_of(plan["code"]) == level).to_numpy()].reset_index(drop=True)
+
+
+def _snapshot_name(addresses: gpd.GeoDataFrame) -> str:
+    hh = addresses["households"].fillna(0).sum() if "households" in addresses else len(addresses)
+    return f"addresses given: {len(addresses)} points, {int(hh)} households"
+
+
+def _overlaps(og: np.ndarray, ng: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(old index, new index, overlap area) of every pair of grids sharing area."""
+    oi, ni = shapely.STRtree(ng).query(og, predicate="intersects")
     inter = shapely.area(shapely.intersection(og[oi], ng[ni]))
     keep = inter > 0
-    oi, ni, inter = oi[keep], ni[keep], inter[keep]
-    oarea, narea = shapely.area(og), shapely.area(ng)
+    return oi[keep], ni[keep], inter[keep]
 
-    match_old = np.full(len(og), -1)
-    match_new = np.full(len(ng), -1)
-    # Same code and overlapping: the same grid.
+
+def _match(
+    old, new, og: np.ndarray, ng: np.ndarray, pairs, min_overlap: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of old and new grids: same code first, then by overlap share."""
+    oi, ni, inter = pairs
+    ocode = old["code"].astype(object).to_numpy()
+    ncode = new["code"].astype(object).to_numpy()
+    match_old = np.full(len(old), -1)
+    match_new = np.full(len(new), -1)
     for i, j in zip(oi, ni, strict=True):
         if ocode[i] is not None and ocode[i] == ncode[j] and match_old[i] < 0 and match_new[j] < 0:
             match_old[i], match_new[j] = j, i
-    # Then by overlap share, best first.
-    share = inter / np.maximum(oarea[oi], narea[ni])
+    share = inter / np.maximum(shapely.area(og)[oi], shapely.area(ng)[ni])
     for p in np.argsort(-share, kind="stable"):
         i, j = oi[p], ni[p]
         if share[p] < min_overlap:
             break
         if match_old[i] < 0 and match_new[j] < 0:
             match_old[i], match_new[j] = j, i
+    return match_old, match_new
 
-    # Household flows old grid -> new grid.
-    if addresses is not None:
-        flows, exact = _address_flows(old, new, addresses), True
-    else:
-        flows = {}
-        for i, j, a in zip(oi, ni, inter, strict=True):
-            flows[(int(i), int(j))] = ohh[i] * a / oarea[i] if oarea[i] > 0 else 0.0
-        exact = False
-    out_of = np.zeros(len(og))
-    into = np.zeros(len(ng))
+
+def _area_flows(ohh: np.ndarray, og: np.ndarray, pairs) -> dict[tuple[int, int], float]:
+    """Estimated flows: each old grid's households spread evenly over its area."""
+    oi, ni, inter = pairs
+    oarea = shapely.area(og)
+    flows: dict[tuple[int, int], float] = {}
+    for i, j, a in zip(oi, ni, inter, strict=True):
+        flows[(int(i), int(j))] = ohh[i] * a / oarea[i] if oarea[i] > 0 else 0.0
+    # Households of an old grid in no new grid left the plans' area.
+    for i in range(len(og)):
+        rest = ohh[i] - sum(h for (a, _), h in flows.items() if a == i)
+        if rest > 1e-9:
+            flows[(i, -1)] = rest
+    return flows
+
+
+def _diff_table(old, new, og, ng, match_old, match_new, flows) -> pd.DataFrame:
+    """Households before/after, in/out per grid of either plan (rounded; the totals sum these)."""
+    before = np.zeros(len(old))
+    after = np.zeros(len(new))
+    stayed = np.zeros(len(old))
     for (i, j), h in flows.items():
-        if i >= 0 and j >= 0 and match_old[i] == j:
-            continue  # stayed in the same grid
         if i >= 0:
-            out_of[i] += h
+            before[i] += h
         if j >= 0:
-            into[j] += h
-
+            after[j] += h
+        if i >= 0 and j >= 0 and match_old[i] == j:
+            stayed[i] += h
+    before_r, after_r, stayed_r = np.rint(before), np.rint(after), np.rint(stayed)
+    recorded = _households(old)
+    ocode = old["code"].astype(object).to_numpy()
+    ncode = new["code"].astype(object).to_numpy()
     rows: list[dict[str, Any]] = []
-    recoded: dict[str, str] = {}
-    new_geoms = np.asarray(_to_wgs84(new).geometry.values, dtype=object)
-    old_geoms = np.asarray(_to_wgs84(old).geometry.values, dtype=object)
-    for j in range(len(ng)):
+    for j in range(len(new)):
         i = match_new[j]
-        hin = round(float(into[j]))
         if i < 0:
-            change, before, code_before, hout = "added", 0, None, 0
-        else:
-            before, code_before, hout = int(ohh[i]), ocode[i], round(float(out_of[i]))
-            sym = shapely.area(shapely.symmetric_difference(og[i], ng[j]))
-            same = sym <= _SAME * max(oarea[i], narea[j]) and ohh[i] == nhh[j] and ocode[i] == ncode[j]
-            change = "unchanged" if same else "changed"
-            if ocode[i] != ncode[j]:
-                recoded[str(ocode[i])] = str(ncode[j])
-        rows.append(
-            _diff_row(new, j, ncode[j], code_before, change, before, int(nhh[j]), hin, hout, new_geoms[j])
+            rows.append(_diff_row(new, j, ncode[j], None, "added", 0, after_r[j], after_r[j], 0, None))
+            continue
+        same = ocode[i] == ncode[j] and _same_geometry(og[i], ng[j])
+        st = stayed_r[i]
+        row = _diff_row(
+            new,
+            j,
+            ncode[j],
+            ocode[i],
+            "unchanged" if same else "changed",
+            before_r[i],
+            after_r[j],
+            after_r[j] - st,
+            before_r[i] - st,
+            recorded[i],
         )
+        rows.append(row)
     for i in np.flatnonzero(match_old < 0):
-        hout = round(float(out_of[i]))
-        rows.append(_diff_row(old, i, ocode[i], ocode[i], "removed", int(ohh[i]), 0, 0, hout, old_geoms[i]))
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
+        rows.append(
+            _diff_row(old, i, ocode[i], ocode[i], "removed", before_r[i], 0, 0, before_r[i], recorded[i])
+        )
+    return pd.DataFrame(rows)
+
+
+def _same_geometry(a, b) -> bool:
+    sym = shapely.area(shapely.symmetric_difference(a, b))
+    return bool(sym <= _SAME * max(shapely.area(a), shapely.area(b)))
+
+
+def _diff_row(plan, k, code, code_before, change, before, after, hin, hout, recorded) -> dict[str, Any]:
+    return {
+        "code": code,
+        "code_before": code_before,
+        "division_code": plan["division_code"].iloc[k] if "division_code" in plan else None,
+        "change": change,
+        "households_recorded": None if recorded is None else int(recorded),
+        "households_before": int(before),
+        "households_out": int(hout),
+        "households_in": int(hin),
+        "households_after": int(after),
+        "households_moved": int(hin + hout),
+        "growth": None if recorded is None else int(before) - int(recorded),
+        "_pos": k,
+    }
+
+
+def _plan_diff(table, old, new, match_new, flows, match_old, *, exact, snapshot, level) -> PlanDiff:
+    """The diff frame (with geometry, sorted) and its totals, each the sum of a column."""
+    geoms_new = np.asarray(_to_wgs84(new).geometry.values, dtype=object)
+    geoms_old = np.asarray(_to_wgs84(old).geometry.values, dtype=object)
+    if len(table):
+        table["geometry"] = [
+            geoms_old[p] if c == "removed" else geoms_new[p]
+            for c, p in zip(table["change"], table["_pos"], strict=True)
+        ]
+    else:
+        table = pd.DataFrame(columns=[*_DIFF_COLUMNS, "geometry"])
+    table.insert(4, "level", level)
+    frame = gpd.GeoDataFrame(table.drop(columns="_pos", errors="ignore"), geometry="geometry", crs=WGS84)
+    for column in ("households_recorded", "growth"):  # missing for added grids: whole numbers still
+        frame[column] = pd.array(frame[column], dtype="Int64")
     order = {c: k for k, c in enumerate(("removed", "added", "changed", "unchanged"))}
     frame = frame.sort_values(["change", "code"], key=lambda s: s.map(order) if s.name == "change" else s)
     frame = frame.reset_index(drop=True)
     counts = frame["change"].value_counts()
-    moved = sum(h for (i, j), h in flows.items() if not (i >= 0 and j >= 0 and match_old[i] == j))
+    recoded = {
+        str(r.code_before): str(r.code)
+        for r in frame.itertuples()
+        if r.change in ("changed", "unchanged") and r.code_before != r.code
+    }
+    moved = sum(h for (i, j), h in flows.items() if i >= 0 and j >= 0 and match_old[i] != j)
+    entered = sum(h for (i, j), h in flows.items() if i < 0 <= j)
+    left = sum(h for (i, j), h in flows.items() if j < 0 <= i)
+    old_rows = frame["change"] != "added"
     return PlanDiff(
         frame=frame,
         added=int(counts.get("added", 0)),
@@ -253,22 +445,31 @@ def diff_plans(
         households_moved=round(float(moved)),
         recoded=recoded,
         exact=exact,
+        households_before=int(frame.loc[old_rows, "households_before"].sum()),
+        households_after=int(frame["households_after"].sum()),
+        households_in=int(frame["households_in"].sum()),
+        households_out=int(frame["households_out"].sum()),
+        growth=int(pd.to_numeric(frame["growth"]).fillna(0).sum()),
+        entered=round(float(entered)),
+        left=round(float(left)),
+        snapshot=snapshot,
+        level=level,
     )
 
 
-def _diff_row(plan, k, code, code_before, change, before, after, hin, hout, geom) -> dict[str, Any]:
-    return {
-        "code": code,
-        "code_before": code_before,
-        "division_code": plan["division_code"].iloc[k] if "division_code" in plan else None,
-        "change": change,
-        "households_before": before,
-        "households_after": after,
-        "households_in": hin,
-        "households_out": hout,
-        "households_moved": hin + hout,
-        "geometry": geom,
-    }
+_DIFF_COLUMNS = (
+    "code",
+    "code_before",
+    "division_code",
+    "change",
+    "households_recorded",
+    "households_before",
+    "households_out",
+    "households_in",
+    "households_after",
+    "households_moved",
+    "growth",
+)
 
 
 def _address_flows(old, new, addresses) -> dict[tuple[int, int], float]:
@@ -301,9 +502,13 @@ def _locate(plan: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
 # --------------------------------------------------------------------------- tables
 
 
-def household_table(plan: gpd.GeoDataFrame, rule: Rule | str | tuple[int, int]) -> pd.DataFrame:
-    """Households per grid against the rule: ``code``, ``households``, ``status``.
+def household_table(
+    plan: gpd.GeoDataFrame, rule: Rule | str | tuple[int, int], *, level: str = "grid"
+) -> pd.DataFrame:
+    """Households per grid of one level against the rule: ``code``, ``level``, ``households``, ``status``.
 
+    Only the grids of ``level`` are listed (``grid``: 15-digit codes, ``subgrid``: 17), so the
+    column sums one level: sub-grids are inside their parents, never added to them.
     ``status`` is ``below``, ``within`` or ``above`` the rule's bounds; ``division_code``
     and ``address_count`` are included when the plan has them.  Sorted by code.
 
@@ -314,16 +519,44 @@ def household_table(plan: gpd.GeoDataFrame, rule: Rule | str | tuple[int, int]) 
     >>> plan = gpd.GeoDataFrame({"code": ["b", "a"], "households": [120, 70]},
     ...                         geometry=[box(1, 0, 2, 1), box(0, 0, 1, 1)])
     >>> household_table(plan, "rural").to_dict("list")
-    {'code': ['a', 'b'], 'households': [70, 120], 'status': ['within', 'above']}
+    {'code': ['a', 'b'], 'level': ['grid', 'grid'], 'households': [70, 120], 'status': ['within', 'above']}
     """
     rule = resolve_rule(rule)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}")
+    plan = at_level(plan, level)
     hh = _households(plan)
-    table = pd.DataFrame({"code": plan["code"].to_numpy(), "households": hh})
+    table = pd.DataFrame({"code": plan["code"].to_numpy(), "level": level, "households": hh})
     for column in ("division_code", "address_count"):
         if column in plan:
             table[column] = plan[column].to_numpy()
     table["status"] = np.where(hh < rule.lo, "below", np.where(hh > rule.hi, "above", "within"))
+    table.attrs["level"] = level
     return table.sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def plan_totals(plan: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Grids and households per level, each level summed on its own.
+
+    The plan's households are the ``grid`` row: sub-grids are counted inside their parents,
+    never added, so a plan holds the same households with or without its sub-grids.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> v = "320508019044"
+    >>> plan = gpd.GeoDataFrame({"code": [v + "001", v + "00101", v + "00102"], "households": [70, 30, 40]},
+    ...                         geometry=[box(0, 0, 2, 1), box(0, 0, 1, 1), box(1, 0, 2, 1)])
+    >>> plan_totals(plan).values.tolist()
+    [['grid', 1, 70], ['subgrid', 2, 70]]
+    """
+    levels = level_of(plan["code"]) if "code" in plan else pd.Series(["grid"] * len(plan), index=plan.index)
+    hh = pd.Series(_households(plan), index=plan.index)
+    rows = [
+        (lv, int((levels == lv).sum()), int(hh[levels == lv].sum())) for lv in LEVELS if (levels == lv).any()
+    ]
+    return pd.DataFrame(rows, columns=["level", "grids", "households"])
 
 
 def household_histogram(
@@ -444,7 +677,7 @@ def validate_by_division(
                 "division_code": code,
                 "rule": f"{r.name} [{r.lo}, {r.hi}]",
                 "grids": len(grids),
-                "households": int(_households(grids).sum()),
+                "households": int(_households(at_level(grids)).sum()),
                 "ok": report.ok,
                 "issues": "; ".join(f"{kind}: {n}" for kind, n in sorted(report.counts().items())),
             }
@@ -1027,6 +1260,210 @@ def split_grid(
     out = gpd.GeoDataFrame(out, geometry=plan.geometry.name, crs=plan.crs)
     out = recount(out, pts) if "households" not in parts else out
     return _recode(out, plan, retired)
+
+
+# --------------------------------------------------------------------------- snapping uploads
+
+
+@dataclass
+class SnapResult:
+    """An upload snapped onto a reference plan, and how far its vertices moved.
+
+    ``moves`` has one row per vertex that moved: ``code``, ``vertex`` (position in the grid's
+    exterior ring, then its holes), ``lon``/``lat`` (or ``x``/``y``) before, ``moved_m``.
+    ``per_grid`` sums it up per grid (``vertices_moved``, ``max_moved_m``); ``unsnapped``
+    lists grids left as they were because snapping would have made them invalid.
+    """
+
+    plan: gpd.GeoDataFrame
+    moves: pd.DataFrame
+    tolerance_m: float
+    unsnapped: list[str] = field(default_factory=list)
+
+    @property
+    def max_moved_m(self) -> float:
+        return float(self.moves["moved_m"].max()) if len(self.moves) else 0.0
+
+    @property
+    def per_grid(self) -> pd.DataFrame:
+        g = self.moves.groupby("code")["moved_m"]
+        return pd.DataFrame({"vertices_moved": g.size(), "max_moved_m": g.max()}).reset_index()
+
+
+def snap_to_plan(
+    plan: gpd.GeoDataFrame, reference: gpd.GeoDataFrame, *, tolerance_m: float = 0.05
+) -> SnapResult:
+    """Put every vertex of ``plan`` within ``tolerance_m`` of a vertex of ``reference`` onto that vertex.
+
+    A plan saved by desktop GIS (coordinates rounded to 1 cm, or to 7 decimals by a GeoJSON
+    writer) no longer shares its edges with the published plan exactly; snapping puts each
+    vertex back on the nearest published vertex (a SciPy k-d tree in metres), so shared edges
+    are shared again, bit for bit.  Vertices farther than the tolerance (a boundary the
+    planner really moved) stay where they are.  A grid that snapping would make invalid is
+    left as it was and listed in ``unsnapped``.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The upload (``code``, geometry).
+    reference : GeoDataFrame
+        The published plan (any CRS; re-projected to ``plan``'s).
+    tolerance_m : float
+        Largest distance a vertex may move, in metres.
+
+    Returns
+    -------
+    SnapResult
+        The snapped plan and every vertex that moved, with how far.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> ref = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)],
+    ...                        crs="EPSG:32651")
+    >>> rounded = gpd.GeoDataFrame({"code": ["a", "b"]}, crs="EPSG:32651",
+    ...                            geometry=[box(0, 0, 100.01, 100), box(99.99, 0, 200, 100)])
+    >>> snapped = snap_to_plan(rounded, ref)
+    >>> bool(snapped.plan.geom_equals_exact(ref, tolerance=0).all()), round(snapped.max_moved_m, 3), len(snapped.moves)
+    (True, 0.01, 4)
+    """
+    if tolerance_m < 0:
+        raise ValueError(f"tolerance_m must be >= 0, got {tolerance_m}")
+    if reference.crs is not None and plan.crs is not None and reference.crs != plan.crs:
+        reference = reference.to_crs(plan.crs)
+    metric = _Metric.of(plan)
+    before = np.asarray(plan.geometry.values, dtype=object)
+    xy = shapely.get_coordinates(before)
+    owner = np.repeat(np.arange(len(before)), shapely.get_num_coordinates(before))
+    dist = np.full(len(xy), np.inf)
+    new_xy = xy.copy()
+    # Each village snaps to its own published grids: where two villages meet, each was drawn in
+    # its own CRS and their border vertices may differ in the last bits.
+    for rows, refs in _snap_groups(plan, reference):
+        ref_xy = np.unique(
+            shapely.get_coordinates(np.asarray(reference.geometry.values, dtype=object)[refs]), axis=0
+        )
+        if not len(ref_xy):
+            continue
+        mine = np.isin(owner, rows)
+        d, nearest = _nearest_vertices(metric, plan.crs, ref_xy, xy[mine], tolerance_m)
+        hit = np.isfinite(d) & (d > 0)
+        dist[mine] = np.where(hit, d, np.inf)
+        new_xy[np.flatnonzero(mine)[hit]] = ref_xy[nearest[hit]]
+    after = shapely.set_coordinates(before.copy(), new_xy)
+    bad = ~shapely.is_valid(after)
+    after = np.where(bad, before, after)
+    codes = plan["code"].astype(str).tolist() if "code" in plan else [str(i) for i in range(len(plan))]
+    out = plan.set_geometry(gpd.GeoSeries(after, index=plan.index, crs=plan.crs))
+    hit = np.isfinite(dist) & ~bad[owner]
+    moves = _vertex_moves(codes, owner, xy, dist, hit, plan.crs)
+    return SnapResult(out, moves, tolerance_m, [c for c, b in zip(codes, bad, strict=True) if b])
+
+
+def _snap_groups(plan: gpd.GeoDataFrame, reference: gpd.GeoDataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows of ``plan``, rows of ``reference``) to snap together: by village when both know it."""
+    if "division_code" not in plan or "division_code" not in reference:
+        return [(np.arange(len(plan)), np.arange(len(reference)))]
+    ref_div = reference["division_code"].astype(str).to_numpy()
+    return [
+        (np.asarray(rows), np.flatnonzero(ref_div == str(div)))
+        for div, rows in plan.groupby(plan["division_code"].astype(str)).indices.items()
+    ]
+
+
+def _nearest_vertices(metric: _Metric, crs, ref_xy: np.ndarray, xy: np.ndarray, tolerance_m: float):
+    """Distance (m) to and index of the nearest of ``ref_xy`` for each of ``xy`` (inf beyond the tolerance)."""
+    from scipy.spatial import cKDTree
+
+    def to_m(coords: np.ndarray) -> np.ndarray:
+        return shapely.get_coordinates(metric.geoms(gpd.GeoSeries(shapely.points(coords), crs=crs)))
+
+    return cKDTree(to_m(ref_xy)).query(to_m(xy), distance_upper_bound=tolerance_m)
+
+
+def _vertex_moves(codes, owner, xy, dist, hit, crs) -> pd.DataFrame:
+    """The vertices that moved: grid code, vertex position in the grid, coordinates before, metres."""
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    position = np.arange(len(owner)) - np.repeat(first, np.diff(np.r_[first, len(owner)]))
+    xy_name = ("lon", "lat") if crs is not None and crs.is_geographic else ("x", "y")
+    moves = pd.DataFrame(
+        {
+            "code": np.asarray(codes, dtype=object)[owner[hit]],
+            "vertex": position[hit],
+            xy_name[0]: xy[hit, 0],
+            xy_name[1]: xy[hit, 1],
+            "moved_m": dist[hit],
+        }
+    )
+    # A ring's closing vertex repeats its first: count it once.
+    return moves.drop_duplicates(["code", *xy_name]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- repair
+
+
+def repair(
+    plan: gpd.GeoDataFrame,
+    addresses: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | None,
+    rule: Rule | str | tuple[int, int],
+    *,
+    seed: int = 0,
+    max_changed: int | None = None,
+) -> RepairResult:
+    """Repair a plan after households changed, changing as few grids as possible.
+
+    Grids whose household count (counted from ``addresses``) is out of bounds are fixed one at
+    a time, touching as few neighbours as needed: an over-full grid is split along its streets,
+    an under-full one takes blocks from or merges with a neighbour, and only when no such
+    edit works is a small connected region re-drawn (see :mod:`geogrid.repair`).  Untouched
+    grids keep their code and geometry exactly; changed grids keep codes per
+    :func:`geogrid.codes.recode`; new grids get sequence numbers never used in the village.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The published plan (``code``, ``division_code``, geometry), any CRS; several villages
+        are repaired one by one, villages with nothing to fix are left exactly as they are.
+    addresses : GeoDataFrame
+        Today's address points with ``households``.
+    streets : GeoDataFrame or None
+        Street lines (``street_class``); new boundaries follow them.
+    rule : Rule, "urban", "rural" or (lo, hi)
+    seed : int
+        Seed of every re-drawn part; same inputs and seed, same result.
+    max_changed : int, optional
+        Most grids of ``plan`` that may change (or be retired).
+
+    Returns
+    -------
+    RepairResult
+        ``plan`` (repaired), ``changes`` (which grids changed and why), ``operations``
+        (split/merge/move/redraw in order), ``households_moved``, ``kept``, ``retired``.
+
+    Raises
+    ------
+    InfeasibleError
+        A grid cannot be brought within bounds (within ``max_changed``): the message and
+        ``details["tried"]`` say what was tried and why each failed.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point, box
+    >>> v = "320508019044"
+    >>> plan = gpd.GeoDataFrame({"code": [v + "001", v + "002"], "division_code": [v] * 2},
+    ...                         geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs="EPSG:32651")
+    >>> today = gpd.GeoDataFrame({"households": [20, 20, 20, 20, 40]}, crs="EPSG:32651",
+    ...     geometry=[Point(20, 20), Point(20, 80), Point(80, 20), Point(80, 80), Point(150, 50)])
+    >>> result = repair(plan, today, None, (30, 60))
+    >>> [op.kind for op in result.operations], result.kept, sorted(result.plan["households"])
+    (['split'], ['320508019044002'], [40, 40, 40])
+    """
+    from geogrid.repair import repair_plan  # lazily: repairs run the partition engine
+
+    return repair_plan(plan, addresses, streets, rule, seed=seed, max_changed=max_changed)
 
 
 # --------------------------------------------------------------------------- internals

@@ -164,8 +164,9 @@ Housing changes; grids are re-drawn.  This notebook loads the plan published by
 1. move a street block between two neighbouring grids, and see an edit refused;
 2. split a grid that grew above the bound after new housing;
 3. merge two grids left small after demolition;
-4. re-validate and look at the difference on a map;
-5. publish the new plan, then roll back to the previous one.
+4. re-validate and look at the difference, numbers a planner can check by hand, on a map;
+5. publish the new plan, then roll back to the previous one;
+6. repair a growth scenario with the least change, beside a fresh re-draw.
 
 Every edit returns a new plan frame and refuses, with the grid codes, households and bound
 in its message, anything that would break contiguity, the household bounds or coverage.
@@ -294,10 +295,32 @@ after = plan[plan["division_code"] == VILLAGE]
 in_village = addresses[addresses["village_code"] == VILLAGE]
 print(validate(after, parent=village.divisions, rule=RULE, addresses=in_village))
 """),
+    md("""
+Every number of the diff counts one snapshot, `addresses` (today's register: the new estate in,
+the demolished buildings out).  Per grid: `households_before` is what lies in the old grid
+today, `households_after` what lies in the new one, `households_out` / `households_in` the parts
+that left / came, so that **after = before − out + in** on every row.  `households_recorded` is
+what the published plan counted when it was made; `growth` = before − recorded is new housing
+and demolition, not moves.  The table sums grids (15-digit codes): sub-grids are counted inside
+their parents, never added.
+"""),
     code("""
 diff = plans.diff_plans(published, plan, addresses=addresses)
 print(diff)
-diff.frame[diff.frame["change"] != "unchanged"].drop(columns="geometry")
+columns = ["code", "code_before", "change", "households_recorded", "growth",
+           "households_before", "households_out", "households_in", "households_after"]
+diff.frame.loc[diff.frame["change"] != "unchanged", columns]
+"""),
+    md("The summary is the sum of the table: check it by hand against the column sums below."),
+    code("""
+diff.summary()
+"""),
+    code("""
+sums = diff.frame[["households_before", "households_out", "households_in", "households_after", "growth"]].sum()
+print(sums.to_string())
+assert (diff.frame["households_after"] == diff.frame["households_before"] - diff.frame["households_out"]
+        + diff.frame["households_in"]).all()
+pd.concat({"published": plans.plan_totals(published), "edited": plans.plan_totals(plan)})
 """),
     md("Changed grids highlighted; popups show the households before and after:"),
     code("""
@@ -326,6 +349,49 @@ db_plans.list_plans(engine, scope_code=SCOPE)
     code("""
 db_plans.rollback_plan(engine, SCOPE)
 db_plans.list_plans(engine, scope_code=SCOPE)
+"""),
+    md("""
+## 8. Growth in one corner: repair with the least change
+
+A new estate in the north-east corner pushes a few grids of the village over the upper bound.
+`plans.repair` fixes those grids and touches as few neighbours as it must (split along streets,
+hand blocks over, merge; a small region re-drawn only when nothing local works).  Every other
+grid keeps its code and its geometry bit for bit, so its staff, residents' cards and incident
+history stay with it.  Beside it: a fresh re-draw of the village with `recode`.
+"""),
+    code("""
+from geogrid.codes import recode
+from geogrid.partition import partition
+from geogrid.scenarios import growth
+
+grown = growth(before, village.addresses, RULE, share=0.1, seed=SEED)
+print("over the upper bound:", grown.over)
+repaired = plans.repair(before, grown.addresses, village.streets, RULE, seed=SEED)
+print(repaired)
+repaired.changes
+"""),
+    code("""
+def kept_exactly(new):
+    same = new.set_index("code").geometry
+    old = before.set_index("code").geometry
+    return sum(c in same.index and same[c].equals_exact(old[c], 0) for c in old.index)
+
+fresh = partition(village.divisions, grown.addresses, village.streets, RULE, division_code=VILLAGE,
+                  seed=SEED, validate=False)
+redrawn = recode(fresh.grids.drop(columns="code"), before).grids
+print(f"grids kept exactly (code and geometry), of {len(before)}: repair {kept_exactly(repaired.plan)}, "
+      f"fresh re-draw + recode {kept_exactly(redrawn)}")
+print(validate(repaired.plan, parent=village.divisions, rule=RULE, addresses=grown.addresses))
+"""),
+    md("The repair's diff, checked the same way, and only the changed grids on the map:"),
+    code("""
+repair_diff = plans.diff_plans(before, repaired.plan, addresses=grown.addresses)
+print(repair_diff)
+repair_diff.summary()
+"""),
+    code("""
+changed = repair_diff.frame[repair_diff.frame["change"] != "unchanged"]
+maps.diff_map(before[before["code"].isin(changed["code_before"])], repaired.plan, changed)
 """),
 ]
 

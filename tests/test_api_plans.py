@@ -71,7 +71,8 @@ def test_upload_multipart_geopackage_and_numbering(client, engine, planner, tmp_
     response = client.post(
         "/plans", files={"file": ("plan.geojson", json.dumps(geojson).encode())}, headers=planner
     )
-    assert response.status_code == 201 and response.json()["grid_count"] == 6
+    assert response.status_code == 201 and response.json()["grid_count"] == 4
+    assert response.json()["subgrid_count"] == 2  # counted apart: sub-grids lie inside grids
 
 
 def test_upload_errors_name_rows_and_reasons(client, engine, planner):

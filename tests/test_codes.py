@@ -196,3 +196,22 @@ def test_recode_rejects_duplicates_and_missing_division():
     ok_prev = prev.iloc[:1]
     with pytest.raises(GridCodeError, match="division_code"):
         recode(gpd.GeoDataFrame(geometry=[box(5, 5, 6, 6)], crs=METRIC), ok_prev)
+
+
+def test_recode_never_keeps_a_code_of_another_village():
+    """A village boundary moved: a grid of village A now lies in village B.  It matches A's old
+    grid exactly, yet a kept code must belong to the new grid's own division."""
+    a, b = "320508019044", "320508019045"
+    prev = gpd.GeoDataFrame(
+        {"code": [a + "001", b + "001"]}, geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=METRIC
+    )
+    new = gpd.GeoDataFrame(
+        {"division_code": [b, b]}, geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=METRIC
+    )
+    result = recode(new, prev)
+    assert result.grids["code"].tolist() == [b + "002", b + "001"]
+    assert result.kept.keys() == {b + "001"}
+    assert result.retired == [a + "001"]
+    assert all(
+        c.startswith(d) for c, d in zip(result.grids["code"], result.grids["division_code"], strict=True)
+    )

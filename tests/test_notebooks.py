@@ -10,6 +10,7 @@ import the geogrid under test.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def test_planner_notebooks_run_against_the_database(db_url, engine, tmp_path, mo
                 "above the rural upper bound 100" in outputs or "above the urban upper bound 500" in outputs
             )
             assert "0 added, 0 removed, 0 changed" in outputs
+            # The diff's numbers add up and the growth scenario is repaired with the least change.
+            assert "households moved" in outputs and "since the old plan was counted" in outputs
+            kept = next(c for c in nb.cells if c.source.startswith("def kept_exactly"))
+            text = kept.outputs[0]["text"]
+            repair, fresh = (int(x) for x in re.findall(r"(?:repair|recode) (\d+)", text))
+            assert repair > fresh and "): OK" in text, text
     # The plan published by 02 was rolled back: the first plan is published again.
     from geogrid.db import plans as db_plans
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -97,11 +95,9 @@ def test_partition_invariants_on_generated_villages(nx, ny, rule_i, hmax_frac, j
     hmax = max(1, int(rule.lo * hmax_frac))
     v = lattice_village(nx, ny, jitter=jitter, households=(0, hmax), seed=seed)
     total = v.households
-    t0 = time.perf_counter()
     if total < rule.lo or len(rule.feasible_k(total)) == 0:
         with pytest.raises(InfeasibleError):
             partition(v.area, v.addresses, v.streets, rule, seed=seed)
-        assert time.perf_counter() - t0 < 1.0
         return
     whole_blocks_fail = ny == 1 and not _row_feasible(v, rule)
     if whole_blocks_fail:
@@ -135,15 +131,14 @@ def test_partition_invariants_on_generated_villages(nx, ny, rule_i, hmax_frac, j
 )
 @example(nx=2, ny=2, rule_i=0, seed=3)
 def test_coarse_villages_partition_or_report_quickly(nx, ny, rule_i, seed):
-    """Blocks up to the upper bound: either a valid partition or an InfeasibleError, within a second."""
+    """Blocks up to the upper bound: either a valid partition or an InfeasibleError with a reason
+    (how fast it is reported: ``scripts/bench/bench_infeasible.py``)."""
     rule = RULES[rule_i]
     v = lattice_village(nx, ny, households=(0, rule.hi), addresses_per_block=(1, 3), seed=seed)
-    t0 = time.perf_counter()
     try:
         result = partition(v.area, v.addresses, v.streets, rule, seed=seed)
     except InfeasibleError as exc:
         assert exc.reason
-        assert time.perf_counter() - t0 < 1.5
         return
     assert _bounds_ok(result, rule)
     assert result.report.ok, result.report.summary()
@@ -246,12 +241,10 @@ def _simple(area_m, pts_hh, street_xs=(100.0,)):
         ((50, 100), [((50, 50), 60), ((50, 50), 60)], "at one point"),  # co-located addresses above hi
     ],
 )
-def test_infeasible_inputs_are_reported_quickly(rule, pts_hh, match):
+def test_infeasible_inputs_are_reported(rule, pts_hh, match):
     area, addresses, streets = _simple(box(0, 0, 200, 400), pts_hh)
-    t0 = time.perf_counter()
     with pytest.raises(InfeasibleError, match=match) as info:
         partition(gpd.GeoSeries([area], crs=METRIC), addresses, streets, rule)
-    assert time.perf_counter() - t0 < 1.0
     if "address" in match or "point" in match:
         assert "a0" in info.value.details["address_ids"]
 
@@ -259,11 +252,9 @@ def test_infeasible_inputs_are_reported_quickly(rule, pts_hh, match):
 def test_disconnected_part_that_cannot_hold_a_grid_is_infeasible():
     area = CATALOGUE_M["multipart"]  # two squares 100 m apart
     _, addresses, streets = _simple(area, [((100, 100), 70), ((400, 100), 20)], street_xs=())
-    t0 = time.perf_counter()
     with pytest.raises(InfeasibleError, match="disconnected") as info:
         partition(gpd.GeoSeries([area], crs=METRIC), addresses, streets, (50, 100))
     assert info.value.details["households"] == [20]
-    assert time.perf_counter() - t0 < 1.0
 
 
 def test_parts_touching_at_a_point_are_not_neighbours():
@@ -284,11 +275,9 @@ def test_a_row_that_only_fits_with_a_block_cut_is_cut_else_reported(middle):
     pts = [((50, 50), 40), *middle, ((250, 50), 40)]
     area, addresses, streets = _simple(box(0, 0, 300, 100), pts, street_xs=(100.0, 200.0))
     frame = gpd.GeoSeries([area], crs=METRIC)
-    t0 = time.perf_counter()
     if len(middle) == 1:
         with pytest.raises(InfeasibleError, match="no block has addresses at two locations") as info:
             partition(frame, addresses, streets, (50, 100))
-        assert time.perf_counter() - t0 < 1.0
         assert [lv["cut_above"] for lv in info.value.details["levels"]] == [100]
         return
     result = partition(frame, addresses, streets, (50, 100))
@@ -297,7 +286,7 @@ def test_a_row_that_only_fits_with_a_block_cut_is_cut_else_reported(middle):
     assert_tiles(result, frame)
 
 
-def test_search_gives_up_on_a_structurally_infeasible_star_quickly():
+def test_search_gives_up_on_a_structurally_infeasible_star():
     # hub with 0 households and 4 leaves of 15: k=3 within [18, 22] needs 20 per grid but
     # any grid is a connected set; only the hub connects leaves -> at most one grid > 15.
     import scipy.sparse as sp
@@ -306,10 +295,8 @@ def test_search_gives_up_on_a_structurally_infeasible_star_quickly():
     cols = [1, 2, 3, 4]
     adj = sp.coo_matrix((np.ones(4), (rows, cols)), shape=(5, 5)).tocsr()
     adj = adj + adj.T
-    t0 = time.perf_counter()
     with pytest.raises(InfeasibleError, match="no contiguous split"):
         partition_graph(adj, np.array([0, 15, 15, 15, 15]), (18, 22), k=3)
-    assert time.perf_counter() - t0 < 1.0
 
 
 def test_invalid_and_empty_areas_raise_invalid_geometry():
@@ -451,11 +438,18 @@ def test_choose_k_distributes_over_components():
         choose_k([300, 30], rule, None)
 
 
-def test_package_level_partition_and_validate_are_callable():
+def test_partition_and_validate_are_plain_modules():
+    """No callable-module trick: ``geogrid.partition`` is the module, its function is inside it."""
+    import types
+
+    import geogrid
     import geogrid.partition
     import geogrid.validate
 
+    assert isinstance(geogrid.partition, types.ModuleType) and not callable(geogrid.partition)
+    assert type(geogrid.validate) is types.ModuleType
     v = lattice_village(4, 4, households=(5, 10), seed=0)
-    result = geogrid.partition(v.area, v.addresses, v.streets, (20, 40))
-    assert geogrid.validate(result.grids, parent=v.area, rule=(20, 40)).ok
+    result = geogrid.partition.partition(v.area, v.addresses, v.streets, (20, 40))
+    assert geogrid.validate.validate(result.grids, parent=v.area, rule=(20, 40)).ok
+    assert geogrid.PartitionResult is geogrid.partition.PartitionResult
     assert isinstance(to_lonlat(box(0, 0, 1, 1)), shapely.Polygon)

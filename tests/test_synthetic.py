@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -16,9 +14,7 @@ from geogrid.synthetic import MAX_ADDRESS_HOUSEHOLDS, VILLAGE_HOUSEHOLDS, make_c
 
 @pytest.fixture(scope="module")
 def big():
-    started = time.perf_counter()
-    county = make_county(households=100_000, seed=0)
-    return county, time.perf_counter() - started
+    return make_county(households=100_000, seed=0), None
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +27,9 @@ def _frames_equal(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
     assert list(shapely.to_wkb(a.geometry.values)) == list(shapely.to_wkb(b.geometry.values))
 
 
-def test_100k_households_generate_in_a_few_seconds(big):
-    county, seconds = big
-    assert seconds < 10, f"make_county(100_000) took {seconds:.1f}s"
+def test_100k_households_are_generated(big):
+    """(How fast: ``scripts/bench/bench_infeasible.py`` times ``make_county(100_000)``.)"""
+    county, _ = big
     assert int(county.addresses["households"].sum()) == 100_000
     assert len(county.villages) >= 40
 

@@ -7,6 +7,8 @@ import json
 import geopandas as gpd
 import pytest
 import typer
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, box
 from typer.testing import CliRunner
 
@@ -204,3 +206,84 @@ def test_parse_rule_and_partition_division():
     assert result.grids["code"].str.startswith(VILLAGE).all()
     assert result.diagnostics.rule.name == "rural"
     assert str(METRIC)  # the catalogue frame is importable alongside
+
+
+# --------------------------------------------------------------------------- small overlaps
+
+
+@settings(max_examples=30, deadline=None)
+@given(width_m=st.floats(0.03, 0.5), length_m=st.floats(0.05, 2.0))
+@example(width_m=0.05, length_m=0.2)  # 0.01 m²: 100x the area tolerance, 10x below 0.1 m²
+@example(width_m=0.03, length_m=0.05)  # 0.0015 m²: a few tolerances
+def test_overlaps_above_the_tolerance_are_reported_however_small(width_m, length_m):
+    """Overlaps wider than the linear tolerance and larger than the area tolerance are reported
+    with their area, down to a few cm² (a threshold of 0.1 m² would hide them)."""
+    g = good_grids()
+    notch = box(100 - width_m, 40, 100, 40 + length_m)  # grid 002 reaches into 001
+    g.loc[1, "geometry"] = to_lonlat(box(100, 0, 200, 100).union(notch))
+    report = validate(g, parent=to_lonlat(PARENT))
+    (issue,) = report.of_kind("overlap")
+    assert issue.codes == (f"{VILLAGE}001", f"{VILLAGE}002")
+    assert issue.measure == pytest.approx(width_m * length_m, rel=1e-3)
+
+
+# --------------------------------------------------------------------------- each check alone
+
+
+def test_each_check_runs_alone_on_a_shared_context():
+    from geogrid.validate import (
+        CHECKS,
+        ValidationContext,
+        check_codes,
+        check_gaps,
+        check_geometry,
+        check_households,
+        check_outside,
+        check_overlaps,
+    )
+
+    g = good_grids()
+    g.loc[1, "geometry"] = to_lonlat(box(90, 0, 190, 100))  # overlaps 001, leaves a gap to 003
+    g.loc[2, "geometry"] = to_lonlat(box(200, 0, 310, 100))  # 1000 m² beyond the parent
+    g["households"] = [60, 70, 120]
+    ctx = ValidationContext.build(g, parent=to_lonlat(PARENT), rule="rural")
+    assert [i.kind for i in check_geometry(ctx)] == []
+    assert [i.codes for i in check_overlaps(ctx)] == [(f"{VILLAGE}001", f"{VILLAGE}002")]
+    assert [round(i.measure) for i in check_outside(ctx)] == [1000]
+    assert [round(i.measure) for i in check_gaps(ctx)] == [1000]
+    assert [i.codes for i in check_households(ctx)] == [(f"{VILLAGE}003",)]
+    assert check_codes(ctx) == []
+    # A check that does not apply says so with None, and validate() leaves it out of `checks`.
+    bare = ValidationContext.build(g.drop(columns="code"))
+    assert check_outside(bare) is None and check_households(bare) is None and check_codes(bare) is None
+    assert validate(g.drop(columns="code")).checks == ("geometry", "overlap", "gap")
+    assert [name for name, _ in CHECKS] == [
+        "geometry",
+        "overlap",
+        "outside",
+        "gap",
+        "addresses",
+        "households",
+        "codes",
+    ]
+
+
+@pytest.mark.parametrize(("width_m", "reported"), [(0.015, False), (0.03, True)])
+def test_tolerances_are_in_metres_and_cover_coordinate_precision(width_m, reported):
+    """Gaps, overlaps and outside parts narrower than 2 cm are coordinate precision (7 decimals,
+    1 cm rounding) however long they are; wider ones are reported however thin their area."""
+    from geogrid.validate import DEFAULT_TOLERANCE_M
+
+    assert DEFAULT_TOLERANCE_M == 0.02
+    gap = good_grids()
+    gap.loc[1, "geometry"] = to_lonlat(box(100 + width_m, 0, 200, 100))  # a strip 100 m long
+    assert bool(validate(gap, parent=to_lonlat(PARENT)).of_kind("gap")) == reported
+    over = good_grids()
+    over.loc[1, "geometry"] = to_lonlat(box(100 - width_m, 0, 200, 100))
+    assert bool(validate(over, parent=to_lonlat(PARENT)).of_kind("overlap")) == reported
+    out = good_grids()
+    out.loc[2, "geometry"] = to_lonlat(box(200, 0, 300 + width_m, 100))
+    assert bool(validate(out, parent=to_lonlat(PARENT)).of_kind("outside")) == reported
+    # With no linear tolerance even the narrow strip is a gap of its full area.
+    (strict,) = validate(gap, parent=to_lonlat(PARENT), tolerance_m=0).of_kind("gap")
+    assert strict.measure == pytest.approx(100 * width_m, rel=1e-3)

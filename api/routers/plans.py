@@ -14,7 +14,7 @@ from api.errors import problem
 from api.routers._shared import Planner, Reader
 from geogrid.codes import parse_code
 from geogrid.db import plans as db_plans
-from geogrid.db import review, uploads
+from geogrid.db import review, uploads, workflow
 from geogrid.db.names import code_names
 from geogrid.errors import GeogridError
 
@@ -81,18 +81,56 @@ async def upload_plan(
     request: Request,
     scope: str | None = Query(None, description="Division code of the plan's scope (default: inferred)"),
     note: str | None = Query(None, description="What changed and why"),
+    snap: float | None = Query(
+        None,
+        ge=0,
+        le=1,
+        description="First snap vertices onto the published plan's edges within this many metres",
+    ),
     principal: Planner,
 ) -> JSONResponse:
     """Upload a plan as a draft: a GeoJSON FeatureCollection body, or a GeoPackage/GeoJSON file
-    (multipart field ``file``).  Planner or admin."""
+    (multipart field ``file``).  With ``snap`` (metres) the grids are first snapped onto the
+    published plan's shared edges and the answer says how far each vertex moved.  Planner or admin."""
     frame = await _frame_from_request(request)
     engine = _engine(request)
-    plan_id = await run_in_threadpool(
-        uploads.upload_plan, engine, frame, scope_code=scope, author=principal.name, note=note
+    done = await run_in_threadpool(
+        uploads.upload, engine, frame, scope_code=scope, author=principal.name, note=note, snap_m=snap
     )
-    info = await run_in_threadpool(db_plans.get_plan, engine, plan_id)
+    info = await run_in_threadpool(db_plans.get_plan, engine, done.plan_id)
     body = await run_in_threadpool(_plan_dict, info, engine)
-    return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{plan_id}"})
+    if done.snap is not None:
+        body["snap"] = uploads.snap_to_dict(done.snap)
+    return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{done.plan_id}"})
+
+
+@router.post("/plans/repair", status_code=201, responses={409: {"description": "Nothing to repair"}})
+def repair_plan(
+    *,
+    request: Request,
+    division: str = Query(..., description="Division code (county, township or village) to repair"),
+    max_changed: int | None = Query(None, ge=0, description="Most grids of each village that may change"),
+    seed: int = Query(0, ge=0, description="Seed of re-drawn parts"),
+    principal: Planner,
+) -> JSONResponse:
+    """Repair the published grids of a division after households changed (动态调整), changing as
+    few grids as possible; the result is a draft plan to validate, diff and publish like any
+    other.  Planner or admin."""
+    parse_code(division)
+    done = workflow.repair_scope(
+        _engine(request),
+        division,
+        seed=seed,
+        max_changed=max_changed,
+        scheduler="synchronous",
+        progress=False,
+        author=principal.name,
+    )
+    body = {
+        **_plan_dict(done.info, _engine(request)),
+        "repair": review.repair_to_dict(done.result, done.dropped_subgrids),
+    }
+    return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{done.plan_id}"})
 
 
 @router.get("/plans")

@@ -22,6 +22,13 @@ from geogrid.errors import ConflictError, NotFoundError
 
 @dataclass(frozen=True)
 class PlanInfo:
+    """A plan's metadata and totals.
+
+    ``grid_count`` counts the grids (15-digit codes), ``subgrid_count`` the sub-grids (17
+    digits); ``households`` sums the grids only: sub-grids are counted inside their parents,
+    never added to them.
+    """
+
     id: int
     scope_code: str
     version: int
@@ -33,10 +40,17 @@ class PlanInfo:
     retired_at: datetime | None
     grid_count: int = 0
     households: int = 0
+    subgrid_count: int = 0
 
 
 _PLAN_COLUMNS = (
     "p.id, p.scope_code, p.version, p.status, p.author, p.note, p.created_at, p.published_at, p.retired_at"
+)
+# Totals by level: grids (15 digits) and their households; sub-grids (17 digits) counted apart.
+_PLAN_TOTALS = (
+    "count(g.id) FILTER (WHERE length(g.code) <> 17), "
+    "coalesce(sum(g.households) FILTER (WHERE length(g.code) <> 17), 0), "
+    "count(g.id) FILTER (WHERE length(g.code) = 17)"
 )
 
 
@@ -92,11 +106,11 @@ def connect(bind: Engine | Connection) -> AbstractContextManager[Connection]:
 
 
 def get_plan(bind: Engine | Connection, plan_id: int) -> PlanInfo:
-    """The plan's metadata with its grid count and households; NotFoundError if absent."""
+    """The plan's metadata with its totals by level (:class:`PlanInfo`); NotFoundError if absent."""
     with connect(bind) as conn:
         row = conn.execute(
             sa.text(
-                f"SELECT {_PLAN_COLUMNS}, count(g.id), coalesce(sum(g.households), 0) FROM plans p "
+                f"SELECT {_PLAN_COLUMNS}, {_PLAN_TOTALS} FROM plans p "
                 "LEFT JOIN grids g ON g.plan_id = p.id WHERE p.id = :id GROUP BY p.id"
             ),
             {"id": plan_id},
@@ -112,7 +126,7 @@ def list_plans(bind: Engine | Connection, *, scope_code: str | None = None) -> l
     with connect(bind) as conn:
         rows = conn.execute(
             sa.text(
-                f"SELECT {_PLAN_COLUMNS}, count(g.id), coalesce(sum(g.households), 0) FROM plans p "
+                f"SELECT {_PLAN_COLUMNS}, {_PLAN_TOTALS} FROM plans p "
                 f"LEFT JOIN grids g ON g.plan_id = p.id {where} GROUP BY p.id "
                 "ORDER BY p.scope_code, p.version DESC"
             ),
@@ -314,6 +328,30 @@ def delete_draft(engine: Engine, plan_id: int) -> None:
 
 
 # --------------------------------------------------------------------------- planner helpers
+
+
+def published_grids(bind: Engine | Connection, scope_code: str) -> tuple[gpd.GeoDataFrame, list[int]]:
+    """Grids of ``scope_code`` in the published plans covering it (its own, an enclosing or enclosed
+    scopes' plans), and the ids of those plans; an empty frame when nothing is published there."""
+    prefix = scope_prefix(scope_code)
+    with connect(bind) as conn:
+        rows = conn.execute(sa.text("SELECT id, scope_code FROM plans WHERE status = 'published'")).all()
+    ids = [
+        int(pid)
+        for pid, scope in rows
+        if scope_prefix(scope).startswith(prefix) or prefix.startswith(scope_prefix(scope))
+    ]
+    if not ids:
+        return gpd.GeoDataFrame({"code": [], "households": []}, geometry=[], crs="EPSG:4326"), []
+    columns = [c for c in store.GRIDS.columns if c != "plan_id"]
+    frame = store.read_table(
+        bind,
+        "grids",
+        where="plan_id = ANY(:ids) AND code LIKE :p",
+        params={"ids": ids, "p": prefix + "%"},
+        columns=columns,
+    )
+    return frame, ids
 
 
 def load_published(bind: Engine | Connection, scope_code: str) -> gpd.GeoDataFrame:

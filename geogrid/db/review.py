@@ -11,17 +11,23 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pandas as pd
 import shapely
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geogrid.codes import GRID_LEN
 from geogrid.db import store
-from geogrid.db.plans import get_plan, load_plan, scope_prefix
+from geogrid.db.plans import get_plan, load_plan, published_grids, scope_prefix
 from geogrid.frames import WGS84
 from geogrid.plans import PlanDiff, diff_plans
-from geogrid.validate import Issue, ValidationReport, validate
+from geogrid.validate import DEFAULT_TOLERANCE_M, DEFAULT_TOLERANCE_M2, Issue, ValidationReport, validate
 
-__all__ = ["PlanReview", "diff_to_dict", "diff_to_published", "review_to_dict", "validate_plan"]
+__all__ = [
+    "PlanReview",
+    "diff_to_dict",
+    "diff_to_published",
+    "repair_to_dict",
+    "review_to_dict",
+    "validate_plan",
+]
 
 
 @dataclass
@@ -110,6 +116,8 @@ def review_to_dict(review: PlanReview, *, max_issues: int = 1000) -> dict:
         "plan_id": review.plan_id,
         "ok": review.ok,
         "n_grids": review.n_grids,
+        # Overlaps, gaps and outside parts narrower or smaller than these are coordinate precision.
+        "tolerances": {"width_m": DEFAULT_TOLERANCE_M, "area_m2": DEFAULT_TOLERANCE_M2},
         "counts": counts,
         "issues": [
             {
@@ -125,29 +133,6 @@ def review_to_dict(review: PlanReview, *, max_issues: int = 1000) -> dict:
     }
 
 
-def _published_grids(engine: Engine, scope_code: str) -> tuple[gpd.GeoDataFrame, list[int]]:
-    """Grids of the published plans overlapping ``scope_code`` (same, enclosing or enclosed scopes)."""
-    prefix = scope_prefix(scope_code)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT id, scope_code FROM plans WHERE status = 'published'")).all()
-    ids = [
-        int(pid)
-        for pid, scope in rows
-        if scope_prefix(scope).startswith(prefix) or prefix.startswith(scope_prefix(scope))
-    ]
-    if not ids:
-        return gpd.GeoDataFrame({"code": [], "households": []}, geometry=[], crs=WGS84), []
-    columns = [c for c in store.GRIDS.columns if c != "plan_id"]
-    frame = store.read_table(
-        engine,
-        "grids",
-        where="plan_id = ANY(:ids) AND code LIKE :p",
-        params={"ids": ids, "p": prefix + "%"},
-        columns=columns,
-    )
-    return frame, ids
-
-
 def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]]:
     """Diff plan ``plan_id`` against what is published for its scope (and the ids compared with).
 
@@ -155,7 +140,7 @@ def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]
     """
     plan = get_plan(engine, plan_id)
     new = load_plan(engine, plan_id)
-    old, ids = _published_grids(engine, plan.scope_code)
+    old, ids = published_grids(engine, plan.scope_code)
     addresses = store.read_table(
         engine,
         "addresses",
@@ -163,30 +148,19 @@ def diff_to_published(engine: Engine, plan_id: int) -> tuple[PlanDiff, list[int]
         params={"p": scope_prefix(plan.scope_code) + "%"},
         columns=["source_id", "households", "division_code"],
     )
+    if len(addresses):
+        return diff_plans(old, new, addresses=addresses), ids
     if len(old) == 0:
-        frame = pd.DataFrame(
-            {
-                "code": new["code"],
-                "code_before": None,
-                "change": "added",
-                "households_before": 0,
-                "households_after": new["households"],
-                "households_in": new["households"],
-                "households_out": 0,
-                "households_moved": 0,
-            }
+        # Nothing published and no address register: the new plan's own counts are the snapshot.
+        points = gpd.GeoDataFrame(
+            {"households": new["households"].fillna(0)},
+            geometry=new.geometry.representative_point(),
+            crs=WGS84,
         )
-        result = PlanDiff(
-            gpd.GeoDataFrame(frame, geometry=new.geometry.values, crs=WGS84),
-            added=len(new),
-            removed=0,
-            changed=0,
-            unchanged=0,
-            households_moved=0,
-            exact=True,
-        )
-        return result, ids
-    return diff_plans(old, new, addresses=addresses if len(addresses) else None), ids
+        diff = diff_plans(old, new, addresses=points)
+        diff.snapshot = "the new plan's own households (no address register, nothing published)"
+        return diff, ids
+    return diff_plans(old, new), ids
 
 
 def diff_to_dict(diff: PlanDiff, *, plan_id: int, against: list[int]) -> dict:
@@ -205,8 +179,57 @@ def diff_to_dict(diff: PlanDiff, *, plan_id: int, against: list[int]) -> dict:
         "changed": int(diff.changed),
         "unchanged": int(diff.unchanged),
         "households_moved": int(diff.households_moved),
+        "households_before": int(diff.households_before),
+        "households_after": int(diff.households_after),
+        "households_in": int(diff.households_in),
+        "households_out": int(diff.households_out),
+        "growth": int(diff.growth),
+        "entered": int(diff.entered),
+        "left": int(diff.left),
+        "snapshot": diff.snapshot,
+        "level": diff.level,
         "exact": bool(diff.exact),
         "recoded": dict(diff.recoded),
         "summary": str(diff),
         "grids": rows,
+    }
+
+
+_REPAIR_STATUS_ZH = {"unchanged": "无需调整", "repaired": "已调整", "failed": "无法调整"}
+
+
+def repair_to_dict(result, dropped_subgrids: list[str] | None = None) -> dict:
+    """A county repair (:class:`geogrid.county.CountyRepairResult`) as JSON-ready data.
+
+    Villages that needed nothing are counted, not listed; every edit is described in Chinese.
+    """
+    villages = []
+    for row in result.villages.to_dict("records"):
+        if row["status"] == "unchanged":
+            continue
+        villages.append(
+            {
+                "code": row["code"],
+                "name": row["name"],
+                "status": row["status"],
+                "status_zh": _REPAIR_STATUS_ZH[row["status"]],
+                **{k: int(row[k]) for k in ("out_of_bounds", "changed", "grids_before", "grids_after")},
+                "reason": row["reason"],
+            }
+        )
+    return {
+        "unchanged_villages": int((result.villages["status"] == "unchanged").sum()),
+        "villages": villages,
+        "operations": [
+            {
+                "kind": op.kind,
+                "grids_before": list(op.grids_before),
+                "households_before": [int(h) for h in op.households_before],
+                "grids_after": list(op.grids_after),
+                "households_after": [int(h) for h in op.households_after],
+                "description": op.describe(),
+            }
+            for op in result.operations
+        ],
+        "dropped_subgrids": list(dropped_subgrids or []),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,21 @@ from shapely.geometry import shape
 from sqlalchemy.engine import Engine
 
 from geogrid.codes import GRID_LEN, number_grids, parse_code
-from geogrid.db.plans import save_plan, scope_prefix
-from geogrid.errors import GeogridError, ImportRowsError, InvalidGeometryError, RowError
+from geogrid.db.plans import published_grids, save_plan, scope_prefix
+from geogrid.errors import ConflictError, GeogridError, ImportRowsError, InvalidGeometryError, RowError
 from geogrid.frames import GRID_KINDS, WGS84
+from geogrid.plans import SnapResult, snap_to_plan
 
-__all__ = ["infer_scope", "plan_frame", "read_plan_file", "read_plan_geojson", "upload_plan"]
+__all__ = [
+    "UploadResult",
+    "infer_scope",
+    "plan_frame",
+    "read_plan_file",
+    "read_plan_geojson",
+    "snap_to_dict",
+    "upload",
+    "upload_plan",
+]
 
 _TEXT_FIELDS = ("code", "division_code", "name", "kind", "head_name", "head_phone")
 _KNOWN = {*_TEXT_FIELDS, "level", "households", "address_count", "workers", "properties"}
@@ -166,83 +177,10 @@ def plan_frame(
         if i in bad_rows:
             continue
         rec = raw.loc[idx]
-        row_errors: list[RowError] = []
-        polygon = None
-        if geom is None or geom.is_empty:
-            row_errors.append(RowError(i, "geometry", "missing or empty geometry"))
-        elif geom.geom_type == "MultiPolygon" and len(geom.geoms) > 1:
-            row_errors.append(
-                RowError(i, "geometry", f"multipart grid ({len(geom.geoms)} parts); a grid is one polygon")
-            )
-        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
-            row_errors.append(RowError(i, "geometry", f"{geom.geom_type} is not a polygon"))
-        else:
-            polygon = geom.geoms[0] if geom.geom_type == "MultiPolygon" else geom
-            minx, miny, maxx, maxy = polygon.bounds
-            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-                hint = (
-                    " (swapped lat/lon?)"
-                    if minx >= -90 and maxx <= 90 and miny >= -180 and maxy <= 180
-                    else ""
-                )
-                row_errors.append(
-                    RowError(
-                        i,
-                        "geometry",
-                        f"coordinates {polygon.bounds} are not lon/lat degrees{hint}; GeoJSON is lon/lat",
-                    )
-                )
-            elif not polygon.is_valid:
-                row_errors.append(
-                    RowError(i, "geometry", f"invalid polygon: {shapely.is_valid_reason(polygon)}")
-                )
-        code = _text(rec.get("code"))
-        division = _text(rec.get("division_code"))
-        if code is not None:
-            try:
-                level_of_code = parse_code(code).level
-            except GeogridError as exc:
-                row_errors.append(RowError(i, "code", str(exc)))
-            else:
-                if level_of_code not in ("grid", "subgrid"):
-                    row_errors.append(
-                        RowError(i, "code", f"{code} is a {level_of_code} code, not a grid code")
-                    )
-                elif division is not None and division != code[:12]:
-                    row_errors.append(RowError(i, "division_code", f"{division} does not match code {code}"))
-                division = division or code[:12]
-                if code in seen:
-                    row_errors.append(RowError(i, "code", f"{code} already used by row {seen[code]}"))
-                seen.setdefault(code, i)
-        elif division is None:
-            row_errors.append(RowError(i, "code", "a grid needs a code or at least a division_code"))
-        else:
-            try:
-                if parse_code(division).level != "village":
-                    row_errors.append(RowError(i, "division_code", f"{division} is not a village code"))
-            except GeogridError as exc:
-                row_errors.append(RowError(i, "division_code", str(exc)))
-        level = _int(rec.get("level"), 3)
-        if level is None or level not in (1, 2, 3):
-            row_errors.append(RowError(i, "level", f"must be 1, 2 or 3, got {rec.get('level')!r}"))
-        households = _int(rec.get("households"), 0)
-        if households is None or households < 0:
-            row_errors.append(
-                RowError(i, "households", f"must be a whole number >= 0, got {rec.get('households')!r}")
-            )
-        kind = _text(rec.get("kind"))
-        if kind is not None and kind not in GRID_KINDS:
-            row_errors.append(RowError(i, "kind", f"must be one of {list(GRID_KINDS)}, got {kind!r}"))
-        workers = rec.get("workers")
-        if isinstance(workers, str):
-            try:
-                workers = json.loads(workers)
-            except ValueError:
-                workers = [workers]
-        if workers is None or (isinstance(workers, float) and math.isnan(workers)):
-            workers = []
-        if not isinstance(workers, list):
-            row_errors.append(RowError(i, "workers", "must be a list of {name, phone} objects"))
+        polygon, row_errors = _checked_polygon(i, geom)
+        code, division, code_errors = _checked_codes(i, rec, seen)
+        fields, field_errors = _checked_fields(i, rec)
+        row_errors += code_errors + field_errors
         if row_errors:
             errors.extend(row_errors)
             continue
@@ -250,27 +188,101 @@ def plan_frame(
         given = rec.get("properties")
         if isinstance(given, Mapping):
             extra = {**given, **extra}
-        out_rows.append(
-            {
-                "code": code,
-                "division_code": division,
-                "level": level,
-                "kind": kind,
-                "name": _text(rec.get("name")),
-                "households": households,
-                "address_count": _int(rec.get("address_count"), 0) or 0,
-                "head_name": _text(rec.get("head_name")),
-                "head_phone": _text(rec.get("head_phone")),
-                "workers": workers,
-                "properties": extra,
-            }
-        )
+        out_rows.append({"code": code, "division_code": division, **fields, "properties": extra})
         out_geoms.append(polygon)
     if errors:
         raise ImportRowsError(source, sorted(errors, key=lambda e: e.row))
     if not out_rows:
         raise ImportRowsError(source, [RowError(0, "features", "the plan has no grids")])
     return gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry=out_geoms, crs=WGS84)
+
+
+def _checked_polygon(i: int, geom) -> tuple[Any, list[RowError]]:
+    """Row ``i``'s grid as one valid Polygon in lon/lat range, or the reasons it is not."""
+    if geom is None or geom.is_empty:
+        return None, [RowError(i, "geometry", "missing or empty geometry")]
+    if geom.geom_type == "MultiPolygon" and len(geom.geoms) > 1:
+        return None, [
+            RowError(i, "geometry", f"multipart grid ({len(geom.geoms)} parts); a grid is one polygon")
+        ]
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return None, [RowError(i, "geometry", f"{geom.geom_type} is not a polygon")]
+    polygon = geom.geoms[0] if geom.geom_type == "MultiPolygon" else geom
+    minx, miny, maxx, maxy = polygon.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        hint = " (swapped lat/lon?)" if minx >= -90 and maxx <= 90 and miny >= -180 and maxy <= 180 else ""
+        reason = f"coordinates {polygon.bounds} are not lon/lat degrees{hint}; GeoJSON is lon/lat"
+        return None, [RowError(i, "geometry", reason)]
+    if not polygon.is_valid:
+        return None, [RowError(i, "geometry", f"invalid polygon: {shapely.is_valid_reason(polygon)}")]
+    return polygon, []
+
+
+def _checked_codes(i: int, rec, seen: dict[str, int]) -> tuple[str | None, str | None, list[RowError]]:
+    """Row ``i``'s grid code and village code (from the code when missing), or the reasons they are bad."""
+    code = _text(rec.get("code"))
+    division = _text(rec.get("division_code"))
+    errors: list[RowError] = []
+    if code is not None:
+        try:
+            level_of_code = parse_code(code).level
+        except GeogridError as exc:
+            errors.append(RowError(i, "code", str(exc)))
+        else:
+            if level_of_code not in ("grid", "subgrid"):
+                errors.append(RowError(i, "code", f"{code} is a {level_of_code} code, not a grid code"))
+            elif division is not None and division != code[:12]:
+                errors.append(RowError(i, "division_code", f"{division} does not match code {code}"))
+            division = division or code[:12]
+            if code in seen:
+                errors.append(RowError(i, "code", f"{code} already used by row {seen[code]}"))
+            seen.setdefault(code, i)
+    elif division is None:
+        errors.append(RowError(i, "code", "a grid needs a code or at least a division_code"))
+    else:
+        try:
+            if parse_code(division).level != "village":
+                errors.append(RowError(i, "division_code", f"{division} is not a village code"))
+        except GeogridError as exc:
+            errors.append(RowError(i, "division_code", str(exc)))
+    return code, division, errors
+
+
+def _checked_fields(i: int, rec) -> tuple[dict, list[RowError]]:
+    """Row ``i``'s level, kind, name, households, counts and staff, or the reasons they are bad."""
+    errors: list[RowError] = []
+    level = _int(rec.get("level"), 3)
+    if level is None or level not in (1, 2, 3):
+        errors.append(RowError(i, "level", f"must be 1, 2 or 3, got {rec.get('level')!r}"))
+    households = _int(rec.get("households"), 0)
+    if households is None or households < 0:
+        errors.append(
+            RowError(i, "households", f"must be a whole number >= 0, got {rec.get('households')!r}")
+        )
+    kind = _text(rec.get("kind"))
+    if kind is not None and kind not in GRID_KINDS:
+        errors.append(RowError(i, "kind", f"must be one of {list(GRID_KINDS)}, got {kind!r}"))
+    workers = rec.get("workers")
+    if isinstance(workers, str):
+        try:
+            workers = json.loads(workers)
+        except ValueError:
+            workers = [workers]
+    if workers is None or (isinstance(workers, float) and math.isnan(workers)):
+        workers = []
+    if not isinstance(workers, list):
+        errors.append(RowError(i, "workers", "must be a list of {name, phone} objects"))
+    fields = {
+        "level": level,
+        "kind": kind,
+        "name": _text(rec.get("name")),
+        "households": households,
+        "address_count": _int(rec.get("address_count"), 0) or 0,
+        "head_name": _text(rec.get("head_name")),
+        "head_phone": _text(rec.get("head_phone")),
+        "workers": workers,
+    }
+    return fields, errors
 
 
 def _jsonable(value: Any) -> bool:
@@ -375,3 +387,74 @@ def upload_plan(
     frame = _number_missing(engine, frame)
     frame["households"] = np.asarray(frame["households"], dtype=int)
     return save_plan(engine, frame, scope_code=scope, author=author, note=note)
+
+
+@dataclass
+class UploadResult:
+    """The draft saved from an upload, and the snapping applied first (None when not asked)."""
+
+    plan_id: int
+    snap: SnapResult | None = None
+
+
+def upload(
+    engine: Engine,
+    frame: gpd.GeoDataFrame,
+    *,
+    scope_code: str | None = None,
+    author: str | None = None,
+    note: str | None = None,
+    snap_m: float | None = None,
+) -> UploadResult:
+    """:func:`upload_plan`, after snapping the grids onto the published plan's edges when ``snap_m`` is given.
+
+    A plan edited in desktop GIS comes back with coordinates rounded (to 1 cm, or 7
+    decimals): ``snap_m`` (metres) puts every vertex within that distance back onto the
+    published grids' vertices and edges (:func:`geogrid.plans.snap_to_plan`), and the result
+    says how far each vertex moved.
+
+    Examples
+    --------
+    >>> done = upload(engine, read_plan_file("edited_in_qgis.gpkg"), snap_m=0.05)   # doctest: +SKIP
+    >>> done.plan_id, round(done.snap.max_moved_m, 3)                                # doctest: +SKIP
+    (7, 0.007)
+
+    Raises
+    ------
+    ConflictError
+        ``snap_m`` is given but nothing is published in the scope to snap to.
+    """
+    snap = None
+    if snap_m is not None:
+        scope = scope_code or infer_scope(frame)
+        published, _ = published_grids(engine, scope)
+        if published.empty:
+            raise ConflictError(f"nothing is published in scope {scope} to snap the upload to")
+        snap = snap_to_plan(frame, published, tolerance_m=snap_m)
+        frame = snap.plan
+    plan_id = upload_plan(engine, frame, scope_code=scope_code, author=author, note=note)
+    return UploadResult(plan_id, snap)
+
+
+def snap_to_dict(snap: SnapResult, *, max_vertices: int = 1000) -> dict:
+    """How far the vertices of an upload moved when snapped, as JSON-ready data."""
+    moves = snap.moves
+    return {
+        "tolerance_m": snap.tolerance_m,
+        "vertices_moved": len(moves),
+        "max_moved_m": round(snap.max_moved_m, 4),
+        "grids": [
+            {
+                "code": r.code,
+                "vertices_moved": int(r.vertices_moved),
+                "max_moved_m": round(float(r.max_moved_m), 4),
+            }
+            for r in snap.per_grid.itertuples()
+        ],
+        "vertices": [
+            {k: (round(v, 7) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in moves.head(max_vertices).to_dict("records")
+        ],
+        "unsnapped": list(snap.unsnapped),
+        "truncated": len(moves) > max_vertices,
+    }

@@ -1,6 +1,7 @@
 """Benchmark: geogrid partition vs spopt MaxPHeuristic on the same blocks, plus the Helsinki map.
 
     .venv/bin/python scripts/bench/bench_partition.py [--size 100] [--spopt-timeout 600] [--map]
+    .venv/bin/python scripts/bench/bench_partition.py --geogrid-only --repeat 5   # engine timings alone
 
 One seeded synthetic village of ``size x size`` street blocks (default 100 x 100 =
 10,000 blocks, 0-15 households per block), rule [50, 100].  geogrid is timed end to end
@@ -135,6 +136,23 @@ def compare(sizes: list[int], timeout: int, seed: int) -> None:
         return
 
 
+def geogrid_only(size: int, seed: int, repeat: int) -> None:
+    """geogrid alone, ``repeat`` times: best and median, to compare engine versions on one machine."""
+    runs = [run_geogrid(size, seed) for _ in range(repeat)]
+    graph = sorted(r["graph_only"] for r in runs)
+    e2e = sorted(r["end_to_end"] for r in runs)
+    g = runs[0]["stats"]
+    print(
+        "| blocks | households | graph best / median (s) | end to end best / median (s) | grids / within / CV |"
+    )
+    print("|---|---|---|---|---|")
+    print(
+        f"| {runs[0]['n_blocks']} | {runs[0]['households']} | {graph[0]:.2f} / {graph[len(graph) // 2]:.2f} "
+        f"| {e2e[0]:.2f} / {e2e[len(e2e) // 2]:.2f} | {g['regions']} / {g['within']:.1%} / {g['cv']:.3f} |",
+        flush=True,
+    )
+
+
 def helsinki_map(out: Path) -> None:
     import matplotlib
 
@@ -195,6 +213,8 @@ def main() -> None:
     ap.add_argument("--spopt-timeout", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--map", action="store_true", help="also draw docs/img/helsinki_partition.png")
+    ap.add_argument("--geogrid-only", action="store_true", help="time geogrid alone (no spopt)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of --geogrid-only")
     args = ap.parse_args()
     print(
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -202,6 +222,9 @@ def main() -> None:
     )
     if args.map:
         helsinki_map(ROOT / "docs" / "img" / "helsinki_partition.png")
+    if args.geogrid_only:
+        geogrid_only(args.size, args.seed, args.repeat)
+        return
     compare([args.size, *args.fallback_sizes], args.spopt_timeout, args.seed)
 
 
