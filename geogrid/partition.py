@@ -984,7 +984,7 @@ def prepare(area, addresses: gpd.GeoDataFrame, rule: Rule | str | tuple[int, int
     ...     geometry=[Point(50, 50), Point(150, 50), Point(900, 900)])
     >>> p = prepare(gpd.GeoSeries([box(0, 0, 300, 100)], crs=crs), addresses, (20, 60))
     >>> p.total, p.outside_ids
-    (70, ['2'])
+    (70, ['3'])
     """
     rule = resolve_rule(rule)
     area_m, crs = working_crs(area)
