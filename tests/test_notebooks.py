@@ -46,7 +46,6 @@ def _run(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
     return nb
 
 
-
 def _stream_text(cell) -> str:
     """All printed text of a cell: a slow cell's prints can arrive as several stream outputs."""
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
