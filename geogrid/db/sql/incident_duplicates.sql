@@ -1,5 +1,5 @@
--- Open incidents of the same minor category near :public_id and close in time.
--- The geometry pre-filter (:radius_deg, generous) lets the GiST index work; the geography
+-- Open incidents of the same minor category near the given one and close in time.
+-- The geometry pre-filter (radius_deg, generous) lets the GiST index work; the geography
 -- distance is the exact test in metres.
 SELECT o.public_id, o.category_minor, o.status, o.created_at, o.description,
        ST_X(o.location) AS lon, ST_Y(o.location) AS lat,
