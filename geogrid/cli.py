@@ -256,10 +256,62 @@ def keys_create(
 
 @keys_app.command("revoke")
 def keys_revoke(name: str) -> None:
-    """Revoke every key with this name."""
+    """Revoke every key with this name (every API process refuses it within a second)."""
     from geogrid.db import keys
 
     console.print(f"revoked {keys.revoke_key(_engine(), name)} key(s)")
+
+
+@keys_app.command("update")
+def keys_update(
+    name: str,
+    role: Annotated[str | None, typer.Option(help="new role")] = None,
+    scope: Annotated[str | None, typer.Option(help="new scope (JSON)")] = None,
+) -> None:
+    """Change the role and/or scope of the live keys with this name (effective within a second)."""
+    from geogrid.db import keys
+
+    try:
+        changed = keys.update_key(_engine(), name, role=role, scope=json.loads(scope) if scope else None)
+    except (GeogridError, json.JSONDecodeError) as exc:
+        _fail(str(exc))
+    console.print(f"updated {changed} key(s)")
+
+
+@keys_app.command("list")
+def keys_list(
+    all_: Annotated[bool, typer.Option("--all", help="include revoked keys")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The keys: name, role, scope, created, last used (never the key itself)."""
+    from geogrid.db import keys
+
+    infos = keys.list_keys(_engine(), include_revoked=all_)
+    if as_json:
+        rows = [
+            {
+                "name": k.name,
+                "role": k.role,
+                "scope": k.scope,
+                "created_at": k.created_at.isoformat(),
+                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in infos
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("name", "role", "scope", "created", "last used", "revoked")
+    for k in infos:
+        table.add_row(
+            k.name,
+            k.role,
+            json.dumps(k.scope, ensure_ascii=False),
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+        )
+    console.print(table)
 
 
 # -- serve and demo ----------------------------------------------------------------------------

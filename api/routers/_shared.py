@@ -12,7 +12,17 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import ANONYMOUS, Principal, get_principal, require_reader, require_roles
+from api.deps import (
+    ANONYMOUS,
+    Principal,
+    get_principal,
+    key_from_headers,
+    libpq_options,
+    principal_of,
+    require_reader,
+    require_roles,
+)
+from geogrid.db.health import state_for
 from geogrid.db.rawpool import RawPool, pool_for
 
 GEOJSON = "application/geo+json"
@@ -49,13 +59,20 @@ async def reader(request: Request) -> Principal:
     x_api_key, authorization = headers.get("x-api-key"), headers.get("authorization")
     if x_api_key is None and authorization is None:
         return require_reader(request, ANONYMOUS)
+    key = key_from_headers(x_api_key, authorization)
+    if key is not None:
+        # A key the cache can vouch for (version checked recently) needs no thread either.
+        known, record = request.app.state.key_cache.cached(key)
+        if known:
+            return require_reader(request, principal_of(record))
     principal = await run_in_threadpool(get_principal, request, x_api_key, authorization)
     return require_reader(request, principal)
 
 
 def pool(request: Request) -> RawPool:
     """The autocommit connection pool of the app's database (see :mod:`geogrid.db.rawpool`)."""
-    return pool_for(request.app.state.engine)
+    state = request.app.state
+    return pool_for(state.engine, options=libpq_options(state.server_settings))
 
 
 async def async_pool(request: Request):
@@ -76,7 +93,19 @@ async def async_pool(request: Request):
                 import asyncpg
 
                 url = state.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                pool = state.asyncpg_pool = await asyncpg.create_pool(url, min_size=1, max_size=16)
+                mark_up = state_for(state.engine).mark_up
+
+                async def init(_connection) -> None:
+                    mark_up()  # a new connection: the database is (back) up
+
+                pool = state.asyncpg_pool = await asyncpg.create_pool(
+                    url,
+                    min_size=1,
+                    max_size=16,
+                    timeout=5,
+                    server_settings=state.server_settings,
+                    init=init,
+                )
     return pool
 
 

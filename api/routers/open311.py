@@ -32,7 +32,6 @@ from api.routers.incidents import IncidentIn, get_catalogue, parse_time, report
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.db import incidents as store
-from geogrid.db import keys
 from geogrid.errors import GeogridError
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -212,7 +211,7 @@ async def post_request(
     )
     principal = ANONYMOUS
     if key:
-        record = await run_in_threadpool(keys.lookup_key, engine, key, cache=request.app.state.key_cache)
+        record = await run_in_threadpool(request.app.state.key_cache.lookup, engine, key)
         if record is None:
             raise HTTPException(401, "unknown or revoked api_key")
         principal = Principal(record.name, record.role, record.scope)
