@@ -76,7 +76,9 @@ def _database_classes() -> tuple[type[Exception], ...]:
     return tuple(classes)
 
 
-def database_problem(request: Request, error: errors.GeogridError) -> JSONResponse:
+def database_problem(
+    request: Request, error: errors.GeogridError, cause: BaseException | None = None
+) -> JSONResponse:
     """503 (with ``Retry-After``) while the database is unreachable, 504 for a statement past
     its time limit: one log line per outage (:class:`geogrid.db.health.DatabaseState`), one
     line per timeout, never a traceback per request."""
@@ -87,7 +89,8 @@ def database_problem(request: Request, error: errors.GeogridError) -> JSONRespon
         log.warning("statement cancelled on %s %s: %s", request.method, request.url.path, error)
         detail = message("query_timeout", limit_ms=state.settings.statement_timeout_ms)
         return problem(504, detail, title="QueryTimeoutError")
-    state_for(state.engine).mark_down(str(error.__cause__ or error))
+    reason = cause or error.__cause__ or error
+    state_for(state.engine).mark_down(f"{type(reason).__name__}: {reason}".strip())
     response = problem(503, message("db_unavailable"), title="DatabaseUnavailableError")
     response.headers["Retry-After"] = str(state.settings.retry_after_s)
     return response
@@ -102,7 +105,7 @@ def install(app: FastAPI) -> None:
             log.exception("unhandled database error on %s %s", request.method, request.url.path)
             return problem(500, "internal error; see the server log")
         if isinstance(error, errors.DatabaseUnavailableError):
-            return database_problem(request, error)
+            return database_problem(request, error, getattr(exc, "orig", None) or exc)
         return problem(status_for(error), str(error), title=type(error).__name__)
 
     for cls in _database_classes():

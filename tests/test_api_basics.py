@@ -12,7 +12,8 @@ from tests.support import load_village
 
 
 def test_health_and_ping(client):
-    assert client.get("/health").json() == {"status": "ok"}
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["database"]["state"] == "up"
     assert client.get("/ping").json() == {"pong": True}
 
 

@@ -100,7 +100,7 @@ async def async_pool(request: Request):
 
                 pool = state.asyncpg_pool = await asyncpg.create_pool(
                     url,
-                    min_size=1,
+                    min_size=0,  # no floor to restore (asyncpg logs a traceback per failed try)
                     max_size=16,
                     timeout=5,
                     server_settings=state.server_settings,
