@@ -40,7 +40,7 @@ def test_reports_survive_repeated_crashes_and_the_api_recovers_by_itself(crash_c
     port = cluster.port
     publish_sample(engine)
     key = keys.create_key(engine, "reporter", "resident")
-    with api_process(url, tmp_path, rate_limit_per_key="0", rate_limit_per_address="0") as (base, proc):
+    with api_process(url, tmp_path, rate_limit_per_key="0", rate_limit_per_address="0") as (base, _proc):
         with ReportLoad(base, key, threads=6, readers=2, tag="crash") as load:
             time.sleep(1.0)
             for _ in range(CYCLES):
