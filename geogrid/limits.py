@@ -50,6 +50,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{zh}超出范围（应在 {lo} 到 {hi} 之间，收到 {value}）",
         "{field} is out of range (must be {lo} to {hi}, got {value})",
     ),
+    "nul_char": ("{zh}含有 NUL (0x00) 字符", "{field} contains a NUL (0x00) character"),
     "not_integer": ("{zh}必须是整数，收到 {value}", "{field} must be a whole number, got {value}"),
     "json_too_deep": (
         "JSON 嵌套过深（最多 {limit} 层）",
@@ -89,6 +90,11 @@ FIELD_NAMES: dict[str, str] = {
     "households": "户数",
     "address_count": "地址数",
     "Idempotency-Key": "幂等键",
+    "code": "编码",
+    "division_code": "区划编码",
+    "kind": "类型",
+    "head_name": "网格长姓名",
+    "head_phone": "网格长电话",
 }
 
 

@@ -2,7 +2,8 @@
 
 Every script and style is linked from this service (``/static/vendor``), so the pages work on
 an intranet with no internet; the basemap is ``settings.basemap_url`` or none.  Pages carry no
-personal data (counts and grid heads only) and are readable under ``open_read``.
+personal data (counts and grid heads only) and are readable under ``open_read``; anonymous and
+resident readers' counts cover the public categories only.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_settings, require_reader
-from api.routers.incidents import filters_from
+from api.routers.incidents import filters_from, for_audience, get_catalogue
 from api.settings import Settings
+from geogrid import incidents as wf
 from geogrid.coords import BBox
 from geogrid.db import incidents as store
 
@@ -74,15 +76,19 @@ def dashboard(
         "per_100_households", "incidents", "overdue", "completion_rate", "on_time_rate"
     ] = "per_100_households",
     res: int = Query(9, ge=5, le=12, description="H3 resolution of the heat hexagons"),
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
+    catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> HTMLResponse:
     import pandas as pd
 
+    from api.routers.heatmap import public_res
     from geogrid.maps import dashboard_map
 
-    f = filters_from(date_from=date_from, date_to=date_to, category=category)
+    res = public_res(res, res, principal, settings)
+    f = filters_from(date_from=date_from, date_to=date_to, category=category, tz=settings.timezone)
+    f = for_audience(f, principal, catalogue)
     rates = store.grid_rates(engine, filters=f, division=division)
     if not rates:
         raise HTTPException(404, f"no published grids{' in ' + division if division else ''}")

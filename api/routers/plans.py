@@ -16,6 +16,7 @@ from geogrid.codes import parse_code
 from geogrid.db import plans as db_plans
 from geogrid.db import review, uploads
 from geogrid.errors import GeogridError
+from geogrid.limits import loads_json
 
 router = APIRouter(tags=["plans"])
 
@@ -33,6 +34,12 @@ def _engine(request: Request):
     return request.app.state.engine
 
 
+def _geojson(request: Request, data: bytes):
+    """Parsed GeoJSON, refusing nesting deeper than the settings allow (a 400, never a
+    RecursionError)."""
+    return loads_json(data, max_depth=request.app.state.settings.max_json_depth)
+
+
 async def _frame_from_request(request: Request):
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -46,7 +53,7 @@ async def _frame_from_request(request: Request):
             raise HTTPException(415, f"file {name!r}: use a GeoPackage (.gpkg) or GeoJSON (.geojson/.json)")
         data = await upload.read()
         if suffix in (".geojson", ".json"):
-            return await run_in_threadpool(uploads.read_plan_geojson, data, source=name)
+            return await run_in_threadpool(uploads.read_plan_geojson, _geojson(request, data), source=name)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
@@ -55,7 +62,9 @@ async def _frame_from_request(request: Request):
         body = await request.body()
         if not body:
             raise HTTPException(400, "empty body: send a GeoJSON FeatureCollection or a multipart file")
-        return await run_in_threadpool(uploads.read_plan_geojson, body, source="request body")
+        return await run_in_threadpool(
+            uploads.read_plan_geojson, _geojson(request, body), source="request body"
+        )
     raise HTTPException(
         415,
         f"unsupported content type {content_type!r}: send application/geo+json "

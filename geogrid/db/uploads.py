@@ -25,8 +25,9 @@ from sqlalchemy.engine import Engine
 
 from geogrid.codes import GRID_LEN, number_grids, parse_code
 from geogrid.db.plans import save_plan, scope_prefix
-from geogrid.errors import GeogridError, ImportRowsError, InvalidGeometryError, RowError
+from geogrid.errors import GeogridError, ImportRowsError, InvalidGeometryError, LimitError, RowError
 from geogrid.frames import GRID_KINDS, WGS84
+from geogrid.limits import check_int, message
 
 __all__ = ["infer_scope", "plan_frame", "read_plan_file", "read_plan_geojson", "upload_plan"]
 
@@ -126,6 +127,41 @@ def _int(value: Any, default: int) -> int | None:
     return int(number) if number.is_integer() else None
 
 
+#: A grid holds at most 500 households by the county rules; anything past this is a typo or an
+#: attack (1e308 and 2**63 used to overflow into a 500 or a negative count).
+MAX_HOUSEHOLDS = 1_000_000
+#: Names, heads, phone numbers and codes of a grid.
+MAX_TEXT_CHARS = 200
+
+
+def _count(rec: Any, field: str, row: int, errors: list[RowError]) -> int:
+    """A whole number in ``0..MAX_HOUSEHOLDS`` (missing: 0), or a row error."""
+    value = rec.get(field)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0
+    try:
+        return check_int(value, field=field, lo=0, hi=MAX_HOUSEHOLDS)
+    except LimitError as exc:
+        errors.append(RowError(row, field, str(exc)))
+        return 0
+
+
+def _check_texts(rec: Any, row: int, errors: list[RowError]) -> None:
+    """Text fields hold no NUL (PostgreSQL text cannot) and at most ``MAX_TEXT_CHARS``."""
+    for name in _TEXT_FIELDS:
+        value = rec.get(name)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            errors.append(RowError(row, name, message("nul_char", field=name)))
+        elif len(value) > MAX_TEXT_CHARS:
+            errors.append(
+                RowError(
+                    row, name, message("text_too_long", field=name, limit=MAX_TEXT_CHARS, length=len(value))
+                )
+            )
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -214,14 +250,12 @@ def plan_frame(
                     row_errors.append(RowError(i, "division_code", f"{division} is not a village code"))
             except GeogridError as exc:
                 row_errors.append(RowError(i, "division_code", str(exc)))
+        _check_texts(rec, i, row_errors)
         level = _int(rec.get("level"), 3)
         if level is None or level not in (1, 2, 3):
             row_errors.append(RowError(i, "level", f"must be 1, 2 or 3, got {rec.get('level')!r}"))
-        households = _int(rec.get("households"), 0)
-        if households is None or households < 0:
-            row_errors.append(
-                RowError(i, "households", f"must be a whole number >= 0, got {rec.get('households')!r}")
-            )
+        households = _count(rec, "households", i, row_errors)
+        address_count = _count(rec, "address_count", i, row_errors)
         kind = _text(rec.get("kind"))
         if kind is not None and kind not in GRID_KINDS:
             row_errors.append(RowError(i, "kind", f"must be one of {list(GRID_KINDS)}, got {kind!r}"))
@@ -250,7 +284,7 @@ def plan_frame(
                 "kind": kind,
                 "name": _text(rec.get("name")),
                 "households": households,
-                "address_count": _int(rec.get("address_count"), 0) or 0,
+                "address_count": address_count,
                 "head_name": _text(rec.get("head_name")),
                 "head_phone": _text(rec.get("head_phone")),
                 "workers": workers,
