@@ -166,6 +166,8 @@ def test_times_are_shown_in_the_county_zone_and_read_in_it(client, engine, api_k
         assert shown[key].endswith("+08:00"), (key, shown[key])
     assert shown["history"][0]["at"].endswith("+08:00")
     assert client.get("/stats").json()["at"].endswith("+08:00")
+    assert all(p["created_at"].endswith("+08:00") for p in client.get("/plans").json()["plans"])
+    assert client.get("/collections/grids/items").json()["timeStamp"].endswith("+08:00")
     # a time without an offset is local time: 09:00 in Suzhou is 01:00 UTC
     overdue = client.get("/incidents/overdue?at=2024-05-01T09:00", headers=api_key("dispatcher")).json()
     assert overdue["at"] == "2024-05-01T09:00:00+08:00"
@@ -268,3 +270,22 @@ def test_an_anonymous_client_gets_nothing_private_from_any_operation(client, rep
     response = client.post("/lookup/batch", json=body)
     assert response.status_code == 200 and not _leaks(response.text, json.dumps(body), reports["private"])
     assert checked > 150
+
+
+def test_the_time_zone_is_a_setting(engine, tmp_path, api_key):
+    from fastapi.testclient import TestClient
+    from pydantic import ValidationError
+
+    from api import create_app
+    from api.settings import Settings
+
+    publish_sample(engine)
+    inc = _report(engine, "HW01", PUBLIC_AT)
+    settings = Settings(database_url=str(engine.url), photo_dir=tmp_path, timezone="Asia/Urumqi")
+    with TestClient(create_app(settings, engine=engine)) as c:
+        shown = c.get(f"/incidents/{inc.public_id}", headers=api_key("dispatcher")).json()
+        assert shown["created_at"].endswith("+06:00")
+        at = c.get("/incidents/overdue?at=2024-05-01T09:00", headers=api_key("dispatcher")).json()["at"]
+        assert at == "2024-05-01T09:00:00+06:00"
+    with pytest.raises(ValidationError, match="time zone"):
+        Settings(timezone="Mars/Olympus")

@@ -17,16 +17,18 @@ from geogrid.db import plans as db_plans
 from geogrid.db import review, uploads
 from geogrid.errors import GeogridError
 from geogrid.limits import loads_json
+from geogrid.times import local_iso
 
 router = APIRouter(tags=["plans"])
 
 _FILE_SUFFIXES = (".gpkg", ".geojson", ".json")
 
 
-def _plan_dict(info: db_plans.PlanInfo) -> dict:
+def _plan_dict(info: db_plans.PlanInfo, request: Request) -> dict:
     out = dataclasses.asdict(info)
+    tz = request.app.state.settings.timezone
     for key in ("created_at", "published_at", "retired_at"):
-        out[key] = out[key].isoformat() if out[key] is not None else None
+        out[key] = local_iso(out[key], tz)
     return out
 
 
@@ -88,7 +90,7 @@ async def upload_plan(
         uploads.upload_plan, engine, frame, scope_code=scope, author=principal.name, note=note
     )
     info = await run_in_threadpool(db_plans.get_plan, engine, plan_id)
-    return JSONResponse(_plan_dict(info), status_code=201, headers={"Location": f"/plans/{plan_id}"})
+    return JSONResponse(_plan_dict(info, request), status_code=201, headers={"Location": f"/plans/{plan_id}"})
 
 
 @router.get("/plans")
@@ -103,13 +105,13 @@ def list_plans(
     if status is not None and status not in ("draft", "published", "retired"):
         raise GeogridError(f"status must be draft, published or retired; got {status!r}")
     plans = db_plans.list_plans(_engine(request), scope_code=scope)
-    return {"plans": [_plan_dict(p) for p in plans if status is None or p.status == status]}
+    return {"plans": [_plan_dict(p, request) for p in plans if status is None or p.status == status]}
 
 
 @router.get("/plans/{plan_id}")
 def get_plan(plan_id: int, request: Request, principal: Reader) -> dict:
     """One plan: scope, version, status, author, dates, grid count and households."""
-    return _plan_dict(db_plans.get_plan(_engine(request), plan_id))
+    return _plan_dict(db_plans.get_plan(_engine(request), plan_id), request)
 
 
 @router.get("/plans/{plan_id}/validation")
@@ -149,14 +151,14 @@ def publish_plan(
                 title="Invalid plan",
                 report=report,
             )
-    return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id)))
+    return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id), request))
 
 
 @router.post("/scopes/{scope_code}/rollback")
 def rollback(scope_code: str, request: Request, principal: Planner) -> dict:
     """Retire the published plan of a scope and re-publish the one it replaced.  Planner or admin."""
     parse_code(scope_code)
-    return _plan_dict(db_plans.rollback_plan(_engine(request), scope_code))
+    return _plan_dict(db_plans.rollback_plan(_engine(request), scope_code), request)
 
 
 @router.delete("/plans/{plan_id}", status_code=204)
