@@ -18,6 +18,7 @@ from api.deps import libpq_options, session_settings
 from api.limits import BodyLimit, RateLimit
 from api.settings import Settings
 from geogrid.db import database_url, make_engine
+from geogrid.db.health import state_for
 from geogrid.db.keys import KeyCache
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "geogrid" / "static"
@@ -89,6 +90,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     app.state.engine = engine
+    # Registers the engine's "connect" listener now: adding it while requests connect races
+    # with SQLAlchemy's dispatch of that event (RuntimeError: deque mutated during iteration).
+    state_for(engine)
     # Session settings of the connections this app opens (its own engine, the raw and asyncpg
     # pools); an engine passed in keeps its own.
     app.state.server_settings = server_settings

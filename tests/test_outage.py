@@ -10,6 +10,7 @@ Idempotency-Key).  The time back to service is measured by ``scripts/bench/bench
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import httpx
@@ -33,9 +34,11 @@ def crash_cluster(tmp_path):
     yield cluster, url, engine
     engine.dispose()
     cluster.stop()
+    # As root the data folder lives under /var/tmp (postgres cannot enter tmp_path): remove it.
+    shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)
 
 
-def test_reports_survive_repeated_crashes_and_the_api_recovers_by_itself(crash_cluster, tmp_path, caplog):
+def test_reports_survive_repeated_crashes_and_the_api_recovers_by_itself(crash_cluster, tmp_path):
     cluster, url, engine = crash_cluster
     port = cluster.port
     publish_sample(engine)
