@@ -239,3 +239,12 @@ def test_idempotency_key_and_texts_of_a_report_are_capped(client, api_key):
     response = client.post("/incidents", json={"category": "HW01", "address": "号" * 250}, headers=resident)
     assert response.status_code == 400 and "地址文本过长" in response.json()["detail"]
     assert json.loads(client.get("/ping").text) == {"pong": True}
+
+
+def test_a_heatmap_bbox_too_large_for_its_resolution_is_refused_before_counting(client, api_key):
+    viewer = api_key("viewer")
+    response = client.get("/heatmap", params={"res": 12, "bbox": "73,18,135,53"}, headers=viewer)
+    assert "单元" in _problem(response, 400)["detail"]
+    assert (
+        client.get("/heatmap", params={"res": 5, "bbox": "73,18,135,53"}, headers=viewer).status_code == 200
+    )

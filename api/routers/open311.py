@@ -244,7 +244,9 @@ def get_request(
     inc = store.get(engine, service_request_id)
     if not view.shows(inc, catalogue):
         # Not "forbidden": a public reader must not learn that a private report exists.
-        raise HTTPException(404, f"service request {service_request_id} not found")
+        raise HTTPException(
+            404, f"服务请求 {service_request_id} 不存在 / service request {service_request_id} not found"
+        )
     return [_request_json(inc, catalogue, view)]
 
 
