@@ -51,6 +51,17 @@ def body_limits(settings: Settings):
     return limit_for
 
 
+def _install_limits(app: FastAPI, settings: Settings) -> None:
+    """Rate limits, then body sizes, before any endpoint (the middleware added last runs first)."""
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
+    app.add_middleware(
+        RateLimit,
+        per_key=settings.rate_limit_per_key,
+        per_address=settings.rate_limit_per_address,
+        burst_s=settings.rate_limit_burst_s,
+    )
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The geogrid service.
 
@@ -98,14 +109,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.server_settings = server_settings
     app.state.key_cache = KeyCache(check_interval_s=settings.key_check_interval_s)
     errors.install(app)
-    # Outermost last: rate limits first, then body sizes, then the app.
-    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
-    app.add_middleware(
-        RateLimit,
-        per_key=settings.rate_limit_per_key,
-        per_address=settings.rate_limit_per_address,
-        burst_s=settings.rate_limit_burst_s,
-    )
+    _install_limits(app, settings)
     for router in _routers():
         app.include_router(router)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)

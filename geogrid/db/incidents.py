@@ -994,6 +994,17 @@ def duplicates(
     return [Duplicate(*r) for r in rows]
 
 
+def _check_visible(actor: wf.Actor, inc: Incident) -> None:
+    if not wf.in_scope(
+        actor,
+        grid_code=inc.grid_code,
+        department=inc.department,
+        reporter_key_name=inc.reporter_key_name,
+        village_code=inc.village_code,
+    ):
+        raise wf.ActionForbiddenError(f"{inc.public_id} is outside what {actor.role} {actor.name!r} may see")
+
+
 def merge(
     engine: Engine,
     public_id: str,
@@ -1029,15 +1040,7 @@ def merge(
         wf.authorize(
             actor, "merge", grid_code=dup.grid_code, department=dup.department, village_code=dup.village_code
         )
-        # The target must be inside the actor's division too: no merging into the unseen.
-        if not wf.in_scope(
-            actor,
-            grid_code=target.grid_code,
-            department=target.department,
-            reporter_key_name=target.reporter_key_name,
-            village_code=target.village_code,
-        ):
-            raise wf.ActionForbiddenError(f"{into} is outside what {actor.role} {actor.name!r} may see")
+        _check_visible(actor, target)  # no merging into an incident one may not see
         to_status = wf.next_status(dup.status, "merge")
         if target.status in ("merged", "rejected"):
             raise ConflictError(f"cannot merge into {into}: it is {target.status}")
