@@ -285,6 +285,7 @@ def keys_list(
 ) -> None:
     """The keys: name, role, scope, created, last used (never the key itself)."""
     from geogrid.db import keys
+    from geogrid.times import local_iso
 
     infos = keys.list_keys(_engine(), include_revoked=all_)
     if as_json:
@@ -293,9 +294,9 @@ def keys_list(
                 "name": k.name,
                 "role": k.role,
                 "scope": k.scope,
-                "created_at": k.created_at.isoformat(),
-                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
-                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                "created_at": local_iso(k.created_at),
+                "last_used_at": local_iso(k.last_used_at),
+                "revoked_at": local_iso(k.revoked_at),
             }
             for k in infos
         ]
@@ -307,9 +308,9 @@ def keys_list(
             k.name,
             k.role,
             json.dumps(k.scope, ensure_ascii=False),
-            f"{k.created_at:%Y-%m-%d %H:%M}",
-            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
-            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+            (local_iso(k.created_at) or "")[:16],
+            (local_iso(k.last_used_at) or "-")[:16],
+            (local_iso(k.revoked_at) or "")[:16],
         )
     console.print(table)
 
