@@ -308,9 +308,9 @@ def keys_list(
             k.name,
             k.role,
             json.dumps(k.scope, ensure_ascii=False),
-            (local_iso(k.created_at) or "")[:16],
-            (local_iso(k.last_used_at) or "-")[:16],
-            (local_iso(k.revoked_at) or "")[:16],
+            (local_iso(k.created_at) or "")[:16].replace("T", " "),
+            (local_iso(k.last_used_at) or "-")[:16].replace("T", " "),
+            (local_iso(k.revoked_at) or "")[:16].replace("T", " "),
         )
     console.print(table)
 
