@@ -15,8 +15,12 @@ from sqlalchemy.engine import Engine
 
 from api import errors
 from api.cors import ReadCorsMiddleware, parse_origins
+from api.deps import libpq_options, session_settings
+from api.limits import BodyLimit, RateLimit
 from api.settings import Settings
 from geogrid.db import database_url, make_engine
+from geogrid.db.health import state_for
+from geogrid.db.keys import KeyCache
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "geogrid" / "static"
 
@@ -29,6 +33,34 @@ def _routers():
         module = importlib.import_module(f"api.routers.{info.name}")
         if hasattr(module, "router"):
             yield module.router
+
+
+def body_limits(settings: Settings):
+    """The body size limit of each endpoint (bytes): plans and batches are larger than JSON,
+    incident reports carry up to 9 photos."""
+    from api.routers.incidents import MAX_PHOTOS
+
+    limits = {
+        "/plans": settings.plan_max_bytes,
+        "/lookup/batch": settings.batch_max_bytes,
+        "/incidents": settings.max_body_bytes + MAX_PHOTOS * settings.photo_max_bytes,
+    }
+
+    def limit_for(method: str, path: str) -> int:
+        return limits.get(path, settings.max_body_bytes)
+
+    return limit_for
+
+
+def _install_limits(app: FastAPI, settings: Settings) -> None:
+    """Rate limits, then body sizes, before any endpoint (the middleware added last runs first)."""
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
+    app.add_middleware(
+        RateLimit,
+        per_key=settings.rate_limit_per_key,
+        per_address=settings.rate_limit_per_address,
+        burst_s=settings.rate_limit_burst_s,
+    )
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -44,8 +76,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """
     settings = settings or Settings()
     own_engine = engine is None
+    server_settings = session_settings(settings)
     if engine is None:
-        engine = make_engine(settings.database_url or database_url(), pool_size=20, max_overflow=20)
+        engine = make_engine(
+            settings.database_url or database_url(),
+            pool_size=20,
+            max_overflow=20,
+            connect_args={"options": libpq_options(server_settings), "connect_timeout": 5},
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -64,8 +102,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.key_cache = {}
+    # Registers the engine's "connect" listener now: adding it while requests connect races
+    # with SQLAlchemy's dispatch of that event (RuntimeError: deque mutated during iteration).
+    state_for(engine)
+    # Session settings of the connections this app opens (its own engine, the raw and asyncpg
+    # pools); an engine passed in keeps its own.
+    app.state.server_settings = server_settings
+    app.state.key_cache = KeyCache(check_interval_s=settings.key_check_interval_s)
     errors.install(app)
+    _install_limits(app, settings)
+    # Added last, so outermost: 413/429 answers to another origin carry the CORS headers too.
     origins = parse_origins(settings.cors_origins)
     if origins:
         app.add_middleware(ReadCorsMiddleware, origins=origins)

@@ -36,7 +36,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
+def key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
     if x_api_key:
         return x_api_key
     if authorization and authorization.lower().startswith("bearer "):
@@ -50,10 +50,15 @@ def get_principal(
     authorization: str | None = Header(default=None),
 ) -> Principal:
     """The caller: resolved from ``X-API-Key`` or ``Authorization: Bearer``; anonymous without one."""
-    key = _key_from_headers(x_api_key, authorization)
+    key = key_from_headers(x_api_key, authorization)
     if key is None:
         return ANONYMOUS
-    record = keys.lookup_key(request.app.state.engine, key, cache=request.app.state.key_cache)
+    record = request.app.state.key_cache.lookup(request.app.state.engine, key)
+    return principal_of(record)
+
+
+def principal_of(record: keys.KeyRecord | None) -> Principal:
+    """The caller a key record stands for; 401 for an unknown or revoked key."""
     if record is None:
         raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     return Principal(record.name, record.role, record.scope)
@@ -77,3 +82,14 @@ def require_reader(request: Request, principal: Principal = Depends(get_principa
     if principal.anonymous and not request.app.state.settings.open_read:
         raise HTTPException(401, "an API key is required to read", headers={"WWW-Authenticate": "Bearer"})
     return principal
+
+
+def session_settings(settings: Settings) -> dict[str, str]:
+    """PostgreSQL settings of every request-path connection: the statement time limit and the
+    county's time zone (so the database's own times come back in local time too)."""
+    return {"statement_timeout": str(settings.statement_timeout_ms), "timezone": settings.timezone}
+
+
+def libpq_options(server_settings: dict[str, str]) -> str:
+    """``-c name=value ...`` for libpq's ``options`` (values here hold no spaces)."""
+    return " ".join(f"-c {name}={value}" for name, value in server_settings.items())

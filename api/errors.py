@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geogrid import errors
+from geogrid.db.health import translate
+from geogrid.limits import message
 
 log = logging.getLogger("geogrid.api")
 
@@ -26,7 +28,10 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (errors.InvalidGeometryError, 400),
     (errors.GridCodeError, 400),
     (errors.RuleViolationError, 400),
+    (errors.QueryTimeoutError, 504),
     (errors.DatabaseUnavailableError, 503),
+    (errors.PayloadTooLargeError, 413),
+    (errors.LimitError, 400),
     (errors.GeogridError, 400),
 ]
 
@@ -173,11 +178,66 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
+def _database_classes() -> tuple[type[Exception], ...]:
+    """Exception classes through which the drivers report a lost server, a cancelled
+    statement or a refused value (asyncpg only when installed)."""
+    import psycopg2
+    import sqlalchemy.exc
+
+    classes: list[type[Exception]] = [
+        sqlalchemy.exc.DBAPIError,
+        psycopg2.Error,
+        ConnectionError,
+        TimeoutError,
+    ]
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg comes with the api extra
+        pass
+    else:
+        classes += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    return tuple(classes)
+
+
+def database_problem(
+    request: Request, error: errors.GeogridError, cause: BaseException | None = None
+) -> JSONResponse:
+    """503 (with ``Retry-After``) while the database is unreachable, 504 for a statement past
+    its time limit: one log line per outage (:class:`geogrid.db.health.DatabaseState`), one
+    line per timeout, never a traceback per request."""
+    from geogrid.db.health import state_for
+
+    state = request.app.state
+    if isinstance(error, errors.QueryTimeoutError):
+        log.warning("statement cancelled on %s %s: %s", request.method, request.url.path, error)
+        detail = message("query_timeout", limit_ms=state.settings.statement_timeout_ms)
+        return problem(504, detail, title="QueryTimeoutError")
+    reason = cause or error.__cause__ or error
+    state_for(state.engine).mark_down(f"{type(reason).__name__}: {reason}".strip())
+    response = problem(503, message("db_unavailable"), title="DatabaseUnavailableError")
+    response.headers["Retry-After"] = str(state.settings.retry_after_s)
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem details."""
 
+    async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
+        error = translate(exc, timeout_ms=request.app.state.settings.statement_timeout_ms)
+        if error is None:
+            log.exception("unhandled database error on %s %s", request.method, request.url.path)
+            return problem(500, "internal error; see the server log")
+        if isinstance(error, errors.DatabaseUnavailableError):
+            return database_problem(request, error, getattr(exc, "orig", None) or exc)
+        return problem(status_for(error), str(error), title=type(error).__name__)
+
+    for cls in _database_classes():
+        app.add_exception_handler(cls, _driver_error)
+
     @app.exception_handler(errors.GeogridError)
     async def _geogrid_error(request: Request, exc: errors.GeogridError) -> JSONResponse:
+        if isinstance(exc, errors.DatabaseUnavailableError):
+            return database_problem(request, exc)
         extra: dict = {}
         if isinstance(exc, errors.ImportRowsError):
             extra["errors"] = [

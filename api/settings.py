@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,3 +52,40 @@ class Settings(BaseSettings):
     basemap_subdomains: str = ""
     basemap_labels_url: str | None = None
     tianditu_key: str | None = None
+    # Trust (issue 9).  Time zone of every timestamp shown and of times given without an offset.
+    timezone: str = "Asia/Shanghai"
+    # Longest a request-path SQL statement may run before PostgreSQL cancels it (→ 504 problem).
+    statement_timeout_ms: int = Field(10_000, ge=100)
+    # Retry-After (seconds) of 503 answers while the database is unreachable.
+    retry_after_s: int = Field(2, ge=1)
+    # How often each process re-reads the key version: the bound on a revocation's delay.
+    key_check_interval_s: float = Field(0.5, gt=0, le=1)
+    # Request bodies, counted while they stream in: JSON by default, larger for batches and plans
+    # (incident photos: PHOTO_MAX_BYTES per photo on top of MAX_BODY_BYTES).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    batch_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    plan_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(32, ge=8, le=500)
+    address_max_chars: int = Field(200, ge=10, le=2000)
+    max_batch_addresses: int = Field(1000, ge=1)
+    max_ids: int = Field(100, ge=1)
+    # Token buckets per API key and per client address: requests per second, bursts of
+    # RATE_LIMIT_BURST_S seconds' worth; 0 turns a limit off.  Per process (workers multiply it).
+    rate_limit_per_key: float = Field(20.0, ge=0)
+    rate_limit_per_address: float = Field(50.0, ge=0)
+    rate_limit_burst_s: float = Field(10.0, gt=0)
+    # What anonymous and resident readers see of other people's reports: locations rounded to
+    # this many decimals of a degree (3 ≈ 100 m) and heatmaps no finer than this H3 resolution.
+    public_location_decimals: int = Field(3, ge=0, le=4)
+    public_heat_max_res: int = Field(10, ge=0, le=12)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value

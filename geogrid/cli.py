@@ -302,10 +302,63 @@ def keys_create(
 
 @keys_app.command("revoke")
 def keys_revoke(name: str) -> None:
-    """Revoke every key with this name."""
+    """Revoke every key with this name (every API process refuses it within a second)."""
     from geogrid.db import keys
 
     console.print(f"revoked {keys.revoke_key(_engine(), name)} key(s)")
+
+
+@keys_app.command("update")
+def keys_update(
+    name: str,
+    role: Annotated[str | None, typer.Option(help="new role")] = None,
+    scope: Annotated[str | None, typer.Option(help="new scope (JSON)")] = None,
+) -> None:
+    """Change the role and/or scope of the live keys with this name (effective within a second)."""
+    from geogrid.db import keys
+
+    try:
+        changed = keys.update_key(_engine(), name, role=role, scope=json.loads(scope) if scope else None)
+    except (GeogridError, json.JSONDecodeError) as exc:
+        _fail(str(exc))
+    console.print(f"updated {changed} key(s)")
+
+
+@keys_app.command("list")
+def keys_list(
+    all_: Annotated[bool, typer.Option("--all", help="include revoked keys")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The keys: name, role, scope, created, last used (never the key itself)."""
+    from geogrid.db import keys
+    from geogrid.times import local_iso
+
+    infos = keys.list_keys(_engine(), include_revoked=all_)
+    if as_json:
+        rows = [
+            {
+                "name": k.name,
+                "role": k.role,
+                "scope": k.scope,
+                "created_at": local_iso(k.created_at),
+                "last_used_at": local_iso(k.last_used_at),
+                "revoked_at": local_iso(k.revoked_at),
+            }
+            for k in infos
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("name", "role", "scope", "created", "last used", "revoked")
+    for k in infos:
+        table.add_row(
+            k.name,
+            k.role,
+            json.dumps(k.scope, ensure_ascii=False),
+            (local_iso(k.created_at) or "")[:16].replace("T", " "),
+            (local_iso(k.last_used_at) or "-")[:16].replace("T", " "),
+            (local_iso(k.revoked_at) or "")[:16].replace("T", " "),
+        )
+    console.print(table)
 
 
 # -- serve and demo ----------------------------------------------------------------------------

@@ -96,3 +96,16 @@ class AssetsMissingError(MapError):
 
 class InputFileError(GeogridError):
     """An input file cannot be read as asked: missing, unknown format, no coordinate or key column."""
+
+
+class LimitError(GeogridError):
+    """An input is over a limit of the service: text too long, too many ids, JSON nested too
+    deep, a number out of range (HTTP 400).  Messages are Chinese first (see :mod:`geogrid.limits`)."""
+
+
+class PayloadTooLargeError(LimitError):
+    """A request body or a batch is larger than its endpoint allows (HTTP 413)."""
+
+
+class QueryTimeoutError(DatabaseUnavailableError):
+    """A query ran past the per-statement time limit and was cancelled (HTTP 504)."""

@@ -219,20 +219,66 @@ class Actor:
         d = self.scope.get("department")
         return str(d) if d else None
 
+    @property
+    def division(self) -> str | None:
+        """The code prefix of the division this actor is limited to (``scope["division"]``)."""
+        d = self.scope.get("division")
+        return division_prefix(str(d)) if d else None
+
+    def in_division(self, grid_code: str | None, village_code: str | None) -> bool:
+        """Whether an incident in this grid/village lies inside the actor's division (True
+        when the actor has no division scope)."""
+        prefix = self.division
+        if prefix is None:
+            return True
+        return any(c is not None and c.startswith(prefix) for c in (grid_code, village_code))
+
+
+def division_prefix(code: str) -> str:
+    """The code prefix a division stands for: ``320508000000`` → ``320508``, ``320508019000`` → ``320508019``.
+
+    Grid codes (15/17 digits) and short prefixes (6/9 digits) stand for themselves.
+
+    Examples
+    --------
+    >>> division_prefix("320508019000"), division_prefix("320508019044"), division_prefix("320508019044003")
+    ('320508019', '320508019044', '320508019044003')
+    """
+    code = str(code).strip()
+    if not code.isdigit() or len(code) not in (6, 9, 12, 15, 17):
+        raise GeogridError(f"division must be a 6/9/12-digit division or 15/17-digit grid code, got {code!r}")
+    if len(code) == 12:
+        if code.endswith("000000"):
+            return code[:6]
+        if code.endswith("000"):
+            return code[:9]
+    return code
+
 
 #: Roles that see and act on every incident.
 ALL_INCIDENT_ROLES = frozenset({"admin", "dispatcher"})
 #: Roles that read every incident but never the reporter's contact.
 READ_ALL_ROLES = frozenset({"admin", "dispatcher", "viewer", "planner"})
+#: Readers who get the public view of other people's reports (public categories only, no
+#: rejected or merged reports, no reporter, locations rounded): what a county would post
+#: on a notice board.
+PUBLIC_READER_ROLES = frozenset({"anonymous", "resident"})
 
 
 def in_scope(
-    actor: Actor, *, grid_code: str | None, department: str | None, reporter_key_name: str | None
+    actor: Actor,
+    *,
+    grid_code: str | None,
+    department: str | None,
+    reporter_key_name: str | None,
+    village_code: str | None = None,
 ) -> bool:
     """Whether ``actor`` may see an incident with these attributes.
 
-    Grid workers see their grids (and what they reported), departments what is dispatched to
-    them, residents their own reports; admins, dispatchers, viewers and planners everything.
+    Grid workers see their grids, departments what is dispatched to them, residents their
+    own reports; admins, dispatchers, viewers and planners everything — all of them only
+    inside their division when their key has one (``{"division": "320508001000"}``).
+    Everybody sees what they reported themselves.
 
     Examples
     --------
@@ -241,10 +287,17 @@ def in_scope(
     True
     >>> in_scope(w, grid_code="320508019044004", department=None, reporter_key_name=None)
     False
+    >>> d = Actor("张三", "dispatcher", {"division": "320508001000"})
+    >>> in_scope(d, grid_code="320508001002001", department=None, reporter_key_name=None)
+    True
+    >>> in_scope(d, grid_code="320508019044003", department=None, reporter_key_name=None)
+    False
     """
-    if actor.role in READ_ALL_ROLES:
-        return True
     if reporter_key_name is not None and reporter_key_name == actor.name:
+        return True
+    if not actor.in_division(grid_code, village_code):
+        return False
+    if actor.role in READ_ALL_ROLES:
         return True
     if actor.role == "worker":
         return grid_code is not None and grid_code in actor.grid_codes
@@ -254,7 +307,12 @@ def in_scope(
 
 
 def may_see_contact(
-    actor: Actor, *, grid_code: str | None, department: str | None, reporter_key_name: str | None
+    actor: Actor,
+    *,
+    grid_code: str | None,
+    department: str | None,
+    reporter_key_name: str | None,
+    village_code: str | None = None,
 ) -> bool:
     """Whether ``actor`` may read the reporter's name and contact.
 
@@ -263,10 +321,23 @@ def may_see_contact(
     """
     if actor.role in ("viewer", "planner"):
         return reporter_key_name is not None and reporter_key_name == actor.name
-    return in_scope(actor, grid_code=grid_code, department=department, reporter_key_name=reporter_key_name)
+    return in_scope(
+        actor,
+        grid_code=grid_code,
+        department=department,
+        reporter_key_name=reporter_key_name,
+        village_code=village_code,
+    )
 
 
-def authorize(actor: Actor, action: str, *, grid_code: str | None, department: str | None) -> None:
+def authorize(
+    actor: Actor,
+    action: str,
+    *,
+    grid_code: str | None,
+    department: str | None,
+    village_code: str | None = None,
+) -> None:
     """Raise :class:`ActionForbiddenError` unless ``actor`` may perform ``action`` here.
 
     Examples
@@ -280,6 +351,11 @@ def authorize(actor: Actor, action: str, *, grid_code: str | None, department: s
     t = TRANSITIONS.get(action)
     if t is None:
         raise GeogridError(f"unknown action {action!r}; actions are {list(ACTIONS)}")
+    if not actor.in_division(grid_code, village_code):
+        raise ActionForbiddenError(
+            f"{actor.name!r} acts only inside division {actor.scope.get('division')}; "
+            f"this incident is in {grid_code or village_code}"
+        )
     if actor.role == "admin":
         return
     if actor.role not in t.roles:
@@ -511,6 +587,18 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.categories)
+
+    @property
+    def public_codes(self) -> tuple[str, ...]:
+        """Minor codes of the public categories (in file order).
+
+        Examples
+        --------
+        >>> cat = load_catalogue()
+        >>> "HW01" in cat.public_codes, "MD02" in cat.public_codes
+        (True, False)
+        """
+        return tuple(c.code for c in self if c.public)
 
     def deadlines(self, code: str, created_at: datetime) -> Deadlines:
         """Due dates of an incident of category ``code`` created at ``created_at``.

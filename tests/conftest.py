@@ -115,7 +115,14 @@ def app(engine: Engine, tmp_path: Path):
     from api import create_app
     from api.settings import Settings
 
-    settings = Settings(database_url=str(engine.url), photo_dir=tmp_path / "photos")
+    # No rate limits: tests fire requests faster than any client should (tests/test_limits.py
+    # checks the limits on apps of their own).
+    settings = Settings(
+        database_url=str(engine.url),
+        photo_dir=tmp_path / "photos",
+        rate_limit_per_key=0,
+        rate_limit_per_address=0,
+    )
     return create_app(settings, engine=engine)
 
 

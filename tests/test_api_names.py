@@ -102,8 +102,9 @@ def test_incidents_stats_rankings_and_lookups_name_every_code(client, busy_count
         "hierarchy": client.get(f"/hierarchy/{G1}"),
     }
     for group in wf_groups():
-        answers[f"stats_{group}"] = client.get(f"/stats?group_by={group}&period=month")
-        answers[f"ranking_{group}"] = client.get(f"/stats?group_by={group}&rank_by=total")
+        answers[f"stats_{group}"] = client.get(f"/stats?group_by={group}&period=month", headers=h)
+        answers[f"ranking_{group}"] = client.get(f"/stats?group_by={group}&rank_by=total", headers=h)
+    answers["stats_category_public"] = client.get("/stats?group_by=category")
     for what, r in answers.items():
         assert r.status_code == 200, (what, r.text)
         assert list(bare_codes(r.json())) == [], what
@@ -124,6 +125,9 @@ def test_incidents_stats_rankings_and_lookups_name_every_code(client, busy_count
     assert villages[V1] == "东港社区"
     categories = {r["key"]: r["name"] for r in answers["stats_category"].json()["rows"]}
     assert categories == {"HW": "人居环境", "MD": "矛盾纠纷", "CG": "城乡管理", "AQ": "安全隐患"}
+    # anonymous readers count the public categories only (disputes are not posted on a notice board)
+    public = {r["key"]: r["name"] for r in answers["stats_category_public"].json()["rows"]}
+    assert public == {k: v for k, v in categories.items() if k != "MD"}
 
 
 def wf_groups() -> list[str]:
@@ -138,7 +142,9 @@ def test_categories_by_chinese_name_in_filters(client, busy_county):
     by_code = client.get("/incidents?category=MD", headers=h).json()
     assert by_name["total"] == by_code["total"] == 1
     assert by_name["items"][0]["category"]["minor_name"] == "邻里纠纷"
-    assert client.get("/stats?category=邻里纠纷,垃圾乱堆乱放").json()["summary"]["total"] == 2
+    assert client.get("/stats?category=邻里纠纷,垃圾乱堆乱放", headers=h).json()["summary"]["total"] == 2
+    # anonymous: the dispute is not public, the rubbish is
+    assert client.get("/stats?category=邻里纠纷,垃圾乱堆乱放").json()["summary"]["total"] == 1
     r = client.get("/incidents?category=没有这类", headers=h)
     assert r.status_code == 400 and "没有这类" in r.json()["detail"]
 

@@ -43,7 +43,11 @@ def test_post_get_and_list_round_trip(client, county, api_key):
     rid = created["service_request_id"]
     [req] = client.get(f"/open311/v2/requests/{rid}.json").json()
     assert req["service_request_id"] == rid and req["status"] == "open" and req["service_code"] == "HW01"
-    assert (req["lat"], req["long"]) == (IN_G1[1], IN_G1[0]) and req["description"] == "垃圾没人收"
+    # the public view: location to about 100 m, no free text (it may hold names and numbers)
+    assert (req["lat"], req["long"]) == (round(IN_G1[1], 3), round(IN_G1[0], 3)) and req["description"] == ""
+    assert req["address"] is None and req["requested_datetime"].endswith("+08:00")
+    [staff] = client.get(f"/open311/v2/requests/{rid}.json", headers=api_key("dispatcher")).json()
+    assert (staff["lat"], staff["long"]) == (IN_G1[1], IN_G1[0]) and staff["description"] == "垃圾没人收"
     assert req["agency_responsible"] == "城市管理局"
     assert "13900000000" not in r.text + str(req) and "example.org" not in str(req)
     # the same report in our own API, with the contact for those who handle it

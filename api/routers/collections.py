@@ -21,6 +21,7 @@ from api import ogc
 from api.routers._shared import GEOJSON, Reader, json_text, pool
 from geogrid.db import features
 from geogrid.errors import GeogridError, NotFoundError
+from geogrid.times import local_iso
 
 
 class OgcRoute(APIRoute):
@@ -206,7 +207,7 @@ def list_items(
         links.append(_page_link(request, "next", offset + limit, limit))
     if offset > 0:
         links.append(_page_link(request, "prev", max(0, offset - limit), limit))
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = local_iso(datetime.now(UTC).replace(microsecond=0), request.app.state.settings.timezone)
     head = (
         f'{{"type": "FeatureCollection", "numberMatched": {page.number_matched}, '
         f'"numberReturned": {page.number_returned}, "timeStamp": "{stamp}", '

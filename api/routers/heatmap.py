@@ -2,7 +2,9 @@
 
 Counts are aggregated in PostGIS from the res-12 cell stored on every incident
 (:func:`geogrid.db.incidents.heat_cells`); merged duplicates are not counted.  Readable by
-anyone when ``open_read`` is set: the output is aggregate counts, never a report.
+anyone when ``open_read`` is set: the output is aggregate counts, never a report.  Anonymous
+and resident readers count only public categories (never rejected reports) in cells no finer
+than ``public_heat_max_res``; staff keys count what their scope allows.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy.engine import Engine
 
-from api.deps import Principal, get_engine, require_reader
-from api.routers.incidents import filters_from, get_catalogue
+from api.deps import Principal, get_engine, get_settings, require_reader
+from api.routers.incidents import filters_from, for_audience, get_catalogue, is_public_reader
+from api.settings import Settings
 from geogrid import heat
 from geogrid import incidents as wf
+from geogrid.coords import BBox
 from geogrid.db import incidents as store
 
 router = APIRouter(tags=["heatmap"])
@@ -33,9 +37,42 @@ def _default_res(z: int) -> int:
     return max(5, min(heat.STORED_RES, z - 5))
 
 
-def _tile(engine: Engine, z: int, x: int, y: int, res: int | None, f: store.Filters) -> Response:
-    data = store.heat_tile(engine, z, x, y, res=res if res is not None else _default_res(z), filters=f)
+def _tile(engine: Engine, z: int, x: int, y: int, res: int, f: store.Filters) -> Response:
+    data = store.heat_tile(engine, z, x, y, res=res, filters=f)
     return Response(data, media_type=MVT, headers={"Cache-Control": "max-age=60"})
+
+
+def public_res(res: int | None, default: int, principal: Principal, settings: Settings) -> int:
+    """The resolution to aggregate at: public readers get cells no finer than
+    ``public_heat_max_res`` (a default is lowered to it, an explicit finer one is a 403)."""
+    cap = settings.public_heat_max_res if is_public_reader(principal) else heat.STORED_RES
+    if res is None:
+        return min(default, cap)
+    if res > cap:
+        raise HTTPException(
+            403,
+            f"公开热力图最细为 H3 第 {cap} 级 / public heatmaps go no finer than H3 res {cap}; "
+            "a staff key sees finer cells",
+        )
+    return res
+
+
+def _check_cells(bbox: BBox | None, res: int) -> None:
+    """Refuse a bbox that would cover more than ``MAX_CELLS`` cells at ``res`` before counting."""
+    if bbox is None:
+        return
+    from math import cos, radians
+
+    import h3
+
+    width_km = (bbox.east - bbox.west) * 111.32 * cos(radians((bbox.north + bbox.south) / 2))
+    estimate = width_km * (bbox.north - bbox.south) * 110.57 / h3.average_hexagon_area(res, "km^2")
+    if estimate > 4 * MAX_CELLS:
+        raise HTTPException(
+            400,
+            f"bbox 内约 {estimate:,.0f} 个第 {res} 级单元，超过上限 / the bbox holds ~{estimate:,.0f} cells "
+            f"at res {res}, more than {MAX_CELLS}; use a coarser res or a smaller bbox (or MVT tiles)",
+        )
 
 
 @router.get("/heatmap", summary="Incident counts per H3 cell (GeoJSON, or MVT for one tile)")
@@ -51,8 +88,9 @@ def get_heatmap(
     z: int | None = Query(None, description="format=mvt: tile zoom"),
     x: int | None = Query(None, description="format=mvt: tile column"),
     y: int | None = Query(None, description="format=mvt: tile row"),
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
     f = filters_from(
@@ -63,13 +101,17 @@ def get_heatmap(
         division=division,
         bbox=bbox,
         catalogue=catalogue,
+        tz=settings.timezone,
     )
+    f = for_audience(f, principal, catalogue)
+    res = public_res(res, res, principal, settings)
     if format == "mvt":
         if z is None or x is None or y is None:
             raise HTTPException(
                 400, "format=mvt needs the tile: z, x and y (or use /heatmap/tiles/{z}/{x}/{y})"
             )
         return _tile(engine, z, x, y, res, f)
+    _check_cells(f.bbox, res)
     df = store.heat_cells(engine, res=res, filters=f)
     if len(df) > MAX_CELLS:
         raise HTTPException(
@@ -94,14 +136,21 @@ def get_heat_tile(
     date_to: str | None = Query(None, alias="to"),
     category: str | None = None,
     status: str | None = None,
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
     f = filters_from(
-        date_from=date_from, date_to=date_to, category=category, status=status, catalogue=catalogue
+        date_from=date_from,
+        date_to=date_to,
+        category=category,
+        status=status,
+        catalogue=catalogue,
+        tz=settings.timezone,
     )
-    return _tile(engine, z, x, y, res, f)
+    f = for_audience(f, principal, catalogue)
+    return _tile(engine, z, x, y, public_res(res, _default_res(z), principal, settings), f)
 
 
 @router.get("/heatmap/grids", summary="Published grids with incidents per 100 households (choropleth)")
@@ -112,13 +161,20 @@ def get_grid_rates(
     date_to: str | None = Query(None, alias="to"),
     category: str | None = None,
     status: str | None = None,
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
+    settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
     f = filters_from(
-        date_from=date_from, date_to=date_to, category=category, status=status, catalogue=catalogue
+        date_from=date_from,
+        date_to=date_to,
+        category=category,
+        status=status,
+        catalogue=catalogue,
+        tz=settings.timezone,
     )
+    f = for_audience(f, principal, catalogue)
     box = filters_from(bbox=bbox).bbox
     rates = store.grid_rates(engine, filters=f, division=division, bbox=box)
     import json

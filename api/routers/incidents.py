@@ -13,6 +13,7 @@ Who may do what (see :mod:`geogrid.incidents` for the per-action table):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -29,7 +30,10 @@ from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.coords import BBox, to_wgs84
 from geogrid.db import incidents as store
+from geogrid.db.lookup import normalise_address
 from geogrid.errors import NotFoundError
+from geogrid.limits import check_text
+from geogrid.times import DEFAULT_TIMEZONE, local_iso, parse_local
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -80,19 +84,11 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def parse_time(value: str | None, name: str) -> datetime | None:
-    """ISO 8601 date or datetime; a naive value is China time (UTC+8), the local clock of the data."""
+def parse_time(value: str | None, name: str, tz: str = DEFAULT_TIMEZONE) -> datetime | None:
+    """ISO 8601 date or datetime; one without an offset is read in the county's zone ``tz``."""
     if value is None or value == "":
         return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(400, f"{name} must be an ISO 8601 date or datetime, got {value!r}") from None
-    if t.tzinfo is None:
-        from datetime import timezone
-
-        t = t.replace(tzinfo=timezone(timedelta(hours=8)))
-    return t
+    return parse_local(value, tz, name=name)
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -111,6 +107,7 @@ def filters_from(
     date_to: str | None = None,
     bbox: str | None = None,
     catalogue: wf.Catalogue | None = None,
+    tz: str = DEFAULT_TIMEZONE,
 ) -> store.Filters:
     """Incident filters from query parameters; with a ``catalogue``, categories may be given by
     their Chinese names (``矛盾纠纷``, ``邻里纠纷``) as well as by code."""
@@ -123,26 +120,61 @@ def filters_from(
         division=division or None,
         grid_code=grid_code or None,
         department=department or None,
-        date_from=parse_time(date_from, "from"),
-        date_to=parse_time(date_to, "to"),
+        date_from=parse_time(date_from, "from", tz),
+        date_to=parse_time(date_to, "to", tz),
         bbox=BBox.parse(bbox) if bbox else None,
     )
 
 
+def is_public_reader(principal: Principal) -> bool:
+    """Anonymous callers and residents get the public view of other people's reports."""
+    return principal.role in wf.PUBLIC_READER_ROLES
+
+
+def for_audience(f: store.Filters, principal: Principal, catalogue: wf.Catalogue) -> store.Filters:
+    """``f`` narrowed to what ``principal`` may count or see: public readers the public
+    categories (never rejected or merged reports), staff what their scope allows.
+
+    A public reader who names only non-public categories gets a 403 rather than silent zeros."""
+    if is_public_reader(principal):
+        asked = [c.strip() for c in (f.category or "").split(",") if c.strip()]
+        public = set(catalogue.public_codes)
+        visible = [c for c in asked if c in public or any(m.major_code == c and m.public for m in catalogue)]
+        if asked and not visible:
+            raise HTTPException(403, f"类别 {f.category} 不公开 / category {f.category} is not public")
+        return replace(f, public_codes=catalogue.public_codes)
+    return replace(f, visible_to=actor_of(principal))
+
+
 def incident_json(
-    engine: Engine, inc: store.Incident, actor: wf.Actor, *, names: Names, detail: bool = False
+    engine: Engine,
+    inc: store.Incident,
+    actor: wf.Actor,
+    *,
+    names: Names,
+    detail: bool = False,
+    tz: str = DEFAULT_TIMEZONE,
+    endpoint: str | None = None,
 ) -> dict:
-    """An incident as answered: fields, allowed actions, Chinese names of its codes (and, in
-    ``detail``, its history, merged duplicates and photos)."""
-    contact = wf.may_see_contact(
-        actor, grid_code=inc.grid_code, department=inc.department, reporter_key_name=inc.reporter_key_name
+    """An incident as the API shows it to ``actor``, with the Chinese names of its codes.  The
+    reporter's name and contact come only with ``detail`` (never in lists) and only to those who
+    handle the incident; every such read by someone other than the reporter is written to the
+    audit table."""
+    contact = detail and wf.may_see_contact(
+        actor,
+        grid_code=inc.grid_code,
+        department=inc.department,
+        reporter_key_name=inc.reporter_key_name,
+        village_code=inc.village_code,
     )
-    out = inc.as_json(contact=contact)
+    out = inc.as_json(contact=contact, tz=tz)
+    if contact and (inc.reporter_name or inc.reporter_contact) and actor.name != inc.reporter_key_name:
+        store.record_contact_read(engine, inc.id, actor, endpoint=endpoint)
     out["allowed_actions"] = [a for a in wf.allowed_actions(inc.status) if _may(actor, a, inc)]
     if detail:
-        out["history"] = [_history_json(h) for h in store.history(engine, inc.public_id)]
+        out["history"] = [_history_json(h, tz) for h in store.history(engine, inc.public_id)]
         out["merged"] = [
-            {"id": m, "history": [_history_json(h) for h in store.history(engine, m)]}
+            {"id": m, "history": [_history_json(h, tz) for h in store.history(engine, m)]}
             for m in store.merged_ids(engine, inc.public_id)
         ]
         out["photos"] = [
@@ -158,19 +190,21 @@ def incident_json(
 
 def _may(actor: wf.Actor, action: str, inc: store.Incident) -> bool:
     try:
-        wf.authorize(actor, action, grid_code=inc.grid_code, department=inc.department)
+        wf.authorize(
+            actor, action, grid_code=inc.grid_code, department=inc.department, village_code=inc.village_code
+        )
     except wf.ActionForbiddenError:
         return False
     return True
 
 
-def _history_json(h: store.HistoryEntry) -> dict:
+def _history_json(h: store.HistoryEntry, tz: str = DEFAULT_TIMEZONE) -> dict:
     return {
         "from": h.from_status,
         "to": h.to_status,
         "action": h.action,
         "actor": {"name": h.actor_name, "role": h.actor_role},
-        "at": h.at.isoformat(),
+        "at": local_iso(h.at, tz),
         "note": h.note,
         "details": h.details,
     }
@@ -179,7 +213,11 @@ def _history_json(h: store.HistoryEntry) -> dict:
 def visible_incident(engine: Engine, public_id: str, actor: wf.Actor) -> store.Incident:
     inc = store.get(engine, public_id)
     if not wf.in_scope(
-        actor, grid_code=inc.grid_code, department=inc.department, reporter_key_name=inc.reporter_key_name
+        actor,
+        grid_code=inc.grid_code,
+        department=inc.department,
+        reporter_key_name=inc.reporter_key_name,
+        village_code=inc.village_code,
     ):
         raise HTTPException(403, f"incident {public_id} is outside what {actor.role} {actor.name!r} may see")
     return inc
@@ -283,6 +321,8 @@ def report(
     if principal.role == "resident" and source != "resident":
         raise HTTPException(403, f"residents report with source 'resident', not {source!r}")
     address_text = (body.address or "").strip() or None
+    if address_text is not None:
+        check_text(normalise_address(address_text), field="address", limit=settings.address_max_chars)
     if body.lon is not None:
         p = to_wgs84(body.lon, body.lat, crs=body.crs)
         lon, lat = p.lng, p.lat
@@ -357,7 +397,13 @@ async def create_incident(
         response.headers["Idempotent-Replayed"] = "true"
     names = await run_in_threadpool(Names.for_incidents, engine, catalogue, [created.incident])
     return await run_in_threadpool(
-        incident_json, engine, created.incident, actor_of(principal), names=names, detail=True
+        incident_json,
+        engine,
+        created.incident,
+        actor_of(principal),
+        names=names,
+        detail=True,
+        tz=settings.timezone,
     )
 
 
@@ -397,11 +443,12 @@ def list_incidents(
         date_to=date_to,
         bbox=bbox,
         catalogue=catalogue,
+        tz=settings.timezone,
     )
     page = store.list_incidents(engine, actor=actor, filters=f, limit=limit, offset=offset)
     names = Names.for_incidents(engine, catalogue, page.items)
     out: dict[str, Any] = {
-        "items": [incident_json(engine, i, actor, names=names) for i in page.items],
+        "items": [incident_json(engine, i, actor, names=names, tz=settings.timezone) for i in page.items],
         "total": page.total,
         "limit": limit,
         "offset": offset,
@@ -424,9 +471,10 @@ def overdue_incidents(
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    settings: Settings = Depends(get_settings),
 ) -> dict:
-
-    now = parse_time(at, "at") or datetime.now(UTC)
+    tz = settings.timezone
+    now = parse_time(at, "at", tz) or datetime.now(UTC)
     actor = actor_of(principal)
     items = store.overdue(
         engine,
@@ -437,9 +485,9 @@ def overdue_incidents(
     )
     names = Names.for_incidents(engine, catalogue, items)
     return {
-        "at": now.isoformat(),
+        "at": local_iso(now, tz),
         "total": len(items),
-        "items": [incident_json(engine, i, actor, names=names) for i in items],
+        "items": [incident_json(engine, i, actor, names=names, tz=tz) for i in items],
     }
 
 
@@ -449,10 +497,14 @@ def get_incident(
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    settings: Settings = Depends(get_settings),
 ) -> dict:
     actor = actor_of(principal)
     inc = visible_incident(engine, public_id, actor)
-    return incident_json(engine, inc, actor, names=Names.for_incidents(engine, catalogue, [inc]), detail=True)
+    names = Names.for_incidents(engine, catalogue, [inc])
+    return incident_json(
+        engine, inc, actor, names=names, detail=True, tz=settings.timezone, endpoint="GET /incidents/{id}"
+    )
 
 
 @router.get("/{public_id}/photos/{photo_id}", summary="A photo of an incident")
@@ -494,6 +546,7 @@ def post_transition(
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    settings: Settings = Depends(get_settings),
 ) -> dict:
     actor = actor_of(principal)
     try:
@@ -510,7 +563,16 @@ def post_transition(
         )
     except wf.ActionForbiddenError as exc:
         raise forbidden_as_403(exc) from None
-    return incident_json(engine, inc, actor, names=Names.for_incidents(engine, catalogue, [inc]), detail=True)
+    names = Names.for_incidents(engine, catalogue, [inc])
+    return incident_json(
+        engine,
+        inc,
+        actor,
+        names=names,
+        detail=True,
+        tz=settings.timezone,
+        endpoint="POST /incidents/{id}/transitions",
+    )
 
 
 @router.get("/{public_id}/duplicates", summary="Suggested duplicates: same category, nearby, close in time")
@@ -528,7 +590,7 @@ def get_duplicates(
     visible_incident(engine, public_id, actor)
     r = radius_m or settings.duplicate_radius_m
     w = window_h or settings.duplicate_window_h
-    found = store.duplicates(engine, public_id, radius_m=r, window=timedelta(hours=w))
+    found = store.duplicates(engine, public_id, radius_m=r, window=timedelta(hours=w), actor=actor)
     return {
         "id": public_id,
         "radius_m": r,
@@ -540,7 +602,7 @@ def get_duplicates(
                 "category_name": catalogue.name_of(d.category_minor),
                 "status": d.status,
                 "status_name": wf.STATUS_NAMES.get(d.status, d.status),
-                "created_at": d.created_at.isoformat(),
+                "created_at": local_iso(d.created_at, settings.timezone),
                 "description": d.description,
                 "location": {"lon": d.lon, "lat": d.lat},
                 "distance_m": round(d.distance_m, 1),
@@ -564,6 +626,7 @@ def post_merge(
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    settings: Settings = Depends(get_settings),
 ) -> dict:
     actor = actor_of(principal)
     try:
@@ -571,4 +634,12 @@ def post_merge(
     except wf.ActionForbiddenError as exc:
         raise forbidden_as_403(exc) from None
     names = Names.for_incidents(engine, catalogue, [target])
-    return incident_json(engine, target, actor, names=names, detail=True)
+    return incident_json(
+        engine,
+        target,
+        actor,
+        names=names,
+        detail=True,
+        tz=settings.timezone,
+        endpoint="POST /incidents/{id}/merge",
+    )

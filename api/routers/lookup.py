@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.routers._shared import Reader, async_pool, close_async_pool, json_text, pool, reader
+from api.routers._shared import (
+    Reader,
+    async_pool,
+    cancellable,
+    check_address,
+    close_async_pool,
+    json_text,
+    pool,
+    reader,
+)
 from geogrid.coords import CRS_NAMES
 from geogrid.db import lookup
 from geogrid.errors import InvalidGeometryError, NotFoundError
+from geogrid.limits import check_count
 
 router = APIRouter(tags=["lookup"], lifespan=close_async_pool)
 
@@ -81,8 +90,10 @@ async def lookup_one(request: Request) -> Response:
             raise HTTPException(422, f"query.limit: must be in 2..50, got {limit}")
         if not 0 < min_score <= 1:
             raise HTTPException(422, f"query.min_score: must be in (0, 1], got {min_score}")
-        result = await run_in_threadpool(
-            lookup.lookup_address, pool(request), address, limit=limit, min_score=min_score
+        check_address(request, address)
+        db = pool(request)
+        result = await cancellable(
+            request, db, lookup.lookup_address, db, address, limit=limit, min_score=min_score
         )
         return JSONResponse(result.to_dict())
     if lon is None or lat is None:
@@ -111,7 +122,7 @@ class BatchRequest(BaseModel):
 
 
 @router.post("/lookup/batch", responses={413: {"description": "Too many points or addresses"}})
-def lookup_batch(request: Request, body: BatchRequest, principal: Reader) -> Response:
+async def lookup_batch(request: Request, body: BatchRequest, principal: Reader) -> Response:
     """Many points or addresses answered by one query (one snapshot of the published plans).
 
     Points: ``{"results": [{"index", "lon", "lat", "grid": {...} | null}, ...]}`` in input
@@ -119,20 +130,26 @@ def lookup_batch(request: Request, body: BatchRequest, principal: Reader) -> Res
     """
     if (body.points is None) == (body.addresses is None):
         raise HTTPException(400, "give either points or addresses")
-    items = body.points if body.points is not None else body.addresses
-    assert items is not None  # exactly one of points and addresses was given (checked above)
-    limit = request.app.state.settings.max_batch
-    if len(items) > limit:
-        what = "points" if body.points is not None else "addresses"
-        raise HTTPException(413, f"{len(items)} {what} in one batch; at most {limit} are allowed")
+    settings = request.app.state.settings
+    db = pool(request)
     if body.points is not None:
+        check_count(len(body.points), field="points", limit=settings.max_batch, too_large=True)
         lons = [p[0] for p in body.points]
         lats = [p[1] for p in body.points]
-        doc = lookup.lookup_points(pool(request), lons, lats, crs=_crs(body.crs))
+        doc = await cancellable(request, db, lookup.lookup_points, db, lons, lats, crs=_crs(body.crs))
         return json_text(f'{{"kind": "points", "count": {len(lons)}, "results": {doc}}}')
     assert body.addresses is not None  # no points, so addresses were given (checked above)
-    results = lookup.lookup_addresses(
-        pool(request), body.addresses, limit=body.limit, min_score=body.min_score
+    # An address costs a trigram search, a point an index probe: fewer addresses per batch.
+    check_count(
+        len(body.addresses),
+        field="addresses",
+        limit=min(settings.max_batch, settings.max_batch_addresses),
+        too_large=True,
+    )
+    for i, text in enumerate(body.addresses):
+        check_address(request, text, index=i)
+    results = await cancellable(
+        request, db, lookup.lookup_addresses, db, body.addresses, limit=body.limit, min_score=body.min_score
     )
     return JSONResponse(
         {

@@ -6,7 +6,8 @@ an intranet with no internet; the basemap is ``settings.basemap_url`` (or Tiandi
 the division's name, the plan version and the date of the data.  Errors (a division that is
 malformed or has no published grids) are answered as an HTML page, not JSON: these pages are
 opened in browsers.  Pages carry no personal data (counts and grid heads only) and are
-readable under ``open_read``.
+readable under ``open_read``; anonymous and resident readers' counts cover the public
+categories only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_settings, require_reader
 from api.errors import TITLES, kind_for, status_for
-from api.routers.incidents import filters_from, get_catalogue
+from api.routers.incidents import filters_from, for_audience, get_catalogue
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.coords import BBox
@@ -150,16 +151,21 @@ def dashboard(
         "per_100_households", "incidents", "overdue", "completion_rate", "on_time_rate"
     ] = "per_100_households",
     res: int = Query(9, ge=5, le=12, description="size of the heat hexagons (H3 resolution)"),
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> HTMLResponse:
     import pandas as pd
 
+    from api.routers.heatmap import public_res
     from geogrid.maps import dashboard_map
 
-    f = filters_from(date_from=date_from, date_to=date_to, category=category, catalogue=catalogue)
+    res = public_res(res, res, principal, settings)
+    f = filters_from(
+        date_from=date_from, date_to=date_to, category=category, catalogue=catalogue, tz=settings.timezone
+    )
+    f = for_audience(f, principal, catalogue)
     rates = _published_grids(engine, division, f)
     ctx = map_context(engine, division, incidents=True)
     grids = _grids_frame(rates)

@@ -4,7 +4,10 @@ Mapping: a *service* is a minor category (``service_code`` = its code, ``group``
 category); a *service request* is an incident (``service_request_id`` = its public id).
 GeoReport has two statuses: ``open`` while the incident waits for someone, ``closed`` once it
 is resolved, verified, closed, rejected or merged (``status_notes`` gives our status).
-Reporter name, phone and e-mail are stored but never returned: these endpoints are public.
+Reporter name, phone and e-mail are stored but never returned.  Anonymous callers and
+residents get the public view (public categories only, no rejected or merged reports,
+locations rounded to about 100 m, no address or description); a staff key sees what its scope
+allows.
 Errors use GeoReport's format, ``[{"code": 400, "description": "..."}]``.
 
 Posting needs an API key (``api_key`` parameter as in the specification, or the usual
@@ -14,6 +17,7 @@ headers) of a role that may report; ``lat``/``long`` are WGS-84.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,17 +32,20 @@ from sqlalchemy.engine import Engine
 from api.deps import ANONYMOUS, Principal, get_engine, get_settings, require_reader
 from api.errors import status_for
 from api.routers._shared import json_object
-from api.routers.incidents import IncidentIn, get_catalogue, parse_time, report
+from api.routers.incidents import IncidentIn, actor_of, get_catalogue, is_public_reader, parse_time, report
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.db import incidents as store
-from geogrid.db import keys
 from geogrid.errors import GeogridError
+from geogrid.limits import check_count
+from geogrid.times import local_iso
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = wf.FINAL_STATUSES | wf.COMPLETED_STATUSES
 MAX_REQUESTS = 1000
-PUBLIC = wf.Actor("open311", "viewer")  # sees every incident, never a reporter's contact
+# The public view reads every incident and then narrows it (public categories, no rejected or
+# merged reports); never a reporter's contact.
+PUBLIC = wf.Actor("open311", "viewer")
 OPEN311_STATUS_NAMES = {"open": "办理中", "closed": "已办结"}
 
 
@@ -78,14 +85,14 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Ro
 def discovery(request: Request, settings: Settings = Depends(get_settings)) -> dict:
     base = str(request.base_url).rstrip("/") + "/open311/v2"
     return {
-        "changeset": "2024-05-01T00:00:00Z",
+        "changeset": "2024-05-01T08:00:00+08:00",
         "contact": "geogrid incident service",
         "key_service": "API keys are issued by the county's grid management centre (geogrid keys create)",
         "endpoints": [
             {
                 "specification": SPEC,
                 "url": base,
-                "changeset": "2024-05-01T00:00:00Z",
+                "changeset": "2024-05-01T08:00:00+08:00",
                 "type": "production",
                 "formats": ["application/json"],
             }
@@ -104,6 +111,8 @@ def _service(c: wf.Category) -> dict:
         "type": "realtime",
         "keywords": c.name_en.lower(),
         "group": c.major_name,
+        # Not GeoReport: whether anonymous readers see requests of this service.
+        "public": c.public,
     }
 
 
@@ -119,13 +128,48 @@ def service_definition(service_code: str, catalogue: wf.Catalogue = Depends(get_
     return {"service_code": c.code, "attributes": []}
 
 
-def _request_json(inc: store.Incident, catalogue: wf.Catalogue) -> dict:
+@dataclass(frozen=True)
+class View:
+    """How requests are shown: the public view (rounded location, no address or free text) or
+    the staff view, with the county's time zone."""
+
+    public: bool
+    decimals: int
+    tz: str
+    actor: wf.Actor
+
+    def shows(self, inc: store.Incident, catalogue: wf.Catalogue) -> bool:
+        if self.public:
+            c = catalogue.categories.get(inc.category_minor)
+            return c is not None and c.public and inc.status not in ("rejected", "merged")
+        return wf.in_scope(
+            self.actor,
+            grid_code=inc.grid_code,
+            department=inc.department,
+            reporter_key_name=inc.reporter_key_name,
+            village_code=inc.village_code,
+        )
+
+
+def _view(request: Request, principal: Principal) -> View:
+    settings = request.app.state.settings
+    return View(
+        is_public_reader(principal), settings.public_location_decimals, settings.timezone, actor_of(principal)
+    )
+
+
+def _request_json(inc: store.Incident, catalogue: wf.Catalogue, view: View) -> dict:
     c = catalogue.categories.get(inc.category_minor)
     # Our own status, in Chinese, goes into GeoReport's free-text notes.
     notes = wf.STATUS_NAMES.get(inc.status, inc.status) + (
         f"，已并入 {inc.merged_into}" if inc.merged_into else ""
     )
     status = "closed" if inc.status in CLOSED else "open"
+    lat, lon = inc.lat, inc.lon
+    if view.public:
+        # About 100 m (3 decimals): where, but not whose door.  The address and the free text,
+        # which a reporter may fill with names and numbers, are for staff.
+        lat, lon = round(lat, view.decimals), round(lon, view.decimals)
     return {
         "service_request_id": inc.public_id,
         "status": status,
@@ -133,38 +177,45 @@ def _request_json(inc: store.Incident, catalogue: wf.Catalogue) -> dict:
         "status_notes": notes,
         "service_name": c.name if c else inc.category_minor,
         "service_code": inc.category_minor,
-        "description": inc.description,
+        "description": "" if view.public else inc.description,
         "agency_responsible": inc.department or (c.department if c else None),
         "service_notice": "",
-        "requested_datetime": inc.created_at.isoformat(),
-        "updated_datetime": inc.updated_at.isoformat(),
-        "expected_datetime": inc.complete_due.isoformat(),
-        "address": inc.address_text,
+        "requested_datetime": local_iso(inc.created_at, view.tz),
+        "updated_datetime": local_iso(inc.updated_at, view.tz),
+        "expected_datetime": local_iso(inc.complete_due, view.tz),
+        "address": None if view.public else inc.address_text,
         "address_id": None,
         "zipcode": None,
-        "lat": inc.lat,
-        "long": inc.lon,
+        "lat": lat,
+        "long": lon,
         "media_url": None,
     }
 
 
 @router.get("/requests.json", summary="Service requests (default: the last 90 days, at most 1000)")
 def list_requests(
+    request: Request,
     service_request_id: str | None = None,
     service_code: str | None = None,
     start_date: str | None = None,
     end_date: str | None = None,
     status: str | None = None,
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> list[dict]:
+    """Anonymous callers and residents get the public view: public categories only, never
+    rejected or merged reports, locations rounded to about 100 m, no address or description.
+    Staff keys see what their scope allows, exactly."""
+    view = _view(request, principal)
     if service_request_id:
-        ids = [p.strip() for p in service_request_id.split(",") if p.strip()][:MAX_REQUESTS]
-        # GeoReport: unknown ids are simply absent from the list.
-        return [_request_json(inc, catalogue) for inc in store.get_many(engine, ids)]
-    end = parse_time(end_date, "end_date") or datetime.now(UTC)
-    start = parse_time(start_date, "start_date") or end - timedelta(days=90)
+        ids = [p.strip() for p in service_request_id.split(",") if p.strip()]
+        check_count(len(ids), field="ids", limit=request.app.state.settings.max_ids)
+        # GeoReport: unknown ids are simply absent from the list (and so are ids one may not see).
+        found = store.get_many(engine, ids)
+        return [_request_json(inc, catalogue, view) for inc in found if view.shows(inc, catalogue)]
+    end = parse_time(end_date, "end_date", view.tz) or datetime.now(UTC)
+    start = parse_time(start_date, "start_date", view.tz) or end - timedelta(days=90)
     statuses: tuple[str, ...] = ()
     if status:
         wanted = {s.strip() for s in status.split(",") if s.strip()}
@@ -180,18 +231,30 @@ def list_requests(
         for code in service_code.split(","):
             catalogue.get(code.strip())
     f = store.Filters(status=statuses, category=service_code or None, date_from=start, date_to=end)
-    page = store.list_incidents(engine, actor=PUBLIC, filters=f, limit=MAX_REQUESTS)
-    return [_request_json(i, catalogue) for i in page.items]
+    if view.public:
+        f = replace(f, public_codes=catalogue.public_codes)
+    page = store.list_incidents(
+        engine, actor=PUBLIC if view.public else view.actor, filters=f, limit=MAX_REQUESTS
+    )
+    return [_request_json(i, catalogue, view) for i in page.items]
 
 
 @router.get("/requests/{service_request_id}.json", summary="One service request")
 def get_request(
+    request: Request,
     service_request_id: str,
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> list[dict]:
-    return [_request_json(store.get(engine, service_request_id), catalogue)]
+    view = _view(request, principal)
+    inc = store.get(engine, service_request_id)
+    if not view.shows(inc, catalogue):
+        # Not "forbidden": a public reader must not learn that a private report exists.
+        raise HTTPException(
+            404, f"服务请求 {service_request_id} 不存在 / service request {service_request_id} not found"
+        )
+    return [_request_json(inc, catalogue, view)]
 
 
 async def _form(request: Request) -> dict[str, Any]:
@@ -219,7 +282,7 @@ async def post_request(
     )
     principal = ANONYMOUS
     if key:
-        record = await run_in_threadpool(keys.lookup_key, engine, key, cache=request.app.state.key_cache)
+        record = await run_in_threadpool(request.app.state.key_cache.lookup, engine, key)
         if record is None:
             raise HTTPException(401, "unknown or revoked api_key")
         principal = Principal(record.name, record.role, record.scope)

@@ -17,6 +17,8 @@ from geogrid.db import plans as db_plans
 from geogrid.db import review, uploads, workflow
 from geogrid.db.names import code_names
 from geogrid.errors import GeogridError
+from geogrid.limits import loads_json
+from geogrid.times import local_iso
 
 router = APIRouter(tags=["plans"])
 
@@ -26,13 +28,15 @@ _FILE_SUFFIXES = (".gpkg", ".geojson", ".json", ".zip", ".kml", ".kmz", ".parque
 PLAN_STATUS_NAMES = {"draft": "草稿", "published": "已发布", "retired": "已停用"}
 
 
-def _plan_dict(info: db_plans.PlanInfo, engine=None, *, names: dict[str, str] | None = None) -> dict:
-    """A plan as answered, with the names of its scope and status (one lookup unless ``names``)."""
+def _plan_dict(info: db_plans.PlanInfo, request: Request, *, names: dict[str, str] | None = None) -> dict:
+    """A plan as answered, times in the county's zone, with the names of its scope and status
+    (one lookup unless ``names``)."""
     out = dataclasses.asdict(info)
+    tz = request.app.state.settings.timezone
     for key in ("created_at", "published_at", "retired_at"):
-        out[key] = out[key].isoformat() if out[key] is not None else None
+        out[key] = local_iso(out[key], tz)
     if names is None:
-        names = code_names(engine, [info.scope_code]) if engine is not None else {}
+        names = code_names(_engine(request), [info.scope_code])
     out["scope_name"] = names.get(info.scope_code)
     out["status_name"] = PLAN_STATUS_NAMES.get(info.status, info.status)
     return out
@@ -40,6 +44,12 @@ def _plan_dict(info: db_plans.PlanInfo, engine=None, *, names: dict[str, str] | 
 
 def _engine(request: Request):
     return request.app.state.engine
+
+
+def _geojson(request: Request, data: bytes):
+    """Parsed GeoJSON, refusing nesting deeper than the settings allow (a 400, never a
+    RecursionError)."""
+    return loads_json(data, max_depth=request.app.state.settings.max_json_depth)
 
 
 async def _frame_from_request(request: Request):
@@ -58,7 +68,7 @@ async def _frame_from_request(request: Request):
             )
         data = await upload.read()
         if suffix in (".geojson", ".json"):
-            return await run_in_threadpool(uploads.read_plan_geojson, data, source=name)
+            return await run_in_threadpool(uploads.read_plan_geojson, _geojson(request, data), source=name)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
@@ -67,7 +77,9 @@ async def _frame_from_request(request: Request):
         body = await request.body()
         if not body:
             raise HTTPException(400, "empty body: send a GeoJSON FeatureCollection or a multipart file")
-        return await run_in_threadpool(uploads.read_plan_geojson, body, source="request body")
+        return await run_in_threadpool(
+            uploads.read_plan_geojson, _geojson(request, body), source="request body"
+        )
     raise HTTPException(
         415,
         f"unsupported content type {content_type!r}: send application/geo+json "
@@ -98,7 +110,7 @@ async def upload_plan(
         uploads.upload, engine, frame, scope_code=scope, author=principal.name, note=note, snap_m=snap
     )
     info = await run_in_threadpool(db_plans.get_plan, engine, done.plan_id)
-    body = await run_in_threadpool(_plan_dict, info, engine)
+    body = await run_in_threadpool(_plan_dict, info, request)
     if done.snap is not None:
         body["snap"] = uploads.snap_to_dict(done.snap)
     return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{done.plan_id}"})
@@ -127,7 +139,7 @@ def repair_plan(
         author=principal.name,
     )
     body = {
-        **_plan_dict(done.info, _engine(request)),
+        **_plan_dict(done.info, request),
         "repair": review.repair_to_dict(done.result, done.dropped_subgrids),
     }
     return JSONResponse(body, status_code=201, headers={"Location": f"/plans/{done.plan_id}"})
@@ -146,13 +158,15 @@ def list_plans(
         raise GeogridError(f"status must be draft, published or retired; got {status!r}")
     plans = db_plans.list_plans(_engine(request), scope_code=scope)
     names = code_names(_engine(request), [p.scope_code for p in plans])
-    return {"plans": [_plan_dict(p, names=names) for p in plans if status is None or p.status == status]}
+    return {
+        "plans": [_plan_dict(p, request, names=names) for p in plans if status is None or p.status == status]
+    }
 
 
 @router.get("/plans/{plan_id}")
 def get_plan(plan_id: int, request: Request, principal: Reader) -> dict:
     """One plan: scope, version, status, author, dates, grid count and households."""
-    return _plan_dict(db_plans.get_plan(_engine(request), plan_id), _engine(request))
+    return _plan_dict(db_plans.get_plan(_engine(request), plan_id), request)
 
 
 @router.get("/plans/{plan_id}/validation")
@@ -193,14 +207,14 @@ def publish_plan(
                 request=request,
                 report=report,
             )
-    return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id), engine))
+    return JSONResponse(_plan_dict(db_plans.publish_plan(engine, plan_id), request))
 
 
 @router.post("/scopes/{scope_code}/rollback")
 def rollback(scope_code: str, request: Request, principal: Planner) -> dict:
     """Retire the published plan of a scope and re-publish the one it replaced.  Planner or admin."""
     parse_code(scope_code)
-    return _plan_dict(db_plans.rollback_plan(_engine(request), scope_code), _engine(request))
+    return _plan_dict(db_plans.rollback_plan(_engine(request), scope_code), request)
 
 
 @router.delete("/plans/{plan_id}", status_code=204)

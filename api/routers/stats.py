@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.engine import Engine
 
-from api.deps import Principal, get_engine, require_reader
+from api.deps import Principal, get_engine, get_settings, require_reader
 from api.names import Names
-from api.routers.incidents import filters_from, get_catalogue, parse_time
+from api.routers.incidents import filters_from, for_audience, get_catalogue, parse_time
+from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.db import incidents as store
+from geogrid.times import local_iso
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -30,11 +32,15 @@ def get_stats(
     category: str | None = None,
     source: str | None = None,
     at: str | None = Query(None, description="the moment overdue counts refer to (default: now)"),
-    _: Principal = Depends(require_reader),
+    principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    settings: Settings = Depends(get_settings),
 ) -> dict:
-    now = parse_time(at, "at") or datetime.now(UTC)
+    """Anonymous and resident readers count the public categories only; staff keys what their
+    scope allows.  Periods are calendar periods in the county's time zone."""
+    tz = settings.timezone
+    now = parse_time(at, "at", tz) or datetime.now(UTC)
     f = filters_from(
         date_from=date_from,
         date_to=date_to,
@@ -42,10 +48,14 @@ def get_stats(
         category=category,
         source=source,
         catalogue=catalogue,
+        tz=tz,
     )
-    rows = store.statistics(engine, group_by=group_by, period=period, filters=f, now=now, rank_by=rank_by)
+    f = for_audience(f, principal, catalogue)
+    rows = store.statistics(
+        engine, group_by=group_by, period=period, filters=f, now=now, rank_by=rank_by, tz=tz
+    )
     # Ungrouped and unperiodised: one row, or none when nothing matches.
-    totals: list[store.StatRow | None] = list(store.statistics(engine, filters=f, now=now)) or [None]
+    totals: list[store.StatRow | None] = list(store.statistics(engine, filters=f, now=now, tz=tz)) or [None]
     [summary] = totals
     # Every group gets its Chinese name: a township's, a grid's, a category's...
     coded = group_by in ("grid", "village", "township")
@@ -57,7 +67,7 @@ def get_stats(
         return d
 
     return {
-        "at": now.isoformat(),
+        "at": local_iso(now, tz),
         "group_by": group_by,
         "period": period,
         "rank_by": rank_by,

@@ -80,3 +80,16 @@ class IncidentPhoto(Base):
     content_type: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IncidentContactRead(Base):
+    """A read of an incident's reporter name and contact by staff (append-only audit)."""
+
+    __tablename__ = "incident_contact_reads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    reader_name: Mapped[str] = mapped_column(Text)
+    reader_role: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    endpoint: Mapped[str | None] = mapped_column(Text)

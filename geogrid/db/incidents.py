@@ -30,6 +30,7 @@ from geogrid import incidents as wf
 from geogrid.coords import BBox, check_bbox, check_lnglat
 from geogrid.db import load_sql
 from geogrid.errors import ConflictError, GeogridError, NotFoundError
+from geogrid.times import DEFAULT_TIMEZONE, local_iso
 
 #: Tokens that let statistics group by a column (API name → SQL expression).
 _STAT_KEYS = {
@@ -52,7 +53,7 @@ _STAT_PERIODS = {
 }
 STAT_GROUPS = tuple(_STAT_KEYS)
 STAT_PERIODS = tuple(_STAT_PERIODS)
-LOCAL_TZ = "Asia/Shanghai"
+LOCAL_TZ = DEFAULT_TIMEZONE
 
 _COLUMNS = """
     i.id, i.public_id, i.category_major, i.category_minor, i.description, i.source, i.status, i.level,
@@ -126,8 +127,13 @@ class Incident:
     merged_into: str | None
     overdue: wf.Overdue = field(default_factory=lambda: wf.Overdue(False, False))
 
-    def as_json(self, *, contact: bool = False) -> dict[str, Any]:
-        """A JSON-ready dict; the reporter's name and contact only with ``contact=True``."""
+    def as_json(self, *, contact: bool = False, tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+        """A JSON-ready dict, times in zone ``tz``; the reporter's name and contact only with
+        ``contact=True``."""
+
+        def _iso(t: datetime | None) -> str | None:
+            return local_iso(t, tz)
+
         out: dict[str, Any] = {
             "id": self.public_id,
             "category": {"major": self.category_major, "minor": self.category_minor},
@@ -143,23 +149,19 @@ class Incident:
             "township_code": self.township_code,
             "department": self.department,
             "assignee": self.assignee,
-            "accept_due": self.accept_due.isoformat(),
-            "complete_due": self.complete_due.isoformat(),
+            "accept_due": _iso(self.accept_due),
+            "complete_due": _iso(self.complete_due),
             "accepted_at": _iso(self.accepted_at),
             "resolved_at": _iso(self.resolved_at),
             "closed_at": _iso(self.closed_at),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
             "merged_into": self.merged_into,
             "overdue": {"accept": self.overdue.accept, "complete": self.overdue.complete},
         }
         if contact:
             out["reporter"] = {"name": self.reporter_name, "contact": self.reporter_contact}
         return out
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
 
 
 def _incident(row: Any, now: datetime) -> Incident:
@@ -648,6 +650,43 @@ def photos(engine: Engine, public_id: str) -> list[Photo]:
 
 
 @dataclass(frozen=True)
+class ContactRead:
+    """One read of an incident's reporter name and contact (the audit trail)."""
+
+    reader_name: str
+    reader_role: str
+    at: datetime
+    endpoint: str | None
+
+
+def record_contact_read(
+    engine: Engine, incident_id: int, actor: wf.Actor, *, endpoint: str | None = None
+) -> None:
+    """Write that ``actor`` was shown the reporter's name and contact of incident ``incident_id``."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO incident_contact_reads (incident_id, reader_name, reader_role, endpoint) "
+                "VALUES (:i, :n, :r, :e)"
+            ),
+            {"i": incident_id, "n": actor.name, "r": actor.role, "e": endpoint},
+        )
+
+
+def contact_reads(engine: Engine, public_id: str) -> list[ContactRead]:
+    """Who was shown the reporter's contact of ``public_id``, and when, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT r.reader_name, r.reader_role, r.at, r.endpoint FROM incident_contact_reads r "
+                "JOIN incidents i ON i.id = r.incident_id WHERE i.public_id = :p ORDER BY r.id"
+            ),
+            {"p": public_id},
+        ).all()
+    return [ContactRead(*r) for r in rows]
+
+
+@dataclass(frozen=True)
 class Filters:
     """Filters shared by listings, statistics and heatmaps (all optional, combined with AND).
 
@@ -665,9 +704,22 @@ class Filters:
     date_from: datetime | None = None
     date_to: datetime | None = None
     bbox: BBox | None = None
+    #: Only these minor categories, never rejected or merged reports (the public view).
+    public_codes: tuple[str, ...] | None = None
+    #: Only what this actor may see (:func:`visibility_sql`).
+    visible_to: wf.Actor | None = None
 
     def sql(self, params: dict[str, Any]) -> str:
         """``AND ...`` clauses over alias ``i`` with their parameters added to ``params``."""
+        return self._filter_sql(params) + self._audience_sql(params)
+
+    def _audience_sql(self, params: dict[str, Any]) -> str:
+        out = public_sql(self.public_codes, params) if self.public_codes is not None else ""
+        if self.visible_to is not None:
+            out += visibility_sql(self.visible_to, params)
+        return out
+
+    def _filter_sql(self, params: dict[str, Any]) -> str:
         parts: list[str] = []
         if self.status:
             bad = [s for s in self.status if s not in wf.STATUSES]
@@ -709,37 +761,39 @@ class Filters:
         return "".join(" AND " + p for p in parts)
 
 
-def division_prefix(code: str) -> str:
-    """The code prefix a division stands for: ``320508000000`` → ``320508``, ``320508019000`` → ``320508019``.
-
-    Examples
-    --------
-    >>> division_prefix("320508019000"), division_prefix("320508019044"), division_prefix("320508019044003")
-    ('320508019', '320508019044', '320508019044003')
-    """
-    code = str(code).strip()
-    if not code.isdigit() or len(code) not in (6, 9, 12, 15, 17):
-        raise GeogridError(f"division must be a 6/9/12-digit division or 15/17-digit grid code, got {code!r}")
-    if len(code) == 12:
-        if code.endswith("000000"):
-            return code[:6]
-        if code.endswith("000"):
-            return code[:9]
-    return code
+#: Kept here for callers of the database layer; the rule lives in the pure workflow module.
+division_prefix = wf.division_prefix
 
 
-def visibility_sql(actor: wf.Actor, params: dict[str, Any]) -> str:
-    """``AND ...`` restricting alias ``i`` to what ``actor`` may see (see :func:`geogrid.incidents.in_scope`)."""
-    if actor.role in wf.READ_ALL_ROLES:
-        return ""
-    params["v_me"] = actor.name
+def visibility_sql(actor: wf.Actor, params: dict[str, Any], *, alias: str = "i") -> str:
+    """``AND ...`` restricting ``alias`` to what ``actor`` may see (see :func:`geogrid.incidents.in_scope`):
+    the role's part, inside the actor's division if it has one, or what the actor reported."""
+    clauses = []
     if actor.role == "worker":
         params["v_grids"] = sorted(actor.grid_codes)
-        return " AND (i.grid_code = ANY(CAST(:v_grids AS text[])) OR i.reporter_key_name = :v_me)"
-    if actor.role == "department":
+        clauses.append(f"{alias}.grid_code = ANY(CAST(:v_grids AS text[]))")
+    elif actor.role == "department":
         params["v_dept"] = actor.department or ""
-        return " AND (i.department = :v_dept OR i.reporter_key_name = :v_me)"
-    return " AND i.reporter_key_name = :v_me"
+        clauses.append(f"{alias}.department = :v_dept")
+    elif actor.role not in wf.READ_ALL_ROLES:
+        clauses.append("FALSE")
+    if actor.division is not None:
+        params["v_div"] = actor.division + "%"
+        clauses.append(f"({alias}.grid_code LIKE :v_div OR {alias}.village_code LIKE :v_div)")
+    if not clauses:
+        return ""
+    params["v_me"] = actor.name
+    return f" AND (({' AND '.join(clauses)}) OR {alias}.reporter_key_name = :v_me)"
+
+
+def public_sql(public_codes: Sequence[str], params: dict[str, Any], *, alias: str = "i") -> str:
+    """``AND ...`` restricting ``alias`` to what a public reader may see of other people's
+    reports: public categories, not rejected, not merged."""
+    params["p_codes"] = list(public_codes)
+    return (
+        f" AND {alias}.category_minor = ANY(CAST(:p_codes AS text[]))"
+        f" AND {alias}.status NOT IN ('rejected', 'merged')"
+    )
 
 
 @dataclass(frozen=True)
@@ -841,7 +895,9 @@ def transition(
     now = now or _utcnow()
     with engine.begin() as conn:
         inc = _get(conn, public_id, now, lock=True)
-        wf.authorize(actor, action, grid_code=inc.grid_code, department=inc.department)
+        wf.authorize(
+            actor, action, grid_code=inc.grid_code, department=inc.department, village_code=inc.village_code
+        )
         cat = catalogue.categories.get(inc.category_minor)
         state = wf.IncidentState(
             inc.status, inc.level, inc.department, inc.assignee, cat.department if cat else None
@@ -915,25 +971,38 @@ def duplicates(
     radius_m: float = 100.0,
     window: timedelta = timedelta(hours=48),
     limit: int = 20,
+    actor: wf.Actor | None = None,
 ) -> list[Duplicate]:
     """Incidents that look like duplicates of ``public_id``: same minor category, within
-    ``radius_m`` metres and ``window`` of its report time, not closed/rejected/merged; nearest first."""
+    ``radius_m`` metres and ``window`` of its report time, not closed/rejected/merged; nearest
+    first.  With ``actor``, only those the actor may see (a resident: their own reports; a grid
+    worker: their grids)."""
     if not radius_m > 0 or window.total_seconds() <= 0:
         raise GeogridError("radius_m and window must be positive")
+    params: dict[str, Any] = {
+        "public_id": public_id,
+        "radius_m": float(radius_m),
+        # A degree of longitude is >= 50 km up to 63°N (all of China): a safe pre-filter box.
+        "radius_deg": float(radius_m) / 50_000.0,
+        "window_s": window.total_seconds(),
+        "limit": int(limit),
+    }
+    visible = visibility_sql(actor, params, alias="o") if actor is not None else ""
     with engine.connect() as conn:
         _get(conn, public_id, _utcnow())  # 404 for an unknown id rather than an empty list
-        rows = conn.execute(
-            sa.text(load_sql("incident_duplicates")),
-            {
-                "public_id": public_id,
-                "radius_m": float(radius_m),
-                # A degree of longitude is >= 50 km up to 63°N (all of China): a safe pre-filter box.
-                "radius_deg": float(radius_m) / 50_000.0,
-                "window_s": window.total_seconds(),
-                "limit": int(limit),
-            },
-        ).all()
+        rows = conn.execute(sa.text(load_sql("incident_duplicates").format(visible=visible)), params).all()
     return [Duplicate(*r) for r in rows]
+
+
+def _check_visible(actor: wf.Actor, inc: Incident) -> None:
+    if not wf.in_scope(
+        actor,
+        grid_code=inc.grid_code,
+        department=inc.department,
+        reporter_key_name=inc.reporter_key_name,
+        village_code=inc.village_code,
+    ):
+        raise wf.ActionForbiddenError(f"{inc.public_id} is outside what {actor.role} {actor.name!r} may see")
 
 
 def merge(
@@ -968,7 +1037,10 @@ def merge(
                 raise NotFoundError(f"incident {p!r} does not exist")
         dup = _get(conn, public_id, now)
         target = _get(conn, into, now)
-        wf.authorize(actor, "merge", grid_code=dup.grid_code, department=dup.department)
+        wf.authorize(
+            actor, "merge", grid_code=dup.grid_code, department=dup.department, village_code=dup.village_code
+        )
+        _check_visible(actor, target)  # no merging into an incident one may not see
         to_status = wf.next_status(dup.status, "merge")
         if target.status in ("merged", "rejected"):
             raise ConflictError(f"cannot merge into {into}: it is {target.status}")

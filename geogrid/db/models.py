@@ -141,3 +141,5 @@ class ApiKey(Base):
     scope: Mapped[dict] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written at most once a minute per key and API process (geogrid.db.keys.KeyCache).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from geogrid.db import load_sql  # noqa: F401 - re-exported for the lookup and tile modules
-from geogrid.errors import DatabaseUnavailableError
+from geogrid.errors import DatabaseUnavailableError, QueryTimeoutError
+
+T = TypeVar("T")
 
 
 class _Connection(psycopg2.extensions.connection):
@@ -53,35 +56,66 @@ class RawPool:
     (1,)
     """
 
-    def __init__(self, dsn: str, *, max_idle: int = 32) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_idle: int = 32,
+        options: str | None = None,
+        connect_timeout_s: int = 5,
+        on_connect: Callable[[], object] | None = None,
+    ) -> None:
         self.dsn = dsn
         self.max_idle = max_idle
+        # Session settings for every connection, e.g. "-c statement_timeout=10000".
+        self.options = options
+        self.connect_timeout_s = connect_timeout_s
+        self.on_connect = on_connect
         self._idle: list[_Connection] = []
+        self._borrowed: dict[int, _Connection] = {}  # thread id -> connection it uses now
         self._lock = threading.Lock()
         self._closed = False
 
     def _open(self) -> _Connection:
+        extra: dict[str, Any] = {"connect_timeout": self.connect_timeout_s}
+        if self.options:
+            extra["options"] = self.options
         try:
-            conn = psycopg2.connect(self.dsn, connection_factory=_Connection)
+            conn = psycopg2.connect(self.dsn, connection_factory=_Connection, **extra)
         except psycopg2.OperationalError as exc:
             raise DatabaseUnavailableError(f"cannot connect to the database: {exc}".strip()) from exc
         conn.autocommit = True
+        if self.on_connect is not None:
+            self.on_connect()
         return conn
 
     @contextmanager
     def connection(self) -> Iterator[_Connection]:
-        """Borrow a connection; a connection that broke is dropped, not returned."""
+        """Borrow a connection; a connection that broke is dropped, not returned.
+
+        When one connection turns out dead, the idle ones went with the same server: they
+        are closed too, so the requests after a restart do not fail one by one on them.
+        """
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
             conn = self._open()
         broken = False
+        me = threading.get_ident()
+        self._borrowed[me] = conn
         try:
             yield conn
+        except psycopg2.errors.QueryCanceled as exc:
+            # The server cancelled the statement (time limit, or the client went away and
+            # :meth:`cancel` was called): the connection itself is fine.
+            raise QueryTimeoutError(f"statement cancelled: {exc}".strip()) from exc
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             broken = True
-            raise DatabaseUnavailableError(f"database connection failed: {exc}".strip()) from exc
+            raise _StaleConnectionError(f"database connection failed: {exc}".strip()) from exc
         finally:
+            self._borrowed.pop(me, None)
+            if broken:
+                self._drop_idle()
             if broken or conn.closed or self._closed:
                 conn.close()
             else:
@@ -91,6 +125,31 @@ class RawPool:
                         self._idle.append(conn)
                 if not keep:
                     conn.close()
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def cancel(self, thread_id: int) -> bool:
+        """Cancel the statement the connection borrowed by thread ``thread_id`` is running
+        (``PQcancel``: safe from another thread); False when that thread holds none."""
+        conn = self._borrowed.get(thread_id)
+        if conn is None or conn.closed:
+            return False
+        conn.cancel()
+        return True
+
+    def _retrying(self, work: Callable[[_Connection], T]) -> T:
+        """Run ``work`` on a connection; if the connection proves dead (the server restarted
+        since it was opened), once more on a new one.  Only for reads, which may repeat."""
+        try:
+            with self.connection() as conn:
+                return work(conn)
+        except _StaleConnectionError:
+            with self.connection() as conn:
+                return work(conn)
 
     @staticmethod
     def _execute_prepared(cur, conn, name: str, sql: str, params: Sequence[Any]) -> None:
@@ -102,46 +161,68 @@ class RawPool:
 
     def fetchone_prepared(self, name: str, sql: str, params: Sequence[Any]) -> tuple | None:
         """Run prepared statement ``name`` (``$1``-style ``sql``, prepared on first use); first row."""
-        with self.connection() as conn, conn.cursor() as cur:
-            self._execute_prepared(cur, conn, name, sql, params)
-            return cur.fetchone()
+
+        def work(conn: _Connection) -> tuple | None:
+            with conn.cursor() as cur:
+                self._execute_prepared(cur, conn, name, sql, params)
+                return cur.fetchone()
+
+        return self._retrying(work)
 
     def fetchone(self, sql: str, params: Any = None) -> tuple | None:
         """Run ``sql`` with psycopg2 ``%(name)s``/``%s`` parameters; first row."""
-        with self.connection() as conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
+
+        def work(conn: _Connection) -> tuple | None:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchone()
+
+        return self._retrying(work)
 
     def fetchall(self, sql: str, params: Any = None) -> list[tuple]:
         """Run ``sql`` with psycopg2 parameters; all rows."""
-        with self.connection() as conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
+
+        def work(conn: _Connection) -> list[tuple]:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+
+        return self._retrying(work)
 
     def close(self) -> None:
         """Close idle connections; borrowed ones close when given back."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._drop_idle()
+
+
+class _StaleConnectionError(DatabaseUnavailableError):
+    """A pooled connection failed under a statement (its server went away)."""
 
 
 _POOLS: weakref.WeakKeyDictionary[Engine, RawPool] = weakref.WeakKeyDictionary()
 _POOLS_LOCK = threading.Lock()
 
 
-def pool_for(engine: Engine) -> RawPool:
+def pool_for(engine: Engine, *, options: str | None = None) -> RawPool:
     """The :class:`RawPool` of ``engine`` (same database), created on first use.
 
-    It is closed when the engine is disposed (``engine.dispose()``) and replaced by a new
-    one if the engine is used again afterwards.
+    ``options`` are session settings for its connections (``-c statement_timeout=...``),
+    taken when the pool is created.  It is closed when the engine is disposed
+    (``engine.dispose()``) and replaced by a new one if the engine is used again afterwards.
     """
+    from geogrid.db.health import state_for
+
     with _POOLS_LOCK:
         pool = _POOLS.get(engine)
         if pool is None or pool._closed:
             dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            pool = RawPool(dsn, max_idle=max(8, engine.pool.size() if hasattr(engine.pool, "size") else 8))
+            pool = RawPool(
+                dsn,
+                max_idle=max(8, engine.pool.size() if hasattr(engine.pool, "size") else 8),
+                options=options,
+                on_connect=state_for(engine).mark_up,
+            )
             _POOLS[engine] = pool
             if not event.contains(engine, "engine_disposed", _on_dispose):
                 event.listen(engine, "engine_disposed", _on_dispose)

@@ -26,8 +26,16 @@ from sqlalchemy.engine import Engine
 
 from geogrid.codes import GRID_LEN, number_grids, parse_code
 from geogrid.db.plans import published_grids, save_plan, scope_prefix
-from geogrid.errors import ConflictError, GeogridError, ImportRowsError, InvalidGeometryError, RowError
+from geogrid.errors import (
+    ConflictError,
+    GeogridError,
+    ImportRowsError,
+    InvalidGeometryError,
+    LimitError,
+    RowError,
+)
 from geogrid.frames import GRID_KINDS, WGS84
+from geogrid.limits import check_int, message
 from geogrid.plans import SnapResult, snap_to_plan
 
 __all__ = [
@@ -145,6 +153,41 @@ def _int(value: Any, default: int) -> int | None:
     return int(number) if number.is_integer() else None
 
 
+#: A grid holds at most 500 households by the county rules; anything past this is a typo or an
+#: attack (1e308 and 2**63 used to overflow into a 500 or a negative count).
+MAX_HOUSEHOLDS = 1_000_000
+#: Names, heads, phone numbers and codes of a grid.
+MAX_TEXT_CHARS = 200
+
+
+def _count(rec: Any, field: str, row: int, errors: list[RowError]) -> int:
+    """A whole number in ``0..MAX_HOUSEHOLDS`` (missing: 0), or a row error."""
+    value = rec.get(field)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0
+    try:
+        return check_int(value, field=field, lo=0, hi=MAX_HOUSEHOLDS)
+    except LimitError as exc:
+        errors.append(RowError(row, field, str(exc)))
+        return 0
+
+
+def _check_texts(rec: Any, row: int, errors: list[RowError]) -> None:
+    """Text fields hold no NUL (PostgreSQL text cannot) and at most ``MAX_TEXT_CHARS``."""
+    for name in _TEXT_FIELDS:
+        value = rec.get(name)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            errors.append(RowError(row, name, message("nul_char", field=name)))
+        elif len(value) > MAX_TEXT_CHARS:
+            errors.append(
+                RowError(
+                    row, name, message("text_too_long", field=name, limit=MAX_TEXT_CHARS, length=len(value))
+                )
+            )
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -181,6 +224,7 @@ def plan_frame(
         code, division, code_errors = _checked_codes(i, rec, seen)
         fields, field_errors = _checked_fields(i, rec)
         row_errors += code_errors + field_errors
+        _check_texts(rec, i, row_errors)
         if row_errors:
             errors.extend(row_errors)
             continue
@@ -254,11 +298,7 @@ def _checked_fields(i: int, rec) -> tuple[dict, list[RowError]]:
     level = _int(rec.get("level"), 3)
     if level is None or level not in (1, 2, 3):
         errors.append(RowError(i, "level", f"must be 1, 2 or 3, got {rec.get('level')!r}"))
-    households = _int(rec.get("households"), 0)
-    if households is None or households < 0:
-        errors.append(
-            RowError(i, "households", f"must be a whole number >= 0, got {rec.get('households')!r}")
-        )
+    households = _count(rec, "households", i, errors)
     kind = _text(rec.get("kind"))
     if kind is not None and kind not in GRID_KINDS:
         errors.append(RowError(i, "kind", f"must be one of {list(GRID_KINDS)}, got {kind!r}"))
@@ -277,7 +317,7 @@ def _checked_fields(i: int, rec) -> tuple[dict, list[RowError]]:
         "kind": kind,
         "name": _text(rec.get("name")),
         "households": households,
-        "address_count": _int(rec.get("address_count"), 0) or 0,
+        "address_count": _count(rec, "address_count", i, errors),
         "head_name": _text(rec.get("head_name")),
         "head_phone": _text(rec.get("head_phone")),
         "workers": workers,

@@ -1,5 +1,5 @@
 -- Chinese names of division and grid codes, in one statement.
--- :codes = text array.  A grid code is named from the plan that holds it, published plans
+-- codes: a text array.  A grid code is named from the plan that holds it, published plans
 -- first, then the newest (a retired code still has the name it had); a grid stored without
 -- a name is named by its sequence number (第3网格, sub-grid 第3网格第1单元).
 SELECT d.code, d.name

@@ -1,6 +1,7 @@
--- Open incidents of the same minor category near :public_id and close in time.
--- The geometry pre-filter (:radius_deg, generous) lets the GiST index work; the geography
--- distance is the exact test in metres.
+-- Open incidents of the same minor category near the given one and close in time.
+-- The geometry pre-filter (radius_deg, generous) lets the GiST index work; the geography
+-- distance is the exact test in metres.  {visible} limits the others to what the caller may
+-- see (bound parameters only).
 SELECT o.public_id, o.category_minor, o.status, o.created_at, o.description,
        ST_X(o.location) AS lon, ST_Y(o.location) AS lat,
        ST_Distance(o.location::geography, i.location::geography) AS distance_m
@@ -13,6 +14,6 @@ JOIN incidents o
  AND ST_DWithin(o.location::geography, i.location::geography, :radius_m)
  AND o.created_at BETWEEN i.created_at - make_interval(secs => :window_s)
                       AND i.created_at + make_interval(secs => :window_s)
-WHERE i.public_id = :public_id
+WHERE i.public_id = :public_id {visible}
 ORDER BY distance_m, o.created_at
 LIMIT :limit

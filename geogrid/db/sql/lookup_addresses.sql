@@ -1,6 +1,8 @@
 -- Best matching standard addresses for many normalised query texts, in one statement.
--- %(texts)s = text array, %(likes)s = the same texts as LIKE patterns (wildcards escaped),
--- %(k)s = matches per text.  The caller set pg_trgm.word_similarity_threshold, which the
+-- Parameters: texts = text array, likes = the same texts as LIKE patterns (wildcards
+-- escaped), k = matches per text.  (Never write a placeholder in a comment: psycopg2 fills
+-- placeholders client-side, comments included, so user text would land in the SQL text.)
+-- The caller set pg_trgm.word_similarity_threshold, which the
 -- word-similarity operator uses; both conditions are served by the GIN trigram index on
 -- addresses.full_text.
 -- Score: 1 when the full text contains the query exactly, else pg_trgm word_similarity

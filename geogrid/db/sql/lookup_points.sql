@@ -1,5 +1,5 @@
 -- Batch point lookup in one statement (one snapshot: never a mix of two plans).
--- %(lons)s, %(lats)s = float8 arrays of WGS-84 positions; the answer is one JSON array in
+-- Parameters lons, lats = float8 arrays of WGS-84 positions; the answer is one JSON array in
 -- input order: [{"index": i, "grid": {...} | null}, ...].
 SELECT coalesce(json_agg(json_build_object(
     'index', q.i - 1,

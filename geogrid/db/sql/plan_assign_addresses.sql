@@ -1,4 +1,4 @@
--- Point every address inside the grids of plan :plan_id at its finest grid (a sub-grid beats
+-- Point every address inside the grids of plan plan_id at its finest grid (a sub-grid beats
 -- its 15-digit parent; on a shared boundary the smaller code wins, deterministically).
 WITH hit AS (
     SELECT DISTINCT ON (a.id) a.id, g.code

@@ -1,4 +1,4 @@
--- Households and address counts of the grids of plan :plan_id from the address register, for the
+-- Households and address counts of the grids of plan plan_id from the address register, for the
 -- villages that have a register (grids of villages without addresses keep the plan's estimates).
 -- A 15-digit grid counts the addresses of its sub-grids too.
 WITH registered AS (
