@@ -40,6 +40,7 @@ __all__ = [
     "query_street_keys",
     "score_candidate",
     "stem",
+    "suggest_keys",
 ]
 
 #: Score of a candidate whose street is the query's street exactly.
@@ -407,16 +408,27 @@ def address_keys(full_text: str, components: Mapping[str, object] | None = None)
 
     Components given with the address (``street``, ``house_number``…) are used as they are
     (folded); an address without street and house number is parsed from ``full_text``.
+    Pinyin initials follow the street as it is written (枫门四街 → ``fmsj``): that is what a
+    user sees and types.
 
     Examples
     --------
     >>> k = address_keys("江苏省苏州市姑苏区枫桥街道枫门社区枫门四街4号2幢")
     >>> k["street_key"], k["number_key"], k["building_key"], k["township_key"], k["short_text"]
     ('枫门4街', '4', '2', '枫桥街道', '枫门4街4号2幢')
-    >>> k["short_initials"]
-    'fm4j4h2c'
+    >>> address_keys("", {"street": "枫门四街", "house_number": "4号"})["short_initials"]
+    'fmsj4h'
     """
-    return _keys_of(_parts_from(full_text, components or {}))
+    components = components or {}
+    keys = _keys_of(_parts_from(full_text, components))
+    street = _text(components.get("street"))
+    if street:
+        written = "".join(
+            _text(components.get(k)) or "" for k in ("street", "house_number", "compound", "building")
+        )
+        keys["street_initials"] = pinyin_initials(unicodedata.normalize("NFKC", street))
+        keys["short_initials"] = pinyin_initials(unicodedata.normalize("NFKC", written))
+    return keys
 
 
 def _text(value: object) -> str | None:
@@ -484,6 +496,49 @@ def _keys_of(p: AddressParts) -> dict[str, object]:
         "short_initials": pinyin_initials(short) or None,
         "street_initials": pinyin_initials(p.street) or None,
     }
+
+
+_ASCII_PREFIX_RE = re.compile(r"[a-z0-9]+")
+_TRAILING_NUMERAL_RE = re.compile(f"([{_CN_NUMERALS}]+)$")
+
+
+def _typed_numeral(match: re.Match[str]) -> str:
+    """A Chinese numeral being typed, as the digits it starts with: 十二 → 12, but 十 → 1 (十…)."""
+    digits = _arabic(match)
+    return digits.rstrip("0") or digits if match.group(1)[-1] in "十百千" else digits
+
+
+def suggest_keys(text: str) -> dict[str, str | None]:
+    """What type-ahead matches for a partly typed address.
+
+    ``prefix``: the normalised text after a township/village the text began with (without the
+    号/室 that normalising adds to a trailing number: the user may be typing 12 of 120);
+    ``initials``: the text itself when it is pinyin initials (``rml`` for 人民路);
+    ``township``/``village``: the names it began with, as filters.
+
+    Examples
+    --------
+    >>> suggest_keys("枫桥镇人民路1")
+    {'prefix': '人民路1', 'initials': None, 'township': '枫桥镇', 'village': None}
+    >>> suggest_keys("RML12")["initials"]
+    'rml12'
+    """
+    raw = fold_text(text)
+    if _ASCII_PREFIX_RE.fullmatch(raw.lower()):
+        return {"prefix": None, "initials": raw.lower(), "township": None, "village": None}
+    rest = parse_address(text).text
+    # While typing, a township or village may be followed by a single character of the street.
+    found: dict[str, str | None] = {"township": None, "village": None}
+    for key, pattern in (("township", _TOWNSHIP_RE), ("village", _VILLAGE_RE)):
+        m = pattern.match(rest)
+        if m is not None:
+            found[key] = m.group(0)
+            rest = rest[m.end() :]
+    typed = unicodedata.normalize("NFKC", text).strip()[-1:]
+    if typed and (typed.isdigit() or typed in _CN_NUMERALS) and rest[-1:] in ("号", "室"):
+        rest = rest[:-1]
+    rest = _TRAILING_NUMERAL_RE.sub(_typed_numeral, rest)  # 人民路十二 → 人民路12
+    return {"prefix": rest, "initials": None, **found}
 
 
 # --------------------------------------------------------------------------- scoring

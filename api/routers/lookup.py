@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -98,6 +98,20 @@ async def lookup_one(request: Request) -> Response:
         hint = lookup.swap_hint(lon, lat)
         raise NotFoundError(detail + (f"; {hint}" if hint else ""))
     return json_text(doc)
+
+
+@router.get("/lookup/suggest")
+def lookup_suggest(
+    request: Request,
+    principal: Reader,
+    q: str = Query(
+        ..., description="The start of an address: 人民路1, 枫桥镇人民, or pinyin initials such as rml"
+    ),
+    limit: int = Query(lookup.MAX_SUGGESTIONS, ge=1, le=lookup.MAX_SUGGESTIONS, description="Suggestions"),
+) -> Response:
+    """Type-ahead for the field app: streets (one per village, with its township) and then
+    standard addresses starting with ``q``; prefix or pinyin-initial matching, at most 10."""
+    return JSONResponse(lookup.suggest_addresses(pool(request), q, limit=limit))
 
 
 class BatchRequest(BaseModel):

@@ -444,3 +444,60 @@ def lookup_address(pool: RawPool, text: str, **options) -> AddressLookup:
     (True, ['枫桥镇枫门村', '和平镇新庄村'])
     """
     return lookup_addresses(pool, [text], **options)[0]
+
+
+#: Most suggestions :func:`suggest_addresses` returns.
+MAX_SUGGESTIONS = 10
+
+
+def _division(code: str | None, name: str | None) -> dict | None:
+    return None if code is None else {"code": code, "name": name}
+
+
+def suggest_addresses(pool: RawPool, text: str, *, limit: int = MAX_SUGGESTIONS) -> dict:
+    """Type-ahead for the field app: streets, then standard addresses, starting with ``text``.
+
+    ``text`` is normalised like a lookup (traditional characters, numerals, full-width...);
+    a leading township or village narrows the suggestions to it; pinyin initials (``rml`` for
+    人民路) match too.  Streets come one per village, with the township and village names.
+
+    Returns
+    -------
+    dict
+        ``{"query", "suggestions": [{"kind": "street"|"address", "text", "village", "township",
+        "addresses" (streets), "address_id", "full_text" (addresses)}]}``, at most ``limit``
+        (≤ :data:`MAX_SUGGESTIONS`).
+
+    Examples
+    --------
+    >>> [s["text"] for s in suggest_addresses(pool_for(engine), "rml")["suggestions"]][:2]  # doctest: +SKIP
+    ['人民路', '人民路']
+    """
+    from geogrid.address import suggest_keys
+
+    if not text.strip():
+        raise GeogridError("q is empty: type the start of a street or address")
+    limit = max(1, min(int(limit), MAX_SUGGESTIONS))
+    keys = suggest_keys(text)
+    if not (keys["prefix"] or keys["initials"] or keys["township"] or keys["village"]):
+        raise GeogridError(f"q {text!r} has nothing to match once normalised")
+    params = {
+        "prefix": None if keys["prefix"] is None else _escape_like(keys["prefix"]) + "%",
+        "initials": None if keys["initials"] is None else _escape_like(keys["initials"]) + "%",
+        "township": keys["township"],
+        "village": keys["village"],
+        "n": limit,
+    }
+    with pool.connection() as conn, conn.cursor() as cur:
+        cur.execute(load_sql("lookup_suggest"), params)
+        rows = cur.fetchall()
+    suggestions = []
+    for kind, shown, count, address_id, full_text, village, village_name, town, town_name in rows[:limit]:
+        item = {"kind": kind, "text": shown}
+        if kind == "street":
+            item["addresses"] = count
+        else:
+            item |= {"address_id": address_id, "full_text": full_text}
+        item |= {"village": _division(village, village_name), "township": _division(town, town_name)}
+        suggestions.append(item)
+    return {"query": text, "suggestions": suggestions}
