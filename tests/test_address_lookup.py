@@ -41,7 +41,7 @@ GRID_OF = {"a1": G1W, "a2": G1W, "a3": G2, "a4": G1E, "a5": G2, "a6": G1E, "a7":
 
 def _addresses() -> gpd.GeoDataFrame:
     records = []
-    for aid, village, street, number, compound, building, lon in ROWS:
+    for aid, village, street, number, compound, building, _lon in ROWS:
         township, village_name = TOWN[village]
         parts = {
             **PREFIX,
