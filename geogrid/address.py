@@ -342,15 +342,18 @@ def edit_keys(street: str | None) -> list[str]:
     >>> edit_keys(None)
     []
     """
-    if not street:
-        return []
+    return list(_edit_keys(street)) if street else []
+
+
+@lru_cache(maxsize=100_000)
+def _edit_keys(street: str) -> tuple[str, ...]:
     keys = {street}
     if len(street) >= 3:
         keys |= _deletions(street)
     s = stem(street)
     if s:
         keys.add(s)
-    return sorted(k for k in keys if len(k) >= 2)
+    return tuple(sorted(k for k in keys if len(k) >= 2))
 
 
 def query_street_keys(parts: AddressParts, *, longest: int = 12) -> tuple[list[str], list[str]]:
@@ -420,14 +423,21 @@ def address_keys(full_text: str, components: Mapping[str, object] | None = None)
     'fmsj4h'
     """
     components = components or {}
-    keys = _keys_of(_parts_from(full_text, components))
-    street = _text(components.get("street"))
-    if street:
-        written = "".join(
-            _text(components.get(k)) or "" for k in ("street", "house_number", "compound", "building")
-        )
-        keys["street_initials"] = pinyin_initials(unicodedata.normalize("NFKC", street))
-        keys["short_initials"] = pinyin_initials(unicodedata.normalize("NFKC", written))
+    parts = _parts_from(full_text, components)
+    keys = _keys_of(parts)
+    if _text(components.get("street")):
+        written = [_text(components.get(k)) for k in ("street", "house_number", "compound", "building")]
+    else:
+        written = [
+            parts.street,
+            parts.house_number and parts.house_number + "号",
+            parts.compound,
+            parts.building and parts.building + "幢",
+        ]
+    # Part by part: each part's initials are cached (streets and numbers repeat, whole texts don't).
+    initials = [pinyin_initials(unicodedata.normalize("NFKC", w)) if w else "" for w in written]
+    keys["street_initials"] = initials[0] or None
+    keys["short_initials"] = "".join(initials) or None
     return keys
 
 
@@ -472,6 +482,7 @@ def _parts_from(full_text: str, components: Mapping[str, object]) -> AddressPart
 
 
 def _keys_of(p: AddressParts) -> dict[str, object]:
+    """The stored keys of parsed parts (pinyin initials are added by :func:`address_keys`)."""
     short = "".join(
         x or ""
         for x in (
@@ -493,8 +504,6 @@ def _keys_of(p: AddressParts) -> dict[str, object]:
         "township_key": p.township,
         "village_key": p.village,
         "short_text": short or None,
-        "short_initials": pinyin_initials(short) or None,
-        "street_initials": pinyin_initials(p.street) or None,
     }
 
 
@@ -626,9 +635,9 @@ def score_candidate(query: AddressParts, candidate: Mapping[str, str | None]) ->
     """
     if query.house_number is not None and candidate.get("number_key") != query.house_number:
         return None
-    found = _street_score(query, candidate.get("street_key")) or _compound_score(
-        query, candidate.get("compound_key")
-    )
+    found = _street_score(query, candidate.get("street_key"))
+    if found is None and not query.street:  # no street written: the compound may name it
+        found = _compound_score(query, candidate.get("compound_key"))
     if found is None:
         return None
     score, before = found

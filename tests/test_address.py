@@ -101,3 +101,11 @@ def test_scores_rank_exact_above_suffix_variant_above_typo():
     assert score_candidate(parse_address("人民路12号4幢"), with_building) < 0.6
     assert score_candidate(parse_address("人民路12号3栋"), with_building) == EXACT
     assert score_candidate(parse_address("和平镇人民路12号"), stored) < 0.6
+
+
+def test_a_compound_does_not_stand_in_for_another_street():
+    stored = address_keys(
+        "", {"street": "丰收4巷", "house_number": "2号", "compound": "幸福家园", "building": "1幢"}
+    )
+    assert score_candidate(parse_address("工业路2弄2号幸福家园1幢"), stored) is None
+    assert score_candidate(parse_address("幸福家园1幢"), stored) == EXACT  # no street written

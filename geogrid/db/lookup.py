@@ -50,7 +50,7 @@ AMBIGUITY_MARGIN = 0.05
 #: such a match always ranks below a parsed one.
 SIMILARITY_WEIGHT = 0.8
 #: Candidates fetched per query before ranking.
-CANDIDATE_CAP = 200
+CANDIDATE_CAP = 50
 
 
 def swap_hint(lon: float, lat: float) -> str | None:

@@ -62,7 +62,9 @@ SELECT hit.i, hit.parsed, hit.similarity,
        a.unit_key, a.room_key, a.township_key, a.village_key,
        v.name, t.code, t.name, g.code, g.level, g.name, g.plan_id
 FROM hit
-JOIN addresses a ON a.id = hit.id
+-- By primary key, one row per hit (LIMIT keeps the planner from turning this into a hash join
+-- over the whole table: it cannot know that the JSON holds a handful of queries).
+CROSS JOIN LATERAL (SELECT * FROM addresses a WHERE a.id = hit.id LIMIT 1) a
 LEFT JOIN divisions v ON v.code = a.division_code
 LEFT JOIN divisions t ON t.code = coalesce(v.parent_code, left(a.division_code, 9) || '000')
                      AND t.level = 'township'
