@@ -342,7 +342,16 @@ def edit_keys(street: str | None) -> list[str]:
     >>> edit_keys(None)
     []
     """
-    return list(_edit_keys(street)) if street else []
+    return list(_edit_keys(_loose(street))) if street else []
+
+
+# A Chinese digit that normalising left alone (no 路/号… after it, e.g. because a typo took the
+# 路 of 永丰一路) still counts as its digit when names are compared for typos.
+_DIGIT_CHARS = str.maketrans("零〇一二两三四五六七八九", "001223456789")
+
+
+def _loose(text: str) -> str:
+    return text.translate(_DIGIT_CHARS)
 
 
 @lru_cache(maxsize=100_000)
@@ -568,7 +577,10 @@ def _street_score(query: AddressParts, street: str | None) -> tuple[float, str] 
         ending, before = head[len(head) - n :], head[: len(head) - n]
         if street_stem and stem(ending) == street_stem:
             score = SUFFIX_VARIANT
-        elif max(len(ending), len(street)) >= 3 and Levenshtein.distance(ending, street, score_cutoff=1) <= 1:
+        elif (
+            max(len(ending), len(street)) >= 3
+            and Levenshtein.distance(_loose(ending), _loose(street), score_cutoff=1) <= 1
+        ):
             score = ONE_EDIT
         else:
             continue

@@ -109,3 +109,10 @@ def test_a_compound_does_not_stand_in_for_another_street():
     )
     assert score_candidate(parse_address("工业路2弄2号幸福家园1幢"), stored) is None
     assert score_candidate(parse_address("幸福家园1幢"), stored) == EXACT  # no street written
+
+
+def test_a_typo_that_takes_the_word_after_a_numeral_still_finds_the_street():
+    # 永丰一路 is stored as 永丰1路; without its 路 the 一 of the typo is not folded to 1.
+    stored = address_keys("", {"village": "永丰社区", "street": "永丰一路1弄", "house_number": "1号"})
+    for typo in ("永丰社区永丰一1弄1号", "永丰社区永丰一银1弄1号"):
+        assert score_candidate(parse_address(typo), stored) == ONE_EDIT
