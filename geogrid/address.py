@@ -65,24 +65,26 @@ _NOISE_RE = re.compile(r"[,，、.。;；:：'\"“”‘’()（）\[\]【】<>
 # Dashes that do not join two numbers (12-1号 keeps its hyphen).
 _LOOSE_DASH_RE = re.compile(r"(?<!\d)[-~—–]+|[-~—–]+(?!\d)")
 _DASH_RE = re.compile(r"[~—–]")
-_SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p), r)
-    for p, r in (
-        (r"(\d+)#", r"\1号"),
-        (r"村(?:村民委员会|村委会)", "村"),
-        (r"(?:社区)?(?:居民委员会|居委会)", "社区"),
-        (r"村民委员会|村委会", "村"),
-        (r"(\d+)号楼", r"\1幢"),
-        (r"(\d+)(?:栋|座|幢)", r"\1幢"),
-        (r"(\d+)(?:房|室)", r"\1室"),
-        (r"(\d+)楼", r"\1层"),
-        (r"(\d+)(?:弄|里|巷)(?![路街道巷弄里])", r"\1巷"),
+# (characters one of which must be present, pattern, replacement): the guard skips most
+# patterns for most texts (imports normalise every address).
+_SYNONYMS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (guard, re.compile(p), r)
+    for guard, p, r in (
+        ("#", r"(\d+)#", r"\1号"),
+        ("委", r"村(?:村民委员会|村委会)", "村"),
+        ("委", r"(?:社区)?(?:居民委员会|居委会)", "社区"),
+        ("委", r"村民委员会|村委会", "村"),
+        ("楼", r"(\d+)号楼", r"\1幢"),
+        ("栋座幢", r"(\d+)(?:栋|座|幢)", r"\1幢"),
+        ("房室", r"(\d+)(?:房|室)", r"\1室"),
+        ("楼", r"(\d+)楼", r"\1层"),
+        ("弄里巷", r"(\d+)(?:弄|里|巷)(?![路街道巷弄里])", r"\1巷"),
         # building-unit-room written with hyphens after the house number: 12号3-2-502
-        (r"号(\d+)-(\d+)-(\d+)$", r"号\1幢\2单元\3室"),
+        ("-", r"号(\d+)-(\d+)-(\d+)$", r"号\1幢\2单元\3室"),
         # a bare room number after the unit: 2单元502
-        (r"单元(\d+)$", r"单元\1室"),
+        ("元", r"单元(\d+)$", r"单元\1室"),
         # a bare house number after a street: 人民路12
-        (r"([路街道巷])(\d+(?:-\d+)?)$", r"\1\2号"),
+        ("0123456789", r"([路街道巷])(\d+(?:-\d+)?)$", r"\1\2号"),
     )
 )
 _ADMIN_END_RE = re.compile(r"(?:省|市|区|县|州|盟|旗|地区)$")
@@ -113,12 +115,17 @@ def _converter():
 
 
 def _arabic(match: re.Match[str]) -> str:
+    return _digits_of(match.group(1))
+
+
+@lru_cache(maxsize=10_000)
+def _digits_of(numeral: str) -> str:
     import cn2an
 
     try:
-        return str(cn2an.cn2an(match.group(1), "smart"))
+        return str(cn2an.cn2an(numeral, "smart"))
     except (ValueError, KeyError):
-        return match.group(1)
+        return numeral
 
 
 @lru_cache(maxsize=200_000)
@@ -143,8 +150,9 @@ def fold_text(text: str) -> str:
     s = _NOISE_RE.sub("", s)
     s = _DASH_RE.sub("-", _LOOSE_DASH_RE.sub("", s))
     s = _NUMERAL_RE.sub(_arabic, s)
-    for pattern, repl in _SYNONYMS:
-        s = pattern.sub(repl, s)
+    for guard, pattern, repl in _SYNONYMS:
+        if any(c in s for c in guard):
+            s = pattern.sub(repl, s)
     return s
 
 
