@@ -211,7 +211,14 @@ def test_suggest_by_prefix_and_pinyin_initials(client, county):
 
 
 @pytest.mark.parametrize(
-    ("params", "status"), [({"q": " "}, 400), ({"q": "人民", "limit": 11}, 422), ({}, 422)]
+    ("params", "status"),
+    [
+        ({"q": " "}, 400),
+        ({"q": "，。"}, 400),
+        ({"q": "人民", "limit": 11}, 422),
+        ({"q": "人" * 101}, 422),
+        ({}, 422),
+    ],
 )
 def test_suggest_refuses_bad_input(client, county, params, status):
     response = client.get("/lookup/suggest", params=params)

@@ -37,14 +37,18 @@ _LOOKUP_PARAMETERS = [
         {"type": "string", "enum": list(CRS_NAMES), "default": "wgs84"},
         "wgs84 (GPS), gcj02 (AMap/Tencent) or bd09 (Baidu)",
     ),
-    _param("address", {"type": "string"}, "Chinese address text, e.g. 平江路12号"),
+    _param(
+        "address",
+        {"type": "string"},
+        "Chinese address text as people write it, e.g. 平江路12号, 枫桥镇人民路十二號3栋2单元502",
+    ),
     _param(
         "limit", {"type": "integer", "minimum": 2, "maximum": 50, "default": 5}, "Address matches to return"
     ),
     _param(
         "min_score",
         {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": lookup.MIN_SCORE},
-        "Minimum address similarity",
+        "Minimum address score (1 = same street and number; a street one character away 0.85)",
     ),
 ]
 
@@ -105,7 +109,9 @@ def lookup_suggest(
     request: Request,
     principal: Reader,
     q: str = Query(
-        ..., description="The start of an address: 人民路1, 枫桥镇人民, or pinyin initials such as rml"
+        ...,
+        max_length=100,
+        description="The start of an address: 人民路1, 枫桥镇人民, or pinyin initials such as rml",
     ),
     limit: int = Query(lookup.MAX_SUGGESTIONS, ge=1, le=lookup.MAX_SUGGESTIONS, description="Suggestions"),
 ) -> Response:

@@ -219,6 +219,17 @@ def variants(frame: pd.DataFrame, *, sample: int, seed: int) -> list[dict]:
     named = frame[frame["street"].str.contains("[一二三四五六七八九十]", regex=True, na=False)]
     for _, row in named.sample(n=min(sample // 2, len(named)), random_state=seed).iterrows():
         add("numerals Chinese → Arabic", _to_arabic(_join(row, below)), row)
+    # Streets the county does not have (no street within one character): nothing may be found.
+    from rapidfuzz.distance import Levenshtein
+
+    made_up = 0
+    while made_up < sample // 2:
+        street = "".join(rng.sample(TYPO_CHARS, 2)) + rng.choice("路街")
+        if all(Levenshtein.distance(street, s, score_cutoff=1) > 1 for s in streets):
+            number = chosen.iloc[made_up % len(chosen)]["house_number"]
+            case = {"kind": "made-up street (nothing to find)", "text": street + number, "grid": None}
+            out.append(case | {"id": None, "ambiguous": False, "nothing": True})
+            made_up += 1
     # The county repeats 人民路12号 in several townships: street + number alone names no grid.
     grids_of_gate = frame.groupby(["street", "house_number"])["grid"].nunique()
     repeated = frame.set_index(["street", "house_number"]).index.map(grids_of_gate) > 1
@@ -262,15 +273,18 @@ def judge(cases: list[dict], client: httpx.Client) -> pd.DataFrame:
         grid = (body.get("grid") or {}).get("code")
         certain = body["found"] and not body["ambiguous"]
         ids = {m["address_id"] for m in body["matches"]}
-        right = (
-            body["ambiguous"] and case["id"] in ids if case["ambiguous"] else certain and grid == case["grid"]
-        )
+        if case.get("nothing"):
+            right = not body["found"]
+        elif case["ambiguous"]:
+            right = body["ambiguous"] and case["id"] in ids
+        else:
+            right = certain and grid == case["grid"]
         rows.append(
             {
                 "kind": case["kind"],
                 "right": right,
                 "ambiguous": body["ambiguous"],
-                "wrong_certain": certain and grid != case["grid"],
+                "wrong_certain": certain and (grid != case["grid"] or bool(case.get("nothing"))),
                 "not_found": not body["found"],
                 "text": case["text"],
             }
