@@ -581,7 +581,8 @@ def _street_score(query: AddressParts, street: str | None) -> tuple[float, str] 
 
     best: tuple[float, str] | None = None
     street_stem = stem(street)
-    for n in range(max(2, len(street) - 1), min(len(head), len(street) + 1) + 1):
+    # Longest ending first: between equal scores, the one that leaves less text unexplained.
+    for n in range(min(len(head), len(street) + 1), max(2, len(street) - 1) - 1, -1):
         ending, before = head[len(head) - n :], head[: len(head) - n]
         if street_stem and stem(ending) == street_stem:
             score = SUFFIX_VARIANT
@@ -638,8 +639,8 @@ def score_candidate(query: AddressParts, candidate: Mapping[str, str | None]) ->
 
     1.0 = same street and number with nothing left unexplained; a street with another suffix
     scores 0.9, one character away 0.85; text before the street that names nothing the
-    candidate lies in costs 0.1; a township, village, county, compound or building the query
-    names and the candidate contradicts costs 0.5.
+    candidate lies in costs 0.1 (and rules out a street that is not exact); a township, village,
+    county, compound or building the query names and the candidate contradicts costs 0.5.
 
     Examples
     --------
@@ -663,6 +664,10 @@ def score_candidate(query: AddressParts, candidate: Mapping[str, str | None]) ->
     score, before = found
     names = [candidate.get(k) for k in ("township_key", "village_key", "county", "city", "province")]
     if _explained(before, names):
+        if score < EXACT:
+            # A near street plus text nobody can place is two departures, not one typo: 山文路 is
+            # not 文化路 with a stray 山.
+            return None
         score -= UNEXPLAINED_PENALTY
     for asked, key in (
         (query.township, "township_key"),

@@ -93,8 +93,11 @@ def test_scores_rank_exact_above_suffix_variant_above_typo():
     stored = address_keys("", {"township": "枫桥镇", "street": "人民路", "house_number": "12号"})
     scores = [score_candidate(parse_address(t), stored) for t in ("人民路12号", "人民街12号", "人名路12号")]
     assert scores == [EXACT, SUFFIX_VARIANT, ONE_EDIT]
-    # something left before the street that names nothing the address lies in costs a little
+    # something left before the street that names nothing the address lies in costs a little,
+    # and rules out a near street: 山文路 is not 文化路 with a stray 山
     assert score_candidate(parse_address("某某人民路12号"), stored) < EXACT
+    assert score_candidate(parse_address("某民路12号"), stored) == ONE_EDIT
+    assert score_candidate(parse_address("某某民路12号"), stored) is None
     assert score_candidate(parse_address("枫桥人民路12号"), stored) == EXACT  # the township's stem
     # a contradicting building or township sinks it
     with_building = address_keys("", {"street": "人民路", "house_number": "12号", "building": "3幢"})
