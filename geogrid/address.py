@@ -570,32 +570,27 @@ def suggest_keys(text: str) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _street_score(query: AddressParts, street: str | None) -> tuple[float, str] | None:
-    """Best (score, text left before the street) of a candidate street against the query."""
+def _street_matches(query: AddressParts, street: str | None) -> list[tuple[float, str]]:
+    """Every way the candidate street can end the text before the number: (score, text before)."""
     if not street:
-        return None
+        return []
     head = query.head
     if head.endswith(street):
-        return EXACT, head[: len(head) - len(street)]
+        return [(EXACT, head[: len(head) - len(street)])]
     from rapidfuzz.distance import Levenshtein
 
-    best: tuple[float, str] | None = None
+    out = []
     street_stem = stem(street)
-    # Longest ending first: between equal scores, the one that leaves less text unexplained.
-    for n in range(min(len(head), len(street) + 1), max(2, len(street) - 1) - 1, -1):
+    for n in range(max(2, len(street) - 1), min(len(head), len(street) + 1) + 1):
         ending, before = head[len(head) - n :], head[: len(head) - n]
         if street_stem and stem(ending) == street_stem:
-            score = SUFFIX_VARIANT
+            out.append((SUFFIX_VARIANT, before))
         elif (
             max(len(ending), len(street)) >= 3
             and Levenshtein.distance(_loose(ending), _loose(street), score_cutoff=1) <= 1
         ):
-            score = ONE_EDIT
-        else:
-            continue
-        if best is None or score > best[0]:
-            best = (score, before)
-    return best
+            out.append((ONE_EDIT, before))
+    return out
 
 
 def _explained(before: str, names: Sequence[str | None]) -> str:
@@ -619,18 +614,18 @@ def _contradicts(asked: str | None, have: str | None) -> bool:
     return stem(asked) != stem(have)
 
 
-def _compound_score(query: AddressParts, compound: str | None) -> tuple[float, str] | None:
+def _compound_matches(query: AddressParts, compound: str | None) -> list[tuple[float, str]]:
     """A query without a matching street can still name the compound (阳光花园1幢)."""
     if not query.compound or not compound:
-        return None
+        return []
     before = (
         query.head[: len(query.head) - len(query.compound)] if query.head.endswith(query.compound) else ""
     )
     if query.compound == compound:
-        return EXACT, before
+        return [(EXACT, before)]
     if stem(query.compound) == stem(compound):
-        return SUFFIX_VARIANT, before
-    return None
+        return [(SUFFIX_VARIANT, before)]
+    return []
 
 
 def score_candidate(query: AddressParts, candidate: Mapping[str, str | None]) -> float | None:
@@ -656,19 +651,21 @@ def score_candidate(query: AddressParts, candidate: Mapping[str, str | None]) ->
     """
     if query.house_number is not None and candidate.get("number_key") != query.house_number:
         return None
-    found = _street_score(query, candidate.get("street_key"))
-    if found is None and not query.street:  # no street written: the compound may name it
-        found = _compound_score(query, candidate.get("compound_key"))
-    if found is None:
-        return None
-    score, before = found
     names = [candidate.get(k) for k in ("township_key", "village_key", "county", "city", "province")]
-    if _explained(before, names):
-        if score < EXACT:
-            # A near street plus text nobody can place is two departures, not one typo: 山文路 is
-            # not 文化路 with a stray 山.
-            return None
-        score -= UNEXPLAINED_PENALTY
+    options = _street_matches(query, candidate.get("street_key"))
+    if not options and not query.street:  # no street written: the compound may name it
+        options = _compound_matches(query, candidate.get("compound_key"))
+    scores = []
+    for score, before in options:
+        if not _explained(before, names):
+            scores.append(score)
+        elif score == EXACT:
+            scores.append(score - UNEXPLAINED_PENALTY)
+        # else: a near street plus text nobody can place is two departures, not one typo
+        # (山文路 is not 文化路 with a stray 山)
+    if not scores:
+        return None
+    score = max(scores)
     for asked, key in (
         (query.township, "township_key"),
         (query.village, "village_key"),

@@ -119,3 +119,10 @@ def test_a_typo_that_takes_the_word_after_a_numeral_still_finds_the_street():
     stored = address_keys("", {"village": "永丰社区", "street": "永丰一路1弄", "house_number": "1号"})
     for typo in ("永丰社区永丰一1弄1号", "永丰社区永丰一银1弄1号"):
         assert score_candidate(parse_address(typo), stored) == ONE_EDIT
+
+
+def test_a_street_missing_its_first_character_after_its_village():
+    # 丰三街 ends 永丰社区丰三街 one character from 永丰三街 and also, with 区 taken for 永, one
+    # character from it with a stray 社 left over: the reading that explains everything wins.
+    stored = address_keys("", {"village": "永丰社区", "street": "永丰三街", "house_number": "2号"})
+    assert score_candidate(parse_address("永丰社区丰三街2号"), stored) == ONE_EDIT
