@@ -353,7 +353,9 @@ def main() -> None:
 
 
 def report(results: pd.DataFrame, lookup_ms: dict, suggest_ms: dict, frame: pd.DataFrame, args) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"Machine: {os.cpu_count()} cores {platform.machine()}, Python {platform.python_version()}")
+    print(f"Load average at the end (1, 5, 15 min): {load} (other jobs share the cores when it is above ~1)")
     print(f"County: {len(frame):,} addresses, {frame['grid'].nunique():,} grids (seed {args.seed})\n")
     print("| variant | texts | right | accuracy | answered ambiguous | wrong grid as certain | not found |")
     print("|---|---:|---:|---:|---:|---:|---:|")
