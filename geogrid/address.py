@@ -88,6 +88,7 @@ _SYNONYMS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     )
 )
 _ADMIN_END_RE = re.compile(r"(?:省|市|区|县|州|盟|旗|地区)$")
+_ADMIN_HEAD_RE = re.compile(r".{0,29}(?:省|市|区|县|州|盟|旗)")
 _NAME_GOES_ON_RE = re.compile(r"^(?:路|街|道|巷|弄|里|号|大道|大街|胡同|社区|村|镇|乡|小区|花园|新村)")
 
 _TOWNSHIP_RE = re.compile(r".{2,10}?(?:街道|镇|乡)")
@@ -210,8 +211,20 @@ def _admin_prefix(text: str) -> tuple[str | None, str | None, str | None, int]:
     taken only when it starts the text, ends with an administrative word (省, 市, 区, 县, 州…)
     and the text does not go on as a street, village or compound name.
     """
-    if not text:
+    # cpca only reads the head: up to the last administrative word in the first 30 characters
+    # (the longest province + prefecture + county names fit).  Addresses of one village share
+    # it, so an import asks cpca once per village, not once per address.
+    head = _ADMIN_HEAD_RE.match(text)
+    if head is None:
         return None, None, None, 0
+    province, city, county, consumed = _cpca_head(head.group(0))
+    if consumed <= 0 or not text[consumed:] or _NAME_GOES_ON_RE.match(text[consumed:]):
+        return None, None, None, 0
+    return province, city, county, consumed
+
+
+@lru_cache(maxsize=20_000)
+def _cpca_head(text: str) -> tuple[str | None, str | None, str | None, int]:
     row = _cpca_one()(text)
     rest, adcode = row.get("地址"), row.get("adcode")
     positions = [int(row.get(k, -1)) for k in ("省_pos", "市_pos", "区_pos")]
@@ -220,8 +233,6 @@ def _admin_prefix(text: str) -> tuple[str | None, str | None, str | None, int]:
         consumed <= 0
         or min((p for p in positions if p >= 0), default=-1) != 0
         or not _ADMIN_END_RE.search(text[:consumed])
-        or not text[consumed:]
-        or _NAME_GOES_ON_RE.match(text[consumed:])
     ):
         return None, None, None, 0
 
