@@ -616,11 +616,15 @@ def _explained(before: str, names: Sequence[str | None]) -> str:
     return before
 
 
-def _contradicts(asked: str | None, have: str | None) -> bool:
-    """The query names something (a township, a building number…) and the candidate has another."""
+def _contradicts(asked: str | None, have: str | None, *, by_stem: bool = True) -> bool:
+    """The query names something (a township, a building number…) and the candidate has another.
+
+    Townships and villages agree by stem (枫桥 = 枫桥镇); compounds only when equal, because
+    one village may have both a 康乐小区 and a 康乐家园.
+    """
     if not asked or not have or asked == have:
         return False
-    if asked.isdigit() or have.isdigit():
+    if asked.isdigit() or have.isdigit() or not by_stem:
         return True
     return stem(asked) != stem(have)
 
@@ -687,7 +691,7 @@ def score_candidate(query: AddressParts, candidate: Mapping[str, str | None]) ->
         (query.unit, "unit_key"),
         (query.room, "room_key"),
     ):
-        if _contradicts(asked, candidate.get(key)):
+        if _contradicts(asked, candidate.get(key), by_stem=key != "compound_key"):
             score -= CONTRADICTION_PENALTY
     if query.building and not candidate.get("building_key"):
         score -= MISSING_BUILDING_PENALTY

@@ -126,3 +126,11 @@ def test_a_street_missing_its_first_character_after_its_village():
     # character from it with a stray 社 left over: the reading that explains everything wins.
     stored = address_keys("", {"village": "永丰社区", "street": "永丰三街", "house_number": "2号"})
     assert score_candidate(parse_address("永丰社区丰三街2号"), stored) == ONE_EDIT
+
+
+def test_compounds_of_one_word_are_different_compounds():
+    stored = address_keys(
+        "", {"street": "荷塘1街2弄", "house_number": "1号", "compound": "康乐家园", "building": "1幢"}
+    )
+    assert score_candidate(parse_address("荷塘1街2弄1号康乐小区1幢"), stored) < 0.6
+    assert score_candidate(parse_address("荷塘1街2弄1号康乐家园1幢"), stored) == EXACT
