@@ -247,6 +247,56 @@ _STREET_WORDS = [
     "育才",
     "园林",
 ]
+# Street names every town has (人民路, 中山路…): each township names its first through streets
+# from this pool, in its own order, so the same name + number exists in several townships.
+_COMMON_STREETS = (
+    "人民路",
+    "中山路",
+    "解放路",
+    "建设路",
+    "和平路",
+    "新华街",
+    "胜利路",
+    "文化路",
+    "光明街",
+    "幸福路",
+    "友谊路",
+    "团结路",
+    "青年路",
+    "东风路",
+    "长江路",
+    "工业路",
+    "学府路",
+    "迎宾路",
+    "健康路",
+    "振兴街",
+)
+# Residential compounds (小区) of urban blocks: word + kind.
+_COMPOUND_WORDS = (
+    "阳光",
+    "金色",
+    "幸福",
+    "锦绣",
+    "翠湖",
+    "滨江",
+    "香樟",
+    "梧桐",
+    "紫薇",
+    "丽景",
+    "盛世",
+    "东方",
+    "绿地",
+    "海棠",
+    "兰亭",
+    "明珠",
+    "御景",
+    "康乐",
+    "怡和",
+    "春江",
+)
+_COMPOUND_KINDS = ("花园", "小区", "苑", "家园", "公寓", "雅居")
+# Households per floor of one stairway unit (单元) of an apartment building.
+_HOUSEHOLDS_PER_FLOOR = 2
 _CN_DIGITS = "零一二三四五六七八九十"
 
 
@@ -599,14 +649,36 @@ class _Village:
 
 
 class _Names:
-    """Unique Chinese place and street names drawn from fixed pools with the county's rng."""
+    """Chinese place, street and compound names drawn from fixed pools.
+
+    Place and arterial names are unique in the county; through streets take the common names
+    (:data:`_COMMON_STREETS`) once per township, so 人民路 recurs in every town.  Names come from
+    a generator spawned from the county's (spawning leaves the county's stream untouched, so
+    layouts do not depend on naming).
+    """
 
     def __init__(self, rng: np.random.Generator) -> None:
         self._rng = rng
         self._places = list(rng.permutation(_PLACE_WORDS))
-        self._used: set[str] = set()
+        self._used: set[str] = set(_COMMON_STREETS)
         self._street_words = list(rng.permutation(_STREET_WORDS))
         self._street_i = 0
+        self._name_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
+        self._common: dict[str, list[str]] = {}
+
+    def common_streets(self, township: str) -> list[str]:
+        """The common street names still free in ``township`` (in the township's own order)."""
+        if township not in self._common:
+            self._common[township] = [str(n) for n in self._name_rng.permutation(_COMMON_STREETS)]
+        return self._common[township]
+
+    def compounds(self, n: int) -> list[str]:
+        """``n`` distinct compound names (阳光花园, 梧桐苑…) for one village."""
+        combos = [w + k for w in _COMPOUND_WORDS for k in _COMPOUND_KINDS]
+        order = [combos[i] for i in self._name_rng.permutation(len(combos))]
+        return [
+            order[i % len(order)] + ("" if i < len(order) else f"{i // len(order) + 1}期") for i in range(n)
+        ]
 
     def place(self) -> str:
         while True:
@@ -877,18 +949,30 @@ def _village_grid(v: _Village, names: _Names, rng: np.random.Generator, spacing:
     us = np.arange(umin + u0, umax, spacing)
     vs = np.arange(vmin + v0, vmax, spacing)
     lines = _Streets(names)
+    common = names.common_streets(v.township_name)
+    taken = 0
     lane_no = 1
     street_no = {"u": 1, "v": 1}
     for axis, values, (lo, hi) in (("u", us, (vmin, vmax)), ("v", vs, (umin, umax))):
+        through: str | None = None
+        lane_of_through = 1
         for i, val in enumerate(values):
             ends = np.array([[val, lo], [val, hi]]) if axis == "u" else np.array([[lo, val], [hi, val]])
             line = shapely.LineString(ends @ rot.T).intersection(poly)
             if line.is_empty:
                 continue
             if i % 3 == 0:  # every third line is a through street, the others are lanes
-                n = street_no[axis]
-                street_no[axis] += 1
-                lines.add(line, "street", f"{v.stem}{_cn_number(n)}{'路' if axis == 'u' else '街'}")
+                if taken < len(common):  # the town's 人民路, 中山路… first
+                    through = common[taken]
+                    taken += 1
+                else:
+                    through = f"{v.stem}{_cn_number(street_no[axis])}{'路' if axis == 'u' else '街'}"
+                    street_no[axis] += 1
+                lane_of_through = 1
+                lines.add(line, "street", through)
+            elif kind == "urban" and through is not None:  # numbered lanes off a street: 人民路2弄
+                lines.add(line, "lane", f"{through}{lane_of_through}弄")
+                lane_of_through += 1
             else:
                 lines.add(line, "lane", f"{v.stem}{lane_no}巷")
                 lane_no += 1
@@ -904,7 +988,14 @@ def _village_grid(v: _Village, names: _Names, rng: np.random.Generator, spacing:
     block = iu.ravel() * (len(bv) + 1) + iv.ravel()
     scale = min(1.0, spacing / _BLOCK_M[kind])
     max_fp = tuple(x * scale for x in _MAX_FOOTPRINT_M[kind])
-    return {"centres": centres, "block": block, "angle": angle, "lines": lines, "max_fp": max_fp}
+    return {
+        "centres": centres,
+        "block": block,
+        "angle": angle,
+        "lines": lines,
+        "max_fp": max_fp,
+        "common_taken": taken,
+    }
 
 
 def _cn_number(n: int) -> str:
@@ -949,6 +1040,7 @@ def _populate(villages: list[_Village], streets: _Streets, rng: np.random.Genera
         if len(free) < need[2]:
             raise RuntimeError(f"synthetic village {v.code}: no room for {v.target} households")
         streets.extend(grid["lines"])
+        del streets.names.common_streets(v.township_name)[: grid["common_taken"]]  # now in use
         built = _place_buildings(v, grid, free, need, rng)
         for k in out:
             out[k].append(built[k])
@@ -1086,12 +1178,13 @@ def _assemble(
             "levels": built.levels,
             "height": built.levels.astype(float) * 3.0,
             "households": built.households,
+            "units": _stairway_units(built.households, built.levels),
         },
         geometry=built.footprints,
         crs=metric,
     )
 
-    addresses = _addresses(buildings, villages, built, street_frame, context)
+    addresses = _addresses(buildings, villages, built, street_frame, context, streets.names)
     hh_by_village = addresses.groupby("village_code")["households"].sum()
 
     rows = list(township_rows)
@@ -1131,6 +1224,23 @@ def _assemble(
     )
 
 
+def _compound_names(unit: np.ndarray, village: np.ndarray, names: _Names) -> np.ndarray:
+    """One compound name per numbered unit (an urban block), distinct within its village."""
+    units = pd.unique(unit)
+    village_of = pd.Series(village).groupby(unit).first().reindex(units).to_numpy()
+    out = np.empty(len(units), dtype=object)
+    for v in pd.unique(village_of):
+        members = np.flatnonzero(village_of == v)
+        out[members] = names.compounds(len(members))
+    return out
+
+
+def _stairway_units(households: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Stairway units (单元) of each building: two households a floor each; none if nobody lives there."""
+    per_unit = _HOUSEHOLDS_PER_FLOOR * np.maximum(levels, 1)
+    return np.where(households > 0, np.maximum(1, np.ceil(households / per_unit)), 0).astype(np.int64)
+
+
 def _finish(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """To EPSG:4326 with plain object-dtype text columns (stable across pandas string defaults)."""
     out = frame.to_crs(WGS84)
@@ -1151,8 +1261,11 @@ def _addresses(
     built: _Built,
     streets: gpd.GeoDataFrame,
     context: dict,
+    names: _Names,
 ) -> gpd.GeoDataFrame:
-    """One address per building: urban buildings share a gate number per block (XX路12号3幢)."""
+    """One address per building: urban buildings share a gate number and a compound per block
+    (XX路12号阳光花园3幢).  Numbers run along a street within its township (arterials: the
+    county), so the town's 人民路12号 and the next town's are two addresses."""
     points = shapely.centroid(buildings.geometry.to_numpy())
     urban = np.array([villages[i].kind == "urban" for i in built.village.astype(int)], dtype=bool)
     # The numbered unit: a block (urban compound) or a house (rural).
@@ -1179,12 +1292,23 @@ def _addresses(
     cross = (b[:, 0] - a[:, 0]) * (ux[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (ux[:, 0] - a[:, 0])
     left = cross >= 0
     name = streets["name"].to_numpy()[unit_street]
+    vidx = built.village.astype(int)
+    first_building = pd.Series(np.arange(len(unit))).groupby(unit_series.to_numpy(), sort=False).first()
+    unit_town = np.array([villages[i].township_name for i in vidx[first_building.to_numpy()]], dtype=object)
+    arterial = streets["street_class"].to_numpy()[unit_street] == "arterial"
     # Numbers increase along the street: odd on the left, even on the right; streets with one name
-    # spread over several lines are numbered as one.
-    order = pd.DataFrame({"name": name, "left": left, "pos": pos + unit_street * 0.0})
+    # spread over several lines are numbered as one (per township; arterials county-wide).
+    order = pd.DataFrame(
+        {
+            "town": np.where(arterial, "", unit_town),
+            "name": name,
+            "left": left,
+            "pos": pos + unit_street * 0.0,
+        }
+    )
     order["line_rank"] = pd.Series(unit_street).rank(method="dense").to_numpy()
-    order = order.sort_values(["name", "left", "line_rank", "pos"], kind="stable")
-    rank = order.groupby(["name", "left"], sort=False).cumcount().to_numpy() + 1
+    order = order.sort_values(["town", "name", "left", "line_rank", "pos"], kind="stable")
+    rank = order.groupby(["town", "name", "left"], sort=False).cumcount().to_numpy() + 1
     number = np.empty(len(order), dtype=np.int64)
     number[order.index.to_numpy()] = np.where(order["left"].to_numpy(), 2 * rank - 1, 2 * rank)
 
@@ -1195,8 +1319,8 @@ def _addresses(
     in_unit = _seq_within(unit)
     no_building = np.array(None, dtype=object)  # numpy's stubs refuse a bare None as a where() branch
     building_part = np.where(urban, np.array([f"{i}幢" for i in in_unit], dtype=object), no_building)
+    compound_part = np.where(urban, _compound_names(unit, vidx, names)[pos_of], no_building)
 
-    vidx = built.village.astype(int)
     v_town = np.array([villages[i].township_name for i in vidx], dtype=object)
     v_name = np.array([villages[i].name for i in vidx], dtype=object)
     frame = pd.DataFrame(
@@ -1208,7 +1332,7 @@ def _addresses(
             "village": v_name,
             "street": addr_street.astype(object),
             "house_number": addr_number,
-            "compound": None,
+            "compound": compound_part,
             "building": building_part,
             "unit": None,
             "room": None,

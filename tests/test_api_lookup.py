@@ -96,29 +96,32 @@ def test_address_lookup_normalises_and_scores(client, township):
     # full-width digits, spaces and a different way of writing the prefixes
     body = client.get("/lookup", params={"address": "苏州市 姑苏区 鹤市２巷３号"}).json()
     assert body["normalised"] == "鹤市2巷3号"
+    assert body["parsed"] == {**body["parsed"], "county": "姑苏区", "street": "鹤市2巷", "house_number": "3"}
     assert body["found"] and not body["ambiguous"]
     best = body["matches"][0]
     assert best["address_id"] == "A1"
     assert best["grid"]["code"] == V1 + "00101"
     assert body["grid"]["code"] == V1 + "00101"
-    assert best["score"] == 1.0  # contained verbatim
-    looser = client.get("/lookup", params={"address": "鹤市2巷3号", "min_score": 0.2}).json()
-    assert [m["address_id"] for m in looser["matches"]] == ["A1", "A2"]
-    assert 0.2 <= looser["matches"][1]["score"] < 1 and not looser["ambiguous"]
-    scores = [m["score"] for m in body["matches"]]
-    assert scores == sorted(scores, reverse=True)
+    assert best["score"] == 1.0  # same street and number
+    assert best["village"] == {"code": V1, "name": "鹤市社区"}
+    assert best["township"] == {"code": TOWNSHIP, "name": "平江街道"}
+    # one wrong character in the street still finds it, scored below an exact match
+    typo = client.get("/lookup", params={"address": "鹤市2港5号"}).json()
+    assert [m["address_id"] for m in typo["matches"]] == ["A2"] and not typo["ambiguous"]
+    assert 0.5 <= typo["matches"][0]["score"] < 1 and typo["grid"]["code"] == V1 + "002"
 
 
 def test_ambiguous_addresses_are_flagged_not_hidden(client, township):
     body = client.get("/lookup", params={"address": "桃园社区观前街7号"}).json()
     assert body["ambiguous"] is True
-    assert "different grids" in body["reason"]
+    assert "2 个网格" in body["reason"] and "桃园社区" in body["reason"]
     assert body["grid"] is None
     assert {m["address_id"] for m in body["matches"][:2]} == {"A5", "A6"}
     assert {m["grid"]["code"] for m in body["matches"][:2]} == {V2 + "001", V2 + "002"}
-    # a street name alone fits two house numbers equally well (both contain it verbatim)
+    assert {m["village"]["name"] for m in body["matches"]} == {"桃园社区"}
+    # a street name alone fits two house numbers equally well
     close = client.get("/lookup", params={"address": "桃园路"}).json()
-    assert close["ambiguous"] is True and "2 addresses score within" in close["reason"]
+    assert close["ambiguous"] is True and "2 个地址同样符合" in close["reason"]
     assert [m["score"] for m in close["matches"]] == [1.0, 1.0]
 
 

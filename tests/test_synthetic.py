@@ -148,7 +148,11 @@ def test_addresses_read_as_chinese_standard_addresses(big):
     assert (parts == a["full_text"]).all()
     assert a["full_text"].str.startswith("江苏省苏州市姑苏区").all()
     urban = a[a["village_code"].str.slice(9).astype(int) < 200]
-    assert urban["full_text"].str.fullmatch(r"江苏省苏州市姑苏区.+街道.+社区.+\d+号\d+幢").all()
+    assert urban["compound"].notna().all()
+    assert (
+        urban["full_text"].str.fullmatch(r"江苏省苏州市姑苏区.+街道.+社区.+\d+号\D+\d+幢")
+        & np.array([row.full_text.endswith(f"{row.compound}{row.building}") for row in urban.itertuples()])
+    ).all()
     rural = a[a["village_code"].str.slice(9).astype(int) >= 200]
     assert rural["full_text"].str.fullmatch(r"江苏省苏州市姑苏区.+镇.+村.+\d+号").all()
     # one gate number per street side is never given to two compounds
@@ -206,3 +210,31 @@ def test_bad_village_arguments_are_refused():
         make_village(households=100, kind="suburban")
     with pytest.raises(ValueError):
         make_village(households=100, village_code="320508001000")
+
+
+def test_common_street_names_repeat_across_townships_never_within_one(big):
+    county, _ = big
+    a = county.addresses
+    towns_per_name = a.groupby("street")["township"].nunique()
+    assert towns_per_name.reindex(["人民路", "中山路", "解放路"]).ge(2).all()
+    # the same street + number in several townships: real ambiguity for address lookups
+    spread = a.groupby(["street", "house_number"])["township"].nunique()
+    assert (spread >= 2).sum() >= 50
+    # within a township a street + number + building is one address
+    key = ["township", "street", "house_number", "building"]
+    assert not a.duplicated(key).any()
+
+
+def test_urban_blocks_are_compounds_with_numbered_lanes_and_stairway_units(big):
+    county, _ = big
+    a, b = county.addresses, county.buildings
+    urban = a[a["village_code"].str.slice(9).astype(int) < 200]
+    # one compound per gate, distinct within its village
+    per_gate = urban.groupby(["village_code", "street", "house_number"])["compound"].nunique()
+    assert (per_gate == 1).all()
+    gates = urban.drop_duplicates(["village_code", "street", "house_number"])
+    assert not gates.duplicated(["village_code", "compound"]).any()
+    assert urban["street"].str.fullmatch(r".+路\d+弄|.+街\d+弄").any()  # lanes numbered off a street
+    lived_in = b[b["households"] > 0]
+    assert (lived_in["units"] >= 1).all() and (b.loc[b["households"] == 0, "units"] == 0).all()
+    assert (lived_in["units"] * 2 * lived_in["levels"] >= lived_in["households"]).all()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -46,14 +46,18 @@ _LOOKUP_PARAMETERS = [
         {"type": "string", "enum": list(CRS_NAMES), "default": "wgs84"},
         "wgs84 (GPS), gcj02 (AMap/Tencent) or bd09 (Baidu)",
     ),
-    _param("address", {"type": "string"}, "Chinese address text, e.g. 平江路12号"),
+    _param(
+        "address",
+        {"type": "string"},
+        "Chinese address text as people write it, e.g. 平江路12号, 枫桥镇人民路十二號3栋2单元502",
+    ),
     _param(
         "limit", {"type": "integer", "minimum": 2, "maximum": 50, "default": 5}, "Address matches to return"
     ),
     _param(
         "min_score",
         {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": lookup.MIN_SCORE},
-        "Minimum address similarity",
+        "Minimum address score (1 = same street and number; a street one character away 0.85)",
     ),
 ]
 
@@ -109,6 +113,22 @@ async def lookup_one(request: Request) -> Response:
         hint = lookup.swap_hint(lon, lat)
         raise NotFoundError(detail + (f"; {hint}" if hint else ""))
     return json_text(doc)
+
+
+@router.get("/lookup/suggest")
+def lookup_suggest(
+    request: Request,
+    principal: Reader,
+    q: str = Query(
+        ...,
+        max_length=100,
+        description="The start of an address: 人民路1, 枫桥镇人民, or pinyin initials such as rml",
+    ),
+    limit: int = Query(lookup.MAX_SUGGESTIONS, ge=1, le=lookup.MAX_SUGGESTIONS, description="Suggestions"),
+) -> Response:
+    """Type-ahead for the field app: streets (one per village, with its township) and then
+    standard addresses starting with ``q``; prefix or pinyin-initial matching, at most 10."""
+    return JSONResponse(lookup.suggest_addresses(pool(request), q, limit=limit))
 
 
 class BatchRequest(BaseModel):

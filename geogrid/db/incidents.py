@@ -261,28 +261,26 @@ class AddressMatch:
     similarity: float
 
 
-def resolve_address(conn: Connection, text: str, *, min_similarity: float = 0.3) -> AddressMatch:
+def resolve_address(conn: Connection, text: str, *, min_similarity: float | None = None) -> AddressMatch:
     """The standard address meant by ``text``, matched as ``GET /lookup?address=`` matches it.
 
     Raises :class:`NotFoundError` when nothing resembles the text and :class:`GeogridError`
     naming the candidates when the match is ambiguous: an incident must not be filed in a
     guessed grid.
     """
-    from geogrid.db.lookup import AMBIGUITY_MARGIN, judge_matches, match_addresses, normalise_address
+    from geogrid.db.lookup import MIN_SCORE, match_addresses
 
-    normalised = normalise_address(text or "")
-    if not normalised:
+    if not (text or "").strip():
         raise GeogridError("address text is empty")
     raw = conn.connection.driver_connection
     assert raw is not None  # a checked-out connection always holds its DBAPI connection
     with raw.cursor() as cursor:
-        matches = match_addresses(cursor, [normalised], limit=5, min_score=min_similarity)[0]
-    answer = judge_matches(text, normalised, matches, AMBIGUITY_MARGIN)
+        answer = match_addresses(cursor, [text], limit=5, min_score=min_similarity or MIN_SCORE)[0]
     best = answer.best
     if best is None:
         raise NotFoundError(f"no standard address resembles {text!r}; give lon/lat instead")
     if answer.ambiguous:
-        candidates = "; ".join(m.full_text for m in answer.matches[:5])
+        candidates = "; ".join(f"{m.full_text}（{m.division_label}）" for m in answer.matches[:10])
         raise GeogridError(
             f"address {text!r} is ambiguous ({answer.reason}): {candidates}; give lon/lat or more detail"
         )

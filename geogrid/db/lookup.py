@@ -12,14 +12,20 @@ only passes bytes along.
 
 from __future__ import annotations
 
+import json
 import math
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from geogrid.address import (
+    AddressParts,
+    normalise_address,
+    parse_addresses,
+    query_street_keys,
+    score_candidate,
+)
 from geogrid.coords import CHINA_BBOX, check_lnglat, to_wgs84
 from geogrid.db.rawpool import RawPool, load_sql
 from geogrid.errors import GeogridError, InvalidGeometryError
@@ -36,95 +42,15 @@ __all__ = [
     "wgs84_point",
 ]
 
-#: Default minimum ``word_similarity`` of an address match.
+#: Default minimum score of an address match (see :func:`geogrid.address.score_candidate`).
 MIN_SCORE = 0.5
-#: Matches whose score is within this of the best one make the answer ambiguous.
+#: Matches whose score is within this of the best one, in other grids, make the answer ambiguous.
 AMBIGUITY_MARGIN = 0.05
-
-# The 34 province-level divisions, full names (short forms are derived below).
-_PROVINCES = [
-    "北京市",
-    "天津市",
-    "上海市",
-    "重庆市",
-    "河北省",
-    "山西省",
-    "辽宁省",
-    "吉林省",
-    "黑龙江省",
-    "江苏省",
-    "浙江省",
-    "安徽省",
-    "福建省",
-    "江西省",
-    "山东省",
-    "河南省",
-    "湖北省",
-    "湖南省",
-    "广东省",
-    "海南省",
-    "四川省",
-    "贵州省",
-    "云南省",
-    "陕西省",
-    "甘肃省",
-    "青海省",
-    "台湾省",
-    "内蒙古自治区",
-    "广西壮族自治区",
-    "西藏自治区",
-    "宁夏回族自治区",
-    "新疆维吾尔自治区",
-    "香港特别行政区",
-    "澳门特别行政区",
-]
-_PROVINCE_SHORT = sorted(
-    {re.sub(r"(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)$", "", p) for p in _PROVINCES},
-    key=len,
-    reverse=True,
-)
-_PROVINCE_RE = re.compile(
-    "^(?:" + "|".join(map(re.escape, sorted(_PROVINCES, key=len, reverse=True) + _PROVINCE_SHORT)) + ")"
-)
-# A prefecture-level city/prefecture/league right after the province (or followed by a county).
-_CITY_RE = re.compile(r"^[\u4e00-\u9fff]{2,6}?(?:自治州|地区|盟|市)")
-# A county-level unit: district, county, banner or county-level city.
-_COUNTY_RE = re.compile(r"^[\u4e00-\u9fff]{1,6}?(?:自治县|自治旗|区|县|旗|市)")
-# Whitespace and the punctuation people put between address parts.
-_NOISE_RE = re.compile(r"[\s,，、.。;；:：'\"“”‘’()（）\[\]【】<>《》#＃_-]+")
-
-
-def normalise_address(text: str) -> str:
-    """Normalise Chinese address text for matching.
-
-    Full-width characters become half-width (Unicode NFKC: ``３号`` → ``3号``), whitespace and
-    separators are removed, and a leading province, prefecture-level city and county are
-    stripped, because people write them inconsistently ("江苏苏州姑苏区", "苏州市", none) while the
-    part below the county identifies the address.  A city is only stripped after a province or
-    when a county follows it, and a county only after a city, so a village called "鹤市" or a
-    "工业园区" at the start of the text stays.
-
-    Examples
-    --------
-    >>> normalise_address("江苏省 苏州市 姑苏区 平江街道 钮家巷３号")
-    '平江街道钮家巷3号'
-    >>> normalise_address("苏州市姑苏区平江街道钮家巷3号")
-    '平江街道钮家巷3号'
-    >>> normalise_address("鹤市社区鹤市2巷3号")
-    '鹤市社区鹤市2巷3号'
-    """
-    s = unicodedata.normalize("NFKC", str(text))
-    s = _NOISE_RE.sub("", s)
-    province = _PROVINCE_RE.match(s)
-    rest = s[province.end() :] if province else s
-    city = _CITY_RE.match(rest)
-    if city and (province or _COUNTY_RE.match(rest[city.end() :])):
-        rest = rest[city.end() :]
-        county = _COUNTY_RE.match(rest)
-        # Keep something to search for: never strip the whole text.
-        if county and county.end() < len(rest):
-            rest = rest[county.end() :]
-    return rest or s
+#: Weight of trigram similarity for a query whose street, number or compound finds nothing:
+#: such a match always ranks below a parsed one.
+SIMILARITY_WEIGHT = 0.8
+#: Candidates fetched per query before ranking.
+CANDIDATE_CAP = 50
 
 
 def swap_hint(lon: float, lat: float) -> str | None:
@@ -250,7 +176,8 @@ def lookup_points(
 
 @dataclass(frozen=True)
 class AddressMatch:
-    """One standard address matching a query, with its grid (None if in no published grid)."""
+    """One standard address matching a query, with its village, township and grid (None if in
+    no published grid)."""
 
     address_id: str | None
     full_text: str
@@ -263,7 +190,20 @@ class AddressMatch:
     grid_level: int | None
     grid_name: str | None
     plan_id: int | None
-    division_name: str | None = None
+    village_name: str | None = None
+    township_code: str | None = None
+    township_name: str | None = None
+
+    @property
+    def place(self) -> str:
+        """What the answer is about: the grid, else the village, else the address itself."""
+        return self.grid_code or self.division_code or self.address_id or self.full_text
+
+    @property
+    def division_label(self) -> str:
+        """The township and village names (平江街道鹤市社区), or the village code."""
+        names = "".join(n for n in (self.township_name, self.village_name) if n)
+        return names or self.division_code or "?"
 
     def to_dict(self) -> dict:
         grid = None
@@ -274,6 +214,12 @@ class AddressMatch:
                 "name": self.grid_name,
                 "plan_id": self.plan_id,
             }
+        village = (
+            None if self.division_code is None else {"code": self.division_code, "name": self.village_name}
+        )
+        township = (
+            None if self.township_code is None else {"code": self.township_code, "name": self.township_name}
+        )
         return {
             "address_id": self.address_id,
             "full_text": self.full_text,
@@ -282,7 +228,9 @@ class AddressMatch:
             "lat": self.lat,
             "households": self.households,
             "division_code": self.division_code,
-            "division_name": self.division_name,
+            "division_name": self.village_name,
+            "village": village,
+            "township": township,
             "grid": grid,
         }
 
@@ -291,9 +239,10 @@ class AddressMatch:
 class AddressLookup:
     """The answer to one address query.
 
-    ``ambiguous`` is True when the best match is not clearly the best: another match scores
-    within :data:`AMBIGUITY_MARGIN` of it, or the same address text lies in different
-    grids.  ``reason`` then says which; ``matches`` always holds every candidate.
+    ``ambiguous`` is True when the matches scoring within :data:`AMBIGUITY_MARGIN` of the best
+    lie in more than one grid (or village, where no plan is published): the text does not say
+    which, so no grid is answered.  ``reason`` then names them; ``matches`` always holds every
+    such candidate, with its division names.  ``parsed`` holds the query's components.
     """
 
     query: str
@@ -301,6 +250,7 @@ class AddressLookup:
     matches: list[AddressMatch] = field(default_factory=list)
     ambiguous: bool = False
     reason: str | None = None
+    parsed: dict | None = None
 
     @property
     def best(self) -> AddressMatch | None:
@@ -311,6 +261,7 @@ class AddressLookup:
         return {
             "query": self.query,
             "normalised": self.normalised,
+            "parsed": self.parsed,
             "found": best is not None,
             "ambiguous": self.ambiguous,
             "reason": self.reason,
@@ -319,73 +270,129 @@ class AddressLookup:
         }
 
 
-def judge_matches(query: str, normalised: str, matches: list[AddressMatch], margin: float) -> AddressLookup:
-    if len(matches) < 2:
-        return AddressLookup(query, normalised, matches)
+def judge_matches(
+    query: str, parts: AddressParts, matches: list[AddressMatch], *, limit: int, margin: float
+) -> AddressLookup:
+    """Order matches best first and decide whether the best one is certain.
+
+    Examples
+    --------
+    >>> from geogrid.address import parse_address
+    >>> def m(grid, score):
+    ...     return AddressMatch("a", "人民路1号", score, 0, 0, 1, "320508100201", grid, 3, None, 1)
+    >>> judge_matches("人民路1号", parse_address("人民路1号"), [m("g1", 1.0), m("g2", 0.4)], limit=5, margin=0.05).ambiguous
+    False
+    >>> judge_matches("人民路1号", parse_address("人民路1号"), [m("g1", 1.0), m("g2", 1.0)], limit=5, margin=0.05).ambiguous
+    True
+    """
+    matches = sorted(matches, key=lambda m: (-m.score, m.address_id or "", m.full_text))
+    parsed = {k: v for k, v in parts.components().items() if v is not None}
+    if not matches:
+        return AddressLookup(query, parts.text, [], parsed=parsed)
     best = matches[0]
-    close = [m for m in matches[1:] if best.score - m.score <= margin]
-    same_text_grids = {m.grid_code for m in matches if m.full_text == best.full_text}
-    reason = None
-    if len(same_text_grids) > 1:
-        reason = f"the same address text lies in {len(same_text_grids)} different grids"
-    elif close:
-        grids = {best.grid_code, *(m.grid_code for m in close)}
-        where = f" in {len(grids)} different grids" if len(grids) > 1 else " in the same grid"
-        reason = f"{len(close) + 1} addresses score within {margin} of the best{where}"
-    return AddressLookup(query, normalised, matches, ambiguous=reason is not None, reason=reason)
+    tied = [m for m in matches if best.score - m.score <= margin]
+    places: dict[str, AddressMatch] = {}
+    for m in tied:
+        places.setdefault(m.place, m)
+    if len(places) < 2:
+        return AddressLookup(query, parts.text, matches[:limit], parsed=parsed)
+    what = "网格" if all(m.grid_code for m in places.values()) else "村/社区"
+    names = "、".join(f"{m.division_label}{m.grid_name or ''}" for m in places.values())
+    reason = f"{len(tied)} 个地址同样符合（分值相差不超过 {margin}），分属 {len(places)} 个{what}：{names}"
+    return AddressLookup(query, parts.text, matches[: max(limit, len(tied))], True, reason, parsed)
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _query_document(parts: AddressParts) -> dict:
+    exact, fuzzy = query_street_keys(parts)
+    return {
+        "number": parts.house_number,
+        "exact": exact,
+        "fuzzy": fuzzy if parts.house_number is not None else [],
+        "compound": parts.compound,
+        "text": parts.text,
+        "pattern": "%" + _escape_like(parts.text) + "%",
+    }
+
+
+_CANDIDATE_KEYS = (
+    "province",
+    "city",
+    "county",
+    "street_key",
+    "number_key",
+    "compound_key",
+    "building_key",
+    "unit_key",
+    "room_key",
+    "township_key",
+    "village_key",
+)
+
+
+def _ranked(parts: AddressParts, row: tuple) -> AddressMatch | None:
+    parsed, similarity = row[1], row[2]
+    _id, source_id, full_text, households, division, lon, lat = row[3:10]
+    keys = dict(zip(_CANDIDATE_KEYS, row[10:21], strict=True))
+    village_name, township_code, township_name, code, level, name, plan = row[21:28]
+    score = score_candidate(parts, keys) if parsed else SIMILARITY_WEIGHT * float(similarity)
+    if score is None:
+        return None
+    return AddressMatch(
+        source_id if source_id is not None else str(_id),
+        full_text,
+        float(score),
+        float(lon),
+        float(lat),
+        int(households),
+        division,
+        code,
+        level,
+        name,
+        plan,
+        village_name,
+        township_code,
+        township_name,
+    )
+
+
 def match_addresses(
-    cursor, normalised: Sequence[str], *, limit: int, min_score: float
-) -> list[list[AddressMatch]]:
-    """Run the one-statement address match on a DB-API ``cursor`` (psycopg2) for normalised texts.
+    cursor,
+    texts: Sequence[str],
+    *,
+    limit: int = 5,
+    min_score: float = MIN_SCORE,
+    margin: float = AMBIGUITY_MARGIN,
+) -> list[AddressLookup]:
+    """Parse, fetch candidates in one statement on a DB-API ``cursor`` (psycopg2) and rank.
 
     Shared by the lookup endpoints (pooled raw connections) and incident reporting (inside a
     SQLAlchemy transaction), so an address resolves the same way everywhere.
     """
-    results: list[list[AddressMatch]] = [[] for _ in normalised]
+    parts = parse_addresses(texts)
+    for i, p in enumerate(parts):
+        if not p.text:
+            raise GeogridError(f"address text at index {i} is empty")
     # Session setting on a pooled connection: every address query sets it first.
-    cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", (str(min_score),))
-    likes = ["%" + _escape_like(n) + "%" for n in normalised]
-    cursor.execute(load_sql("lookup_addresses"), {"texts": normalised, "likes": likes, "k": limit})
+    threshold = min(1.0, min_score / SIMILARITY_WEIGHT)
+    cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", (str(threshold),))
+    document = json.dumps([_query_document(p) for p in parts], ensure_ascii=False)
+    cursor.execute(
+        load_sql("lookup_address_candidates"),
+        {"queries": document, "cap": CANDIDATE_CAP, "k": max(limit, 10)},
+    )
+    found: list[list[AddressMatch]] = [[] for _ in parts]
     for row in cursor.fetchall():
-        (
-            index,
-            _id,
-            source_id,
-            full_text,
-            households,
-            division,
-            lon,
-            lat,
-            score,
-            code,
-            level,
-            name,
-            plan,
-            division_name,
-        ) = row
-        results[index].append(
-            AddressMatch(
-                source_id if source_id is not None else str(_id),
-                full_text,
-                float(score),
-                float(lon),
-                float(lat),
-                int(households),
-                division,
-                code,
-                level,
-                name,
-                plan,
-                division_name,
-            )
-        )
-    return results
+        match = _ranked(parts[row[0]], row)
+        if match is not None and match.score >= min_score:
+            found[row[0]].append(match)
+    return [
+        judge_matches(t, p, m, limit=limit, margin=margin)
+        for t, p, m in zip(texts, parts, found, strict=True)
+    ]
 
 
 def lookup_addresses(
@@ -398,23 +405,24 @@ def lookup_addresses(
 ) -> list[AddressLookup]:
     """Match many address texts against the standard addresses in one statement.
 
-    Each text is normalised (:func:`normalise_address`) and matched through the GIN
-    trigram index: the score is 1 when an address contains the text verbatim, else
-    pg_trgm's ``word_similarity``.  Up to ``limit`` matches scoring at least ``min_score``
-    are returned best first, each with its published grid.
+    Each text is normalised and parsed (:func:`geogrid.address.parse_address`: traditional
+    characters, numerals either way, full-width digits, synonyms, province/city/county
+    prefixes); candidates sharing its street (or a street one character away) and house
+    number, or its compound, are ranked by :func:`geogrid.address.score_candidate`.  Text
+    that does not parse falls back to trigram similarity, weighted below any parsed match.
 
     Parameters
     ----------
     pool
         Connections to the database.
     texts
-        Address texts as people type them (full-width digits, spaces, prefixes welcome).
+        Address texts as people type them.
     limit
-        Matches kept per text (at least 2, so that ambiguity can be seen).
+        Matches kept per text (an ambiguous answer keeps every tied candidate).
     min_score
-        Minimum word similarity in ``(0, 1]``.
+        Minimum score in ``(0, 1]``.
     margin
-        Score difference under which two matches make the answer ambiguous.
+        Score difference under which matches in different grids make the answer ambiguous.
 
     Examples
     --------
@@ -423,14 +431,8 @@ def lookup_addresses(
     """
     if not 0.0 < min_score <= 1.0:
         raise GeogridError(f"min_score must be in (0, 1], got {min_score}")
-    limit = max(2, int(limit))
-    normalised = [normalise_address(t) for t in texts]
-    for i, n in enumerate(normalised):
-        if not n:
-            raise GeogridError(f"address text at index {i} is empty")
     with pool.connection() as conn, conn.cursor() as cur:
-        results = match_addresses(cur, normalised, limit=limit, min_score=min_score)
-    return [judge_matches(t, n, m, margin) for t, n, m in zip(texts, normalised, results, strict=True)]
+        return match_addresses(cur, texts, limit=max(1, int(limit)), min_score=min_score, margin=margin)
 
 
 def lookup_address(pool: RawPool, text: str, **options) -> AddressLookup:
@@ -438,8 +440,65 @@ def lookup_address(pool: RawPool, text: str, **options) -> AddressLookup:
 
     Examples
     --------
-    >>> r = lookup_address(pool_for(engine), "江苏省苏州市姑苏区鹤市2巷3号")   # doctest: +SKIP
-    >>> r.ambiguous, r.reason                                               # doctest: +SKIP
-    (True, '2 addresses score within 0.05 of the best in 2 different grids')
+    >>> r = lookup_address(pool_for(engine), "人民路12号")                   # doctest: +SKIP
+    >>> r.ambiguous, [m.division_label for m in r.matches]                  # doctest: +SKIP
+    (True, ['枫桥镇枫门村', '和平镇新庄村'])
     """
     return lookup_addresses(pool, [text], **options)[0]
+
+
+#: Most suggestions :func:`suggest_addresses` returns.
+MAX_SUGGESTIONS = 10
+
+
+def _division(code: str | None, name: str | None) -> dict | None:
+    return None if code is None else {"code": code, "name": name}
+
+
+def suggest_addresses(pool: RawPool, text: str, *, limit: int = MAX_SUGGESTIONS) -> dict:
+    """Type-ahead for the field app: streets, then standard addresses, starting with ``text``.
+
+    ``text`` is normalised like a lookup (traditional characters, numerals, full-width...);
+    a leading township or village narrows the suggestions to it; pinyin initials (``rml`` for
+    人民路) match too.  Streets come one per village, with the township and village names.
+
+    Returns
+    -------
+    dict
+        ``{"query", "suggestions": [{"kind": "street"|"address", "text", "village", "township",
+        "addresses" (streets), "address_id", "full_text" (addresses)}]}``, at most ``limit``
+        (≤ :data:`MAX_SUGGESTIONS`).
+
+    Examples
+    --------
+    >>> [s["text"] for s in suggest_addresses(pool_for(engine), "rml")["suggestions"]][:2]  # doctest: +SKIP
+    ['人民路', '人民路']
+    """
+    from geogrid.address import suggest_keys
+
+    if not text.strip():
+        raise GeogridError("q is empty: type the start of a street or address")
+    limit = max(1, min(int(limit), MAX_SUGGESTIONS))
+    keys = suggest_keys(text)
+    if not (keys["prefix"] or keys["initials"] or keys["township"] or keys["village"]):
+        raise GeogridError(f"q {text!r} has nothing to match once normalised")
+    params = {
+        "prefix": None if keys["prefix"] is None else _escape_like(keys["prefix"]) + "%",
+        "initials": None if keys["initials"] is None else _escape_like(keys["initials"]) + "%",
+        "township": keys["township"],
+        "village": keys["village"],
+        "n": limit,
+    }
+    with pool.connection() as conn, conn.cursor() as cur:
+        cur.execute(load_sql("lookup_suggest"), params)
+        rows = cur.fetchall()
+    suggestions = []
+    for kind, shown, count, address_id, full_text, village, village_name, town, town_name in rows[:limit]:
+        item = {"kind": kind, "text": shown}
+        if kind == "street":
+            item["addresses"] = count
+        else:
+            item |= {"address_id": address_id, "full_text": full_text}
+        item |= {"village": _division(village, village_name), "township": _division(town, town_name)}
+        suggestions.append(item)
+    return {"query": text, "suggestions": suggestions}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -20,6 +20,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from geogrid.db.address_index import keys_frame
 from geogrid.errors import ImportRowsError, RowError
 from geogrid.frames import ADDRESS_COMPONENTS, WGS84
 
@@ -37,6 +38,8 @@ class TableSpec:
     json_columns: tuple[tuple[str, str], ...] = ()
     # frame column name (geogrid.frames) -> table column name
     renames: tuple[tuple[str, str], ...] = ()
+    # columns computed from the frame when it is loaded (e.g. the matching keys of addresses)
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
 
 DIVISIONS = TableSpec(
@@ -49,6 +52,7 @@ ADDRESSES = TableSpec(
     "Point",
     key="source_id",
     renames=(("address_id", "source_id"), ("village_code", "division_code")),
+    derive=keys_frame,
 )
 STREETS = TableSpec(
     "streets",
@@ -99,6 +103,11 @@ def _prepare(frame: gpd.GeoDataFrame, spec: TableSpec) -> tuple[pd.DataFrame, li
         if c in out:
             # A JSON column missing on some rows arrives as NaN: give those rows the empty value.
             out[c] = [json.dumps(v, ensure_ascii=False) if _present(v) else empty for v in out[c]]
+    if spec.derive is not None:
+        derived = spec.derive(frame)
+        for c in derived.columns:
+            out[c] = derived[c].to_numpy()
+        columns += list(derived.columns)
     out["__wkb"] = shapely.to_wkb(geoms, hex=True, output_dimension=2)
     return out, columns
 
