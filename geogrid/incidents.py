@@ -2,7 +2,7 @@
 
 Pure logic: no database, no settings.  :mod:`geogrid.db.incidents` applies it under a row
 lock and writes the history; the API maps :class:`~geogrid.errors.ConflictError` to 409 and
-:class:`ActionForbiddenError` to 403.
+:class:`~geogrid.errors.ActionForbiddenError` to 403 (both in the API's one error table).
 
 The closed loop::
 
@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from geogrid.errors import ConflictError, GeogridError
+from geogrid.errors import ActionForbiddenError, ConflictError, GeogridError
 
 STATUSES: tuple[str, ...] = (
     "reported",
@@ -145,10 +145,6 @@ TRANSITIONS: dict[str, Transition] = {
     )
 }
 ACTIONS: tuple[str, ...] = tuple(TRANSITIONS)
-
-
-class ActionForbiddenError(GeogridError):
-    """The caller's role or scope does not allow this action on this incident (HTTP 403)."""
 
 
 class CategoryError(GeogridError):
@@ -346,7 +342,7 @@ def authorize(
     >>> authorize(Actor("r", "resident"), "accept", grid_code=None, department=None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geogrid.incidents.ActionForbiddenError: role 'resident' may not accept incidents; ...
+    geogrid.errors.ActionForbiddenError: role 'resident' may not accept incidents; ...
     """
     t = TRANSITIONS.get(action)
     if t is None:
@@ -371,6 +367,57 @@ def authorize(
             f"department {actor.department!r} acts only on incidents dispatched to it; "
             f"this one is with {department!r}"
         )
+
+
+# --- who may report, with which source ----------------------------------------------------------
+
+#: Roles that may report.  Anonymous callers may not: every report must be attributable to a
+#: key, because residents see their own reports by key name, idempotency keys are per caller,
+#: and an open form would be an anonymous spam channel into a government work queue (a public
+#: kiosk gets a ``resident`` key).
+REPORTER_ROLES = frozenset({"resident", "worker", "dispatcher", "admin"})
+#: The source a report gets when the reporter does not say.
+DEFAULT_SOURCE: dict[str, str] = {
+    "resident": "resident",
+    "worker": "patrol",
+    "dispatcher": "hotline",
+    "admin": "hotline",
+}
+
+
+def report_source(role: str, requested: str | None = None) -> str:
+    """The source of a report by a key of ``role`` that asked for ``requested`` (or nothing).
+
+    Residents report as residents (a resident cannot claim to be the 12345 hotline); grid
+    workers default to patrol, dispatch centres to the hotline.
+
+    Raises
+    ------
+    ActionForbiddenError
+        The role may not report, or may not report with that source.
+
+    Examples
+    --------
+    >>> report_source("worker"), report_source("dispatcher", "resident")
+    ('patrol', 'resident')
+    >>> report_source("resident", "hotline")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.ActionForbiddenError: 群众只能以“群众上报”来源上报 / residents report with source 'resident', ...
+    """
+    if role not in REPORTER_ROLES:
+        raise ActionForbiddenError(
+            f"角色 {role} 不能上报事件 / role {role!r} may not report incidents; "
+            f"allowed: {', '.join(sorted(REPORTER_ROLES))}"
+        )
+    source = requested or DEFAULT_SOURCE[role]
+    if source not in SOURCES:
+        raise GeogridError(f"source must be one of {list(SOURCES)}, got {source!r}")
+    if role == "resident" and source != "resident":
+        raise ActionForbiddenError(
+            f"群众只能以“群众上报”来源上报 / residents report with source 'resident', not {source!r}"
+        )
+    return source
 
 
 # --- applying an action --------------------------------------------------------------------------

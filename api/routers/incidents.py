@@ -1,11 +1,10 @@
 """Incidents: report (with photos and an Idempotency-Key), list, read, act, merge, overdue.
 
-Who may do what (see :mod:`geogrid.incidents` for the per-action table):
+Who may do what lives in the pure workflow (:mod:`geogrid.incidents`: the per-action table,
+:func:`~geogrid.incidents.report_source` for reports); refusals are
+:class:`~geogrid.errors.ActionForbiddenError`, answered 403 by the error table.
 
-- report: residents, grid workers, dispatchers and admins.  Anonymous callers may not: every
-  report must be attributable to a key, because residents see their own reports by key name,
-  idempotency keys are per caller, and an open form would be an anonymous spam channel into
-  a government work queue.  (A public kiosk gets a ``resident`` key.)
+- report: residents, grid workers, dispatchers and admins, never anonymously;
 - read: dispatchers, admins, viewers and planners everything (viewers/planners never the
   reporter's contact); grid workers their grids; departments what was dispatched to them;
   residents their own reports.
@@ -13,7 +12,6 @@ Who may do what (see :mod:`geogrid.incidents` for the per-action table):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -24,53 +22,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_principal, get_settings
+from api.filters import (  # noqa: F401 - also imported from here by older callers
+    IncidentFilters,
+    actor_of,
+    filters_from,
+    for_audience,
+    get_catalogue,
+    is_public_reader,
+    parse_time,
+    require_key,
+    split_list,
+)
 from api.names import Names
 from api.routers._shared import json_object
 from api.settings import Settings
 from geogrid import incidents as wf
-from geogrid.coords import BBox, to_wgs84
+from geogrid.coords import to_wgs84
 from geogrid.db import incidents as store
 from geogrid.db.lookup import normalise_address
-from geogrid.errors import NotFoundError
+from geogrid.errors import ActionForbiddenError, NotFoundError
 from geogrid.limits import check_text
-from geogrid.times import DEFAULT_TIMEZONE, local_iso, parse_local
+from geogrid.times import DEFAULT_TIMEZONE, local_iso
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
-REPORTER_ROLES = frozenset({"resident", "worker", "dispatcher", "admin"})
-# The source a report gets when the caller does not say (a resident cannot claim "hotline").
-DEFAULT_SOURCE = {"resident": "resident", "worker": "patrol", "dispatcher": "hotline", "admin": "hotline"}
 MAX_PHOTOS = 9
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-
-# --- shared helpers (also used by the Open311, stats, heatmap and maps routers) -----------------------
-
-
-def get_catalogue(request: Request) -> wf.Catalogue:
-    """The category catalogue of this app, read once from ``settings.incident_catalogue``."""
-    state = request.app.state
-    cat = getattr(state, "incident_catalogue", None)
-    if cat is None:
-        cat = wf.load_catalogue(state.settings.incident_catalogue)
-        state.incident_catalogue = cat
-    return cat
-
-
-def actor_of(principal: Principal) -> wf.Actor:
-    return wf.Actor(principal.name, principal.role, dict(principal.scope or {}))
-
-
-def require_key(principal: Principal = Depends(get_principal)) -> Principal:
-    if principal.anonymous:
-        raise HTTPException(
-            401, "an API key is required for incidents", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return principal
-
-
-def forbidden_as_403(exc: wf.ActionForbiddenError) -> HTTPException:
-    return HTTPException(403, str(exc))
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -82,68 +59,6 @@ def sniff_image(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
-
-
-def parse_time(value: str | None, name: str, tz: str = DEFAULT_TIMEZONE) -> datetime | None:
-    """ISO 8601 date or datetime; one without an offset is read in the county's zone ``tz``."""
-    if value is None or value == "":
-        return None
-    return parse_local(value, tz, name=name)
-
-
-def split_list(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
-
-
-def filters_from(
-    *,
-    status: str | None = None,
-    category: str | None = None,
-    source: str | None = None,
-    division: str | None = None,
-    grid_code: str | None = None,
-    department: str | None = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    bbox: str | None = None,
-    catalogue: wf.Catalogue | None = None,
-    tz: str = DEFAULT_TIMEZONE,
-) -> store.Filters:
-    """Incident filters from query parameters; with a ``catalogue``, categories may be given by
-    their Chinese names (``矛盾纠纷``, ``邻里纠纷``) as well as by code."""
-    if catalogue is not None and category:
-        category = ",".join(catalogue.code_of(c) for c in split_list(category))
-    return store.Filters(
-        status=split_list(status),
-        category=category or None,
-        source=source or None,
-        division=division or None,
-        grid_code=grid_code or None,
-        department=department or None,
-        date_from=parse_time(date_from, "from", tz),
-        date_to=parse_time(date_to, "to", tz),
-        bbox=BBox.parse(bbox) if bbox else None,
-    )
-
-
-def is_public_reader(principal: Principal) -> bool:
-    """Anonymous callers and residents get the public view of other people's reports."""
-    return principal.role in wf.PUBLIC_READER_ROLES
-
-
-def for_audience(f: store.Filters, principal: Principal, catalogue: wf.Catalogue) -> store.Filters:
-    """``f`` narrowed to what ``principal`` may count or see: public readers the public
-    categories (never rejected or merged reports), staff what their scope allows.
-
-    A public reader who names only non-public categories gets a 403 rather than silent zeros."""
-    if is_public_reader(principal):
-        asked = [c.strip() for c in (f.category or "").split(",") if c.strip()]
-        public = set(catalogue.public_codes)
-        visible = [c for c in asked if c in public or any(m.major_code == c and m.public for m in catalogue)]
-        if asked and not visible:
-            raise HTTPException(403, f"类别 {f.category} 不公开 / category {f.category} is not public")
-        return replace(f, public_codes=catalogue.public_codes)
-    return replace(f, visible_to=actor_of(principal))
 
 
 def incident_json(
@@ -193,7 +108,7 @@ def _may(actor: wf.Actor, action: str, inc: store.Incident) -> bool:
         wf.authorize(
             actor, action, grid_code=inc.grid_code, department=inc.department, village_code=inc.village_code
         )
-    except wf.ActionForbiddenError:
+    except ActionForbiddenError:
         return False
     return True
 
@@ -219,7 +134,10 @@ def visible_incident(engine: Engine, public_id: str, actor: wf.Actor) -> store.I
         reporter_key_name=inc.reporter_key_name,
         village_code=inc.village_code,
     ):
-        raise HTTPException(403, f"incident {public_id} is outside what {actor.role} {actor.name!r} may see")
+        raise ActionForbiddenError(
+            f"事件 {public_id} 不在可查看范围内 / incident {public_id} is outside what {actor.role} "
+            f"{actor.name!r} may see"
+        )
     return inc
 
 
@@ -312,14 +230,7 @@ def report(
         raise HTTPException(
             401, "an API key is required to report incidents", headers={"WWW-Authenticate": "Bearer"}
         )
-    if principal.role not in REPORTER_ROLES:
-        raise HTTPException(
-            403,
-            f"role {principal.role!r} may not report incidents; allowed: {', '.join(sorted(REPORTER_ROLES))}",
-        )
-    source = body.source or DEFAULT_SOURCE[principal.role]
-    if principal.role == "resident" and source != "resident":
-        raise HTTPException(403, f"residents report with source 'resident', not {source!r}")
+    source = wf.report_source(principal.role, body.source)
     address_text = (body.address or "").strip() or None
     if address_text is not None:
         check_text(normalise_address(address_text), field="address", limit=settings.address_max_chars)
@@ -413,15 +324,7 @@ async def create_incident(
 @router.get("", summary="List incidents visible to the caller")
 def list_incidents(
     request: Request,
-    status: str | None = Query(None, description="comma-separated statuses"),
-    category: str | None = Query(None, description="major or minor category code(s) or name(s)"),
-    source: str | None = None,
-    division: str | None = Query(None, description="township/village/grid code (prefix)"),
-    grid_code: str | None = None,
-    department: str | None = None,
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    bbox: str | None = Query(None, description="west,south,east,north"),
+    f: IncidentFilters,
     limit: int = Query(50, ge=1),
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(require_key),
@@ -432,19 +335,6 @@ def list_incidents(
     if limit > settings.page_limit_max:
         raise HTTPException(400, f"limit must be at most {settings.page_limit_max}")
     actor = actor_of(principal)
-    f = filters_from(
-        status=status,
-        category=category,
-        source=source,
-        division=division,
-        grid_code=grid_code,
-        department=department,
-        date_from=date_from,
-        date_to=date_to,
-        bbox=bbox,
-        catalogue=catalogue,
-        tz=settings.timezone,
-    )
     page = store.list_incidents(engine, actor=actor, filters=f, limit=limit, offset=offset)
     names = Names.for_incidents(engine, catalogue, page.items)
     out: dict[str, Any] = {
@@ -464,9 +354,8 @@ def list_incidents(
 
 @router.get("/overdue", summary="Incidents past a deadline now (or at `at`)")
 def overdue_incidents(
+    f: IncidentFilters,
     at: str | None = Query(None, description="ISO time to evaluate at (default: now)"),
-    division: str | None = None,
-    category: str | None = None,
     limit: int = Query(1000, ge=1, le=10_000),
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
@@ -476,13 +365,7 @@ def overdue_incidents(
     tz = settings.timezone
     now = parse_time(at, "at", tz) or datetime.now(UTC)
     actor = actor_of(principal)
-    items = store.overdue(
-        engine,
-        now=now,
-        actor=actor,
-        filters=filters_from(division=division, category=category, catalogue=catalogue),
-        limit=limit,
-    )
+    items = store.overdue(engine, now=now, actor=actor, filters=f, limit=limit)
     names = Names.for_incidents(engine, catalogue, items)
     return {
         "at": local_iso(now, tz),
@@ -549,20 +432,17 @@ def post_transition(
     settings: Settings = Depends(get_settings),
 ) -> dict:
     actor = actor_of(principal)
-    try:
-        inc = store.transition(
-            engine,
-            public_id,
-            body.action,
-            actor=actor,
-            catalogue=catalogue,
-            note=body.note,
-            department=body.department,
-            level=body.level,
-            assignee=body.assignee,
-        )
-    except wf.ActionForbiddenError as exc:
-        raise forbidden_as_403(exc) from None
+    inc = store.transition(
+        engine,
+        public_id,
+        body.action,
+        actor=actor,
+        catalogue=catalogue,
+        note=body.note,
+        department=body.department,
+        level=body.level,
+        assignee=body.assignee,
+    )
     names = Names.for_incidents(engine, catalogue, [inc])
     return incident_json(
         engine,
@@ -629,10 +509,7 @@ def post_merge(
     settings: Settings = Depends(get_settings),
 ) -> dict:
     actor = actor_of(principal)
-    try:
-        target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note)
-    except wf.ActionForbiddenError as exc:
-        raise forbidden_as_403(exc) from None
+    target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note)
     names = Names.for_incidents(engine, catalogue, [target])
     return incident_json(
         engine,

@@ -66,8 +66,6 @@ class Open311Route(APIRoute):
                     for e in exc.errors()
                 )
                 return _error(400, detail)
-            except wf.ActionForbiddenError as exc:
-                return _error(403, str(exc))
             except GeogridError as exc:
                 return _error(status_for(exc), str(exc))
 
