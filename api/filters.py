@@ -2,7 +2,7 @@
 
 Listings, the overdue list, statistics, heatmaps and the dashboard all select incidents with
 the same query parameters (``status``, ``category``, ``source``, ``division``, ``grid_code``,
-``department``, ``from``, ``to``, ``bbox``).  They are declared once, in
+``department``, ``centre``, ``from``, ``to``, ``bbox``).  They are declared once, in
 :func:`incident_filters`, and every router takes them as :data:`IncidentFilters`; categories
 may be given by code or by Chinese name, departments by code or by name, and times without
 an offset are read in the county's zone.
@@ -15,13 +15,16 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
+from sqlalchemy.engine import Engine
 
-from api.deps import Principal, get_principal, get_settings
+from api.deps import Principal, get_engine, get_principal, get_settings
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.coords import BBox
 from geogrid.db import incidents as store
+from geogrid.db.organisation import department_code
 from geogrid.errors import ActionForbiddenError
+from geogrid.organisation import full_division_code
 from geogrid.times import DEFAULT_TIMEZONE, parse_local
 
 
@@ -98,14 +101,22 @@ def incident_filters(
     division: str | None = Query(None, description="county/township/village/grid code (prefix)"),
     grid_code: str | None = Query(None, description="one grid (15 or 17 digits)"),
     department: str | None = Query(None, description="department code or Chinese name"),
+    centre: str | None = Query(
+        None, description="the centre (综治中心) whose queue holds them: its division code"
+    ),
     date_from: str | None = Query(None, alias="from", description="reported at or after (ISO 8601)"),
     date_to: str | None = Query(None, alias="to", description="reported before (ISO 8601)"),
     bbox: str | None = Query(None, description="west,south,east,north (WGS-84)"),
+    engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> store.Filters:
     """The incident filters of a request (the one declaration of these query parameters)."""
-    return filters_from(
+    if department:
+        department = department_code(engine, department)
+    if centre:
+        centre = full_division_code(centre)
+    f = filters_from(
         status=status,
         category=category,
         source=source,
@@ -118,6 +129,7 @@ def incident_filters(
         catalogue=catalogue,
         tz=settings.timezone,
     )
+    return replace(f, centre=centre or None)
 
 
 #: The incident filters of a request, as a dependency.

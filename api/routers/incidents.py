@@ -12,6 +12,7 @@ Who may do what lives in the pure workflow (:mod:`geogrid.incidents`: the per-ac
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -70,47 +71,86 @@ def incident_json(
     detail: bool = False,
     tz: str = DEFAULT_TIMEZONE,
     endpoint: str | None = None,
+    separation: bool = True,
 ) -> dict:
     """An incident as the API shows it to ``actor``, with the Chinese names of its codes.  The
     reporter's name and contact come only with ``detail`` (never in lists) and only to those who
     handle the incident; every such read by someone other than the reporter is written to the
-    audit table."""
+    audit table.  The detail also carries the history, the summonses (吹哨: who was summoned,
+    who checked in and acted, on time or not), the 督办 and the flags raised."""
     contact = detail and wf.may_see_contact(
         actor,
         grid_code=inc.grid_code,
         department=inc.department,
         reporter_key_name=inc.reporter_key_name,
         village_code=inc.village_code,
+        summoned=inc.summoned,
     )
     out = inc.as_json(contact=contact, tz=tz)
     if contact and (inc.reporter_name or inc.reporter_contact) and actor.name != inc.reporter_key_name:
         store.record_contact_read(engine, inc.id, actor, endpoint=endpoint)
-    out["allowed_actions"] = [a for a in wf.allowed_actions(inc.status) if _may(actor, a, inc)]
-    if detail:
-        out["history"] = [_history_json(h, tz) for h in store.history(engine, inc.public_id)]
-        out["merged"] = [
-            {"id": m, "history": [_history_json(h, tz) for h in store.history(engine, m)]}
-            for m in store.merged_ids(engine, inc.public_id)
-        ]
-        out["photos"] = [
-            {
-                "url": f"/incidents/{inc.public_id}/photos/{p.id}",
-                "content_type": p.content_type,
-                "size": p.size,
-            }
-            for p in store.photos(engine, inc.public_id)
-        ]
-    return names.incident(out)
+    out["allowed_actions"] = [
+        a for a in wf.allowed_actions(inc.status) if inc.may(actor, a, separation=separation)
+    ]
+    if not detail:
+        return names.incident(out)
+    out["history"] = [_history_json(h, tz) for h in store.history(engine, inc.public_id)]
+    out["merged"] = [
+        {"id": m, "history": [_history_json(h, tz) for h in store.history(engine, m)]}
+        for m in store.merged_ids(engine, inc.public_id)
+    ]
+    out["photos"] = [
+        {"url": f"/incidents/{inc.public_id}/photos/{p.id}", "content_type": p.content_type, "size": p.size}
+        for p in store.photos(engine, inc.public_id)
+    ]
+    out.update(dispatch_records(engine, inc.public_id, tz))
+    codes = [c for h in out["history"] for c in _org_codes(h.get("details") or {})]
+    codes += [
+        c for s in out["summons"] for c in (s["centre_code"], *(d["department"] for d in s["departments"]))
+    ]
+    codes += [c for v in out["supervisions"] for c in (v["centre_code"], v["target_code"])]
+    named = replace(names, org={**names.org, **Names.lookup(engine, names.catalogue, [], codes).org})
+    for s in out["summons"]:
+        named.add_org(s, "centre_code")
+        for d in s["departments"]:
+            named.add_org(d, "department")
+    for v in out["supervisions"]:
+        named.add_org(v, "centre_code")
+        v["target_name"] = named.org_name(v["target_code"]) or named.of(v["target_code"])
+    return named.incident(out)
 
 
-def _may(actor: wf.Actor, action: str, inc: store.Incident) -> bool:
-    try:
-        wf.authorize(
-            actor, action, grid_code=inc.grid_code, department=inc.department, village_code=inc.village_code
-        )
-    except ActionForbiddenError:
-        return False
-    return True
+def _org_codes(details: dict) -> list[str]:
+    return [
+        str(details[k])
+        for k in ("department", "from_department", "from_centre", "to_centre")
+        if details.get(k)
+    ]
+
+
+def dispatch_records(engine: Engine, public_id: str, tz: str = DEFAULT_TIMEZONE) -> dict:
+    """The summonses, 督办 and raised flags of an incident, as JSON (times in zone ``tz``)."""
+    from dataclasses import asdict
+
+    from geogrid.dispatch import DEADLINE_NAMES, FLAG_NAMES
+
+    def times(d: dict) -> dict:
+        return {k: local_iso(v, tz) if isinstance(v, datetime) else v for k, v in d.items()}
+
+    summons = []
+    for s in store.summons_of(engine, public_id):
+        doc = times({k: v for k, v in asdict(s).items() if k != "departments"})
+        doc["departments"] = [times(asdict(d)) for d in s.departments]
+        summons.append(doc)
+    flags = [
+        times(asdict(f)) | {"colour_name": FLAG_NAMES[f.colour], "deadline_name": DEADLINE_NAMES[f.deadline]}
+        for f in store.flags_of(engine, public_id)
+    ]
+    return {
+        "summons": summons,
+        "supervisions": [times(asdict(v)) for v in store.supervisions_of(engine, public_id)],
+        "flags_raised": flags,
+    }
 
 
 def _history_json(h: store.HistoryEntry, tz: str = DEFAULT_TIMEZONE) -> dict:
@@ -126,14 +166,9 @@ def _history_json(h: store.HistoryEntry, tz: str = DEFAULT_TIMEZONE) -> dict:
 
 
 def visible_incident(engine: Engine, public_id: str, actor: wf.Actor) -> store.Incident:
+    """The incident, if ``actor`` may see it (403 otherwise, 404 when there is none)."""
     inc = store.get(engine, public_id)
-    if not wf.in_scope(
-        actor,
-        grid_code=inc.grid_code,
-        department=inc.department,
-        reporter_key_name=inc.reporter_key_name,
-        village_code=inc.village_code,
-    ):
+    if not inc.visible_to(actor):
         raise ActionForbiddenError(
             f"事件 {public_id} 不在可查看范围内 / incident {public_id} is outside what {actor.role} "
             f"{actor.name!r} may see"
@@ -315,6 +350,7 @@ async def create_incident(
         names=names,
         detail=True,
         tz=settings.timezone,
+        separation=settings.reporter_handler_separation,
     )
 
 
@@ -338,7 +374,17 @@ def list_incidents(
     page = store.list_incidents(engine, actor=actor, filters=f, limit=limit, offset=offset)
     names = Names.for_incidents(engine, catalogue, page.items)
     out: dict[str, Any] = {
-        "items": [incident_json(engine, i, actor, names=names, tz=settings.timezone) for i in page.items],
+        "items": [
+            incident_json(
+                engine,
+                i,
+                actor,
+                names=names,
+                tz=settings.timezone,
+                separation=settings.reporter_handler_separation,
+            )
+            for i in page.items
+        ],
         "total": page.total,
         "limit": limit,
         "offset": offset,
@@ -370,7 +416,12 @@ def overdue_incidents(
     return {
         "at": local_iso(now, tz),
         "total": len(items),
-        "items": [incident_json(engine, i, actor, names=names, tz=tz) for i in items],
+        "items": [
+            incident_json(
+                engine, i, actor, names=names, tz=tz, separation=settings.reporter_handler_separation
+            )
+            for i in items
+        ],
     }
 
 
@@ -386,7 +437,14 @@ def get_incident(
     inc = visible_incident(engine, public_id, actor)
     names = Names.for_incidents(engine, catalogue, [inc])
     return incident_json(
-        engine, inc, actor, names=names, detail=True, tz=settings.timezone, endpoint="GET /incidents/{id}"
+        engine,
+        inc,
+        actor,
+        names=names,
+        detail=True,
+        tz=settings.timezone,
+        endpoint="GET /incidents/{id}",
+        separation=settings.reporter_handler_separation,
     )
 
 
@@ -411,18 +469,61 @@ def get_photo(
 
 
 class TransitionIn(BaseModel):
+    """An action on an incident.  Each action reads the fields it needs."""
+
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(description=f"one of {[a for a in wf.ACTIONS if a != 'merge']}")
-    note: str | None = Field(None, max_length=2000)
-    department: str | None = Field(None, max_length=100, description="dispatch: target department")
+    action: Literal[tuple(a for a in wf.ACTIONS if a != "merge")] = Field(  # type: ignore[valid-type]
+        description="受理 accept, 派遣 dispatch, 改派 redispatch, 吹哨 summon, 报到 check_in, 处置反馈 act, "
+        "结束吹哨 close_summons, 上报上级 escalate, 督办 supervise, start, return, resolve, reopen, verify, close"
+    )
+    note: str | None = Field(
+        None, max_length=2000, description="what was done or decided; act and supervise need one"
+    )
+    department: str | None = Field(
+        None, max_length=100, description="dispatch/redispatch: the department (code or Chinese name)"
+    )
     level: Literal["grid", "village", "township", "county"] | None = Field(
-        None, description="escalate: target level"
+        None, description="escalate: target level (default: the next centre up)"
     )
     assignee: str | None = Field(None, max_length=100, description="dispatch/start: who handles it")
+    departments: list[str] = Field(
+        default_factory=list, max_length=20, description="summon: the departments summoned (codes or names)"
+    )
+    report_within_h: float | None = Field(
+        None, gt=0, le=24 * 30, description="summon: hours to report in (2)"
+    )
+    act_within_h: float | None = Field(None, gt=0, le=24 * 90, description="summon: hours to act (24)")
+    report_due: str | None = Field(None, description="summon: report in by (ISO 8601)")
+    act_due: str | None = Field(None, description="summon: act by (ISO 8601)")
+    outcome: Literal["resolved", "returned"] | None = Field(
+        None, description="close_summons: resolved (default) or returned to the centre"
+    )
+    due: str | None = Field(None, description="supervise: the deadline set (ISO 8601)")
+    within_h: float | None = Field(None, gt=0, le=24 * 90, description="supervise: hours to the deadline")
+
+    def request(self, tz: str) -> store.ActionRequest:
+        return store.ActionRequest(
+            note=self.note,
+            department=self.department,
+            level=self.level,
+            assignee=self.assignee,
+            departments=tuple(self.departments),
+            report_due=parse_time(self.report_due, "report_due", tz),
+            act_due=parse_time(self.act_due, "act_due", tz),
+            report_within_h=self.report_within_h,
+            act_within_h=self.act_within_h,
+            outcome=self.outcome,
+            due=parse_time(self.due, "due", tz),
+            within_h=self.within_h,
+        )
 
 
-@router.post("/{public_id}/transitions", summary="Act on an incident (accept, dispatch, resolve...)")
+@router.post(
+    "/{public_id}/transitions",
+    summary="Act on an incident: accept, dispatch, redispatch, summon (吹哨), check in (报到), act, "
+    "close the summons, escalate, supervise (督办), resolve, verify, close...",
+)
 def post_transition(
     public_id: str,
     body: TransitionIn,
@@ -432,16 +533,15 @@ def post_transition(
     settings: Settings = Depends(get_settings),
 ) -> dict:
     actor = actor_of(principal)
+    separation = settings.reporter_handler_separation
     inc = store.transition(
         engine,
         public_id,
         body.action,
         actor=actor,
         catalogue=catalogue,
-        note=body.note,
-        department=body.department,
-        level=body.level,
-        assignee=body.assignee,
+        request=body.request(settings.timezone),
+        separation=separation,
     )
     names = Names.for_incidents(engine, catalogue, [inc])
     return incident_json(
@@ -452,6 +552,7 @@ def post_transition(
         detail=True,
         tz=settings.timezone,
         endpoint="POST /incidents/{id}/transitions",
+        separation=separation,
     )
 
 
@@ -519,4 +620,5 @@ def post_merge(
         detail=True,
         tz=settings.timezone,
         endpoint="POST /incidents/{id}/merge",
+        separation=settings.reporter_handler_separation,
     )

@@ -46,7 +46,9 @@ def get_stats(
     [summary] = totals
     # Every group gets its Chinese name: a township's, a grid's, a category's...
     coded = group_by in ("grid", "village", "township")
-    names = Names.lookup(engine, catalogue, [r.key for r in rows] if coded else [])
+    org = group_by in ("department", "centre")
+    keys = [r.key for r in rows]
+    names = Names.lookup(engine, catalogue, keys if coded else [], keys if org else [])
 
     def row(r: store.StatRow) -> dict:
         d = asdict(r)

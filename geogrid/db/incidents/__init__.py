@@ -8,7 +8,9 @@ is no longer legal).  By concern:
 
 - :mod:`~geogrid.db.incidents.records` — the stored incident, its history and photos;
 - :mod:`~geogrid.db.incidents.reporting` — placing and storing a new report;
-- :mod:`~geogrid.db.incidents.actions` — transitions and merges;
+- :mod:`~geogrid.db.incidents.actions` — transitions (dispatch, 吹哨报到, 督办 ...) and merges;
+- :mod:`~geogrid.db.incidents.summons` and :mod:`~geogrid.db.incidents.oversight` — who was
+  summoned and came on time, 督办 and deadline flags;
 - :mod:`~geogrid.db.incidents.filters` and :mod:`~geogrid.db.incidents.listing` — who sees what;
 - :mod:`~geogrid.db.incidents.duplicates`, :mod:`~geogrid.db.incidents.stats`,
   :mod:`~geogrid.db.incidents.heatmaps`, :mod:`~geogrid.db.incidents.bulk`,
@@ -21,7 +23,7 @@ connection) explicitly and a ``now`` for the clock, so tests and back-fills cont
 
 from __future__ import annotations
 
-from geogrid.db.incidents.actions import merge, transition
+from geogrid.db.incidents.actions import ActionRequest, merge, transition
 from geogrid.db.incidents.audit import ContactRead, contact_reads, record_contact_read
 from geogrid.db.incidents.bulk import import_incidents
 from geogrid.db.incidents.duplicates import Duplicate, duplicates
@@ -35,6 +37,7 @@ from geogrid.db.incidents.heatmaps import (
     tile_bbox,
 )
 from geogrid.db.incidents.listing import Page, list_incidents, overdue
+from geogrid.db.incidents.oversight import RaisedFlag, Supervision, flags_of, supervisions_of
 from geogrid.db.incidents.records import (
     Created,
     HistoryEntry,
@@ -66,12 +69,14 @@ from geogrid.db.incidents.stats import (
     rank_rows,
     statistics,
 )
+from geogrid.db.incidents.summons import SummonedDepartment, Summons, summons_of
 
 __all__ = [
     "LOCAL_TZ",
     "RANK_BY",
     "STAT_GROUPS",
     "STAT_PERIODS",
+    "ActionRequest",
     "AddressMatch",
     "ContactRead",
     "Created",
@@ -86,12 +91,17 @@ __all__ = [
     "Page",
     "Photo",
     "Placement",
+    "RaisedFlag",
     "StatRow",
+    "SummonedDepartment",
+    "Summons",
+    "Supervision",
     "contact_reads",
     "create",
     "division_prefix",
     "duplicates",
     "fingerprint",
+    "flags_of",
     "get",
     "get_many",
     "grid_rates",
@@ -111,6 +121,8 @@ __all__ = [
     "record_contact_read",
     "resolve_address",
     "statistics",
+    "summons_of",
+    "supervisions_of",
     "tile_bbox",
     "transition",
     "visibility_sql",

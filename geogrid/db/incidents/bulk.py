@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from geogrid import heat
 from geogrid import incidents as wf
+from geogrid.db import load_sql
 from geogrid.errors import GeogridError
 
 
@@ -43,8 +44,8 @@ def import_incidents(
     Notes
     -----
     Grid, village and township are assigned afterwards by one spatial join against the
-    published grids; each incident gets its ``report`` history row.  ~1M rows in well under
-    a minute on 2 cores (see docs/BENCHMARKS.md).
+    published grids, then each incident is queued at the lowest centre above it and gets its
+    ``report`` history row.  ~1M rows in well under a minute on 2 cores (see docs/BENCHMARKS.md).
     """
     import csv
     import io
@@ -117,6 +118,7 @@ def import_incidents(
             ),
             {"first": first_id},
         )
+        conn.execute(sa.text(load_sql("incident_queue_centres")), {"first": first_id})
         conn.execute(
             sa.text(
                 "INSERT INTO incident_history (incident_id, from_status, to_status, action, actor_name, actor_role, at) "

@@ -27,6 +27,8 @@ class Filters:
     division: str | None = None
     grid_code: str | None = None
     department: str | None = None
+    #: The centre (综治中心, its 12-digit division code) whose queue holds the incidents.
+    centre: str | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
     bbox: BBox | None = None
@@ -72,6 +74,9 @@ class Filters:
         if self.department:
             parts.append("i.department = :f_dept")
             params["f_dept"] = self.department
+        if self.centre:
+            parts.append("i.centre_code = :f_centre")
+            params["f_centre"] = self.centre
         if self.date_from is not None:
             parts.append("i.created_at >= :f_from")
             params["f_from"] = self.date_from
@@ -99,11 +104,16 @@ def visibility_sql(actor: wf.Actor, params: dict[str, Any], *, alias: str = "i")
     the role's part, inside the actor's division if it has one, or what the actor reported."""
     clauses = []
     if actor.role == "worker":
-        params["v_grids"] = sorted(actor.grid_codes)
-        clauses.append(f"{alias}.grid_code = ANY(CAST(:v_grids AS text[]))")
+        # A grid's staff see its 17-digit sub-grids (联户) too.
+        params["v_grids"] = [g + "%" for g in sorted(actor.grid_codes)]
+        clauses.append(f"{alias}.grid_code LIKE ANY(CAST(:v_grids AS text[]))")
     elif actor.role == "department":
         params["v_dept"] = actor.department or ""
-        clauses.append(f"{alias}.department = :v_dept")
+        clauses.append(
+            f"({alias}.department = :v_dept OR EXISTS (SELECT 1 FROM summons s "
+            f"JOIN summon_departments sd ON sd.summon_id = s.id "
+            f"WHERE s.incident_id = {alias}.id AND sd.department_code = :v_dept))"
+        )
     elif actor.role not in wf.READ_ALL_ROLES:
         clauses.append("FALSE")
     if actor.division is not None:

@@ -21,7 +21,12 @@ COLUMNS = """
     ST_X(i.location) AS lon, ST_Y(i.location) AS lat, i.address_text, i.h3_cell, i.grid_code,
     i.village_code, i.township_code, i.department, i.assignee, i.reporter_name, i.reporter_contact,
     i.reporter_key_name, i.accept_due, i.complete_due, i.accepted_at, i.resolved_at, i.closed_at,
-    i.created_at, i.updated_at, (SELECT m.public_id FROM incidents m WHERE m.id = i.merged_into) AS merged_into
+    i.created_at, i.updated_at, (SELECT m.public_id FROM incidents m WHERE m.id = i.merged_into) AS merged_into,
+    i.centre_code,
+    ARRAY(SELECT DISTINCT sd.department_code FROM summons s JOIN summon_departments sd ON sd.summon_id = s.id
+          WHERE s.incident_id = i.id ORDER BY 1) AS summoned,
+    ARRAY(SELECT sd.department_code FROM summons s JOIN summon_departments sd ON sd.summon_id = s.id
+          WHERE s.incident_id = i.id AND s.status = 'open' ORDER BY 1) AS summoned_now
 """
 
 
@@ -86,7 +91,44 @@ class Incident:
     created_at: datetime
     updated_at: datetime
     merged_into: str | None
+    #: The centre (综治中心, its division code) whose queue holds the incident.
+    centre_code: str | None = None
+    #: Departments ever summoned to it (吹哨), who therefore see it.
+    summoned: tuple[str, ...] = ()
+    #: Departments of the open summons (吹哨) that may check in and act now.
+    summoned_now: tuple[str, ...] = ()
     overdue: wf.Overdue = field(default_factory=lambda: wf.Overdue(False, False))
+    #: Yellow/red flags of its own deadlines at the time it was read (``accept``, ``complete``).
+    flags: dict[str, str] = field(default_factory=dict)
+
+    def facts(self) -> dict[str, Any]:
+        """What :func:`geogrid.incidents.authorize` reads of this incident."""
+        return {
+            "grid_code": self.grid_code,
+            "department": self.department,
+            "village_code": self.village_code,
+            "centre_code": self.centre_code,
+            "reporter_key_name": self.reporter_key_name,
+        }
+
+    def may(self, actor: wf.Actor, action: str, *, separation: bool = True) -> bool:
+        """Whether ``actor`` may take ``action`` on it now (role and scope; not the status)."""
+        try:
+            wf.authorize(actor, action, **self.facts(), summoned_now=self.summoned_now, separation=separation)
+        except wf.ActionForbiddenError:
+            return False
+        return True
+
+    def visible_to(self, actor: wf.Actor) -> bool:
+        """Whether ``actor`` may see this incident (:func:`geogrid.incidents.in_scope`)."""
+        return wf.in_scope(
+            actor,
+            grid_code=self.grid_code,
+            department=self.department,
+            reporter_key_name=self.reporter_key_name,
+            village_code=self.village_code,
+            summoned=self.summoned,
+        )
 
     def as_json(self, *, contact: bool = False, tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
         """A JSON-ready dict, times in zone ``tz``; the reporter's name and contact only with
@@ -119,6 +161,10 @@ class Incident:
             "updated_at": _iso(self.updated_at),
             "merged_into": self.merged_into,
             "overdue": {"accept": self.overdue.accept, "complete": self.overdue.complete},
+            "centre_code": self.centre_code,
+            "summoned": list(self.summoned),
+            "summoned_now": list(self.summoned_now),
+            "flags": dict(self.flags),
         }
         if contact:
             out["reporter"] = {"name": self.reporter_name, "contact": self.reporter_contact}
@@ -130,7 +176,27 @@ def from_row(row: Any, now: datetime) -> Incident:
     m["overdue"] = wf.overdue_flags(
         m["status"], accept_due=m["accept_due"], complete_due=m["complete_due"], now=now
     )
+    m["summoned"] = tuple(m.get("summoned") or ())
+    m["summoned_now"] = tuple(m.get("summoned_now") or ())
+    m["flags"] = own_flags(m["status"], m["created_at"], m["accept_due"], m["complete_due"], now)
     return Incident(**m)
+
+
+def own_flags(
+    status: str, created_at: datetime, accept_due: datetime, complete_due: datetime, now: datetime
+) -> dict[str, str]:
+    """Yellow/red flags of an incident's deadlines to accept (while reported) and to complete
+    (while open) at ``now``."""
+    from geogrid.dispatch import flag
+
+    out: dict[str, str] = {}
+    colour = flag(created_at, accept_due, now) if status == "reported" else None
+    if colour:
+        out["accept"] = colour
+    colour = flag(created_at, complete_due, now) if status in wf.OPEN_STATUSES else None
+    if colour:
+        out["complete"] = colour
+    return out
 
 
 @dataclass(frozen=True)
@@ -221,14 +287,17 @@ def get(engine: Engine, public_id: str, *, now: datetime | None = None) -> Incid
         return read_row(conn, public_id, now or utcnow())
 
 
-def get_many(engine: Engine, public_ids: Sequence[str], *, now: datetime | None = None) -> list[Incident]:
+def get_many(
+    engine: Engine | Connection, public_ids: Sequence[str], *, now: datetime | None = None
+) -> list[Incident]:
     """The incidents with these public ids, in the order asked, in one query; unknown ids are left out."""
     when = now or utcnow()
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(f"SELECT {COLUMNS} FROM incidents i WHERE i.public_id = ANY(:ids)"),
-            {"ids": list(public_ids)},
-        ).all()
+    sql = sa.text(f"SELECT {COLUMNS} FROM incidents i WHERE i.public_id = ANY(:ids)")
+    if isinstance(engine, Connection):
+        rows = engine.execute(sql, {"ids": list(public_ids)}).all()
+    else:
+        with engine.connect() as conn:
+            rows = conn.execute(sql, {"ids": list(public_ids)}).all()
     found = {inc.public_id: inc for inc in (from_row(r, when) for r in rows)}
     return [found[p] for p in dict.fromkeys(public_ids) if p in found]
 
@@ -284,6 +353,7 @@ UPDATABLE = frozenset(
         "closed_at",
         "updated_at",
         "merged_into",
+        "centre_code",
     }
 )
 

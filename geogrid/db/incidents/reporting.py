@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from geogrid import heat
 from geogrid import incidents as wf
 from geogrid.coords import check_lnglat
+from geogrid.db import load_sql
 from geogrid.db.incidents.records import (
     Created,
     IdempotencyConflictError,
@@ -24,7 +25,9 @@ from geogrid.db.incidents.records import (
     utcnow,
     write_history,
 )
+from geogrid.db.organisation import centre_codes
 from geogrid.errors import GeogridError, NotFoundError
+from geogrid.organisation import centres_above, division_level, queue_centre
 
 # --- placing a point ---------------------------------------------------------------------------------
 
@@ -158,56 +161,14 @@ def create(
     check_lnglat(new.lon, new.lat)
     if photos and photo_dir is None:
         raise GeogridError("photos given but no photo_dir to store them in")
-    due = catalogue.deadlines(category.code, now)
-    cell = int(heat.cells_for_points([new.lon], [new.lat], res=heat.STORED_RES)[0])
     digest = fingerprint(new, photos) if idempotency_key else None
     with engine.begin() as conn:
-        where = place(conn, new.lon, new.lat)
-        params = {
-            "major": category.major_code,
-            "minor": category.code,
-            "description": new.description or "",
-            "source": new.source,
-            "lon": new.lon,
-            "lat": new.lat,
-            "address": new.address_text,
-            "cell": cell,
-            "grid": where.grid_code,
-            "village": where.village_code,
-            "township": where.township_code,
-            "rname": new.reporter_name,
-            "rcontact": new.reporter_contact,
-            "rkey": new.reporter_key_name,
-            "ikey": idempotency_key,
-            "ihash": digest,
-            "adue": due.accept_due,
-            "cdue": due.complete_due,
-            "now": now,
-        }
-        # ON CONFLICT makes a concurrent retry with the same key wait for the first insert and
-        # then do nothing, instead of failing or inserting twice.
+        params = _row(conn, new, category, catalogue.deadlines(category.code, now), now)
         new_id = conn.execute(
-            sa.text(
-                "INSERT INTO incidents (category_major, category_minor, description, source, location, "
-                "address_text, h3_cell, grid_code, village_code, township_code, reporter_name, reporter_contact, "
-                "reporter_key_name, idempotency_key, idempotency_hash, accept_due, complete_due, created_at, updated_at) "
-                "VALUES (:major, :minor, :description, :source, ST_SetSRID(ST_Point(:lon, :lat), 4326), :address, "
-                ":cell, :grid, :village, :township, :rname, :rcontact, :rkey, :ikey, :ihash, :adue, :cdue, :now, :now) "
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-            ),
-            params,
+            sa.text(load_sql("incident_insert")), {**params, "ikey": idempotency_key, "ihash": digest}
         ).scalar()
         if new_id is None:
-            row = conn.execute(
-                sa.text("SELECT public_id, idempotency_hash FROM incidents WHERE idempotency_key = :k"),
-                {"k": idempotency_key},
-            ).one()
-            if row.idempotency_hash != digest:
-                raise IdempotencyConflictError(
-                    f"Idempotency-Key {idempotency_key!r} was already used for a different report "
-                    f"({row.public_id}); use a new key for a new report"
-                )
-            return Created(read_row(conn, row.public_id, now), created=False)
+            return _replayed(conn, idempotency_key, digest, now)
         write_history(
             conn,
             new_id,
@@ -227,6 +188,52 @@ def create(
             assert photo_dir is not None  # photos without a photo_dir were refused above
             _store_photos(conn, new_id, public_id, photos, Path(photo_dir))
         return Created(read_row(conn, public_id, now), created=True)
+
+
+def _row(conn: Connection, new: NewIncident, category: wf.Category, due: wf.Deadlines, now: datetime) -> dict:
+    """The columns of a new incident: placed in its grid, queued at the lowest centre above it
+    (at that centre's level; at the grid level where no centre is set up)."""
+    where = place(conn, new.lon, new.lat)
+    centre = queue_centre(
+        centre_codes(conn, centres_above(where.village_code, where.township_code)),
+        village_code=where.village_code,
+        township_code=where.township_code,
+    )
+    return {
+        "major": category.major_code,
+        "minor": category.code,
+        "description": new.description or "",
+        "source": new.source,
+        "lon": new.lon,
+        "lat": new.lat,
+        "address": new.address_text,
+        "cell": int(heat.cells_for_points([new.lon], [new.lat], res=heat.STORED_RES)[0]),
+        "grid": where.grid_code,
+        "village": where.village_code,
+        "township": where.township_code,
+        "centre": centre,
+        "level": division_level(centre) if centre else "grid",
+        "rname": new.reporter_name,
+        "rcontact": new.reporter_contact,
+        "rkey": new.reporter_key_name,
+        "adue": due.accept_due,
+        "cdue": due.complete_due,
+        "now": now,
+    }
+
+
+def _replayed(conn: Connection, idempotency_key: str | None, digest: str | None, now: datetime) -> Created:
+    """The incident an earlier request with this idempotency key created (same content only)."""
+    row = conn.execute(
+        sa.text("SELECT public_id, idempotency_hash FROM incidents WHERE idempotency_key = :k"),
+        {"k": idempotency_key},
+    ).one()
+    if row.idempotency_hash != digest:
+        raise IdempotencyConflictError(
+            f"Idempotency-Key {idempotency_key!r} was already used for a different report "
+            f"({row.public_id}); use a new key for a new report"
+        )
+    return Created(read_row(conn, row.public_id, now), created=False)
 
 
 def _store_photos(

@@ -23,6 +23,7 @@ _STAT_KEYS = {
     "village": "i.village_code",
     "township": "i.township_code",
     "department": "i.department",
+    "centre": "i.centre_code",
     "worker": "i.assignee",
     "category": "i.category_major",
     "minor": "i.category_minor",
@@ -81,8 +82,9 @@ def statistics(
 
     Parameters
     ----------
-    group_by : {"none", "grid", "village", "township", "department", "worker", "category", "minor", "source"}
-        ``worker`` groups by the incident's assignee; ``category`` by major category.
+    group_by : {"none", "grid", "village", "township", "department", "centre", "worker", "category", "minor", "source"}
+        ``worker`` groups by the incident's assignee; ``category`` by major category; ``centre``
+        by the 综治中心 whose queue holds the incident.
     period : {"none", "month", "quarter", "year"}
         Calendar periods of the report time in ``tz``.
     filters : Filters
