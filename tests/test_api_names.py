@@ -11,7 +11,18 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from incident_support import G1, G2, G3, IN_G1, IN_G2, IN_G3, TOWNSHIP, V1, install_organisation, publish_sample
+from incident_support import (
+    G1,
+    G2,
+    G3,
+    IN_G1,
+    IN_G2,
+    IN_G3,
+    TOWNSHIP,
+    V1,
+    install_organisation,
+    publish_sample,
+)
 
 from api.names import name_field
 from geogrid import incidents as wf

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.engine import Engine
 
-from api.deps import Principal, get_engine, get_principal, get_settings
+from api.deps import Principal, get_engine, get_now, get_principal, get_settings
 from api.filters import (  # noqa: F401 - also imported from here by older callers
     IncidentFilters,
     actor_of,
@@ -259,6 +259,7 @@ def report(
     body: IncidentIn,
     photos: list[store.NewPhoto],
     idempotency_key: str | None,
+    now: datetime | None = None,
 ) -> store.Created:
     """Shared by ``POST /incidents`` and Open311 ``POST requests.json``."""
     if principal.anonymous:
@@ -296,7 +297,13 @@ def report(
     # Keys are scoped to the caller: two phones that happen to pick the same key do not collide.
     key = f"{principal.name}:{idempotency_key}" if idempotency_key else None
     return store.create(
-        engine, new, catalogue=catalogue, idempotency_key=key, photos=photos, photo_dir=settings.photo_dir
+        engine,
+        new,
+        catalogue=catalogue,
+        idempotency_key=key,
+        photos=photos,
+        photo_dir=settings.photo_dir,
+        now=now,
     )
 
 
@@ -327,6 +334,7 @@ async def create_incident(
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    now: datetime = Depends(get_now),
 ) -> dict:
     """Report an incident; a retry with the same ``Idempotency-Key`` returns the original (201 again,
     with header ``Idempotent-Replayed: true``); the same key with a different report is a 409."""
@@ -336,7 +344,7 @@ async def create_incident(
         )
     body, photos = await _read_report(request, settings)
     created = await run_in_threadpool(
-        report, engine, settings, catalogue, principal, body, photos, idempotency_key
+        report, engine, settings, catalogue, principal, body, photos, idempotency_key, now
     )
     response.headers["Location"] = f"/incidents/{created.incident.public_id}"
     if not created.created:
@@ -531,6 +539,7 @@ def post_transition(
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
     settings: Settings = Depends(get_settings),
+    now: datetime = Depends(get_now),
 ) -> dict:
     actor = actor_of(principal)
     separation = settings.reporter_handler_separation
@@ -542,6 +551,7 @@ def post_transition(
         catalogue=catalogue,
         request=body.request(settings.timezone),
         separation=separation,
+        now=now,
     )
     names = Names.for_incidents(engine, catalogue, [inc])
     return incident_json(
@@ -608,9 +618,10 @@ def post_merge(
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
     settings: Settings = Depends(get_settings),
+    now: datetime = Depends(get_now),
 ) -> dict:
     actor = actor_of(principal)
-    target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note)
+    target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note, now=now)
     names = Names.for_incidents(engine, catalogue, [target])
     return incident_json(
         engine,
