@@ -170,6 +170,24 @@ def all_acted(entries: Iterable[Summoned]) -> bool:
     return bool(entries) and all(e.acted_at is not None for e in entries)
 
 
+def handler_of(incident: object) -> tuple[str, str | None]:
+    """Who has an incident now, as ``(kind, code)``: its department, else its centre, else its grid.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as I
+    >>> handler_of(I(department=None, centre_code="320508019000", grid_code="320508019001001"))
+    ('centre', '320508019000')
+    """
+    department = getattr(incident, "department", None)
+    if department:
+        return "department", department
+    centre = getattr(incident, "centre_code", None)
+    if centre:
+        return "centre", centre
+    return "grid", getattr(incident, "grid_code", None)
+
+
 # --- flags -------------------------------------------------------------------------------------------
 
 

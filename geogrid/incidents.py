@@ -518,6 +518,31 @@ def report_source(role: str, requested: str | None = None) -> str:
     return source
 
 
+@dataclass(frozen=True)
+class ActionRequest:
+    """What an action carries besides its name; each action reads what it needs."""
+
+    note: str | None = None
+    #: dispatch / redispatch: the department (code or Chinese name).
+    department: str | None = None
+    #: escalate: the level to go to (default: the next centre up).
+    level: str | None = None
+    #: dispatch / start: who handles it.
+    assignee: str | None = None
+    #: summon: the departments summoned (codes or names).
+    departments: tuple[str, ...] = ()
+    #: summon: deadlines to report in and to act (times, or hours from now).
+    report_due: datetime | None = None
+    act_due: datetime | None = None
+    report_within_h: float | None = None
+    act_within_h: float | None = None
+    #: close_summons: ``resolved`` (default) or ``returned``.
+    outcome: str | None = None
+    #: supervise: the deadline the 督办 sets (a time, or hours from now).
+    due: datetime | None = None
+    within_h: float | None = None
+
+
 # --- applying an action --------------------------------------------------------------------------
 
 

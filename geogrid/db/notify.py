@@ -219,16 +219,7 @@ def _flag_recipient(conn: Connection, inc: Any, f: Flag) -> tuple[str, str | Non
             sa.text("SELECT target_kind, target_code FROM supervisions WHERE id = :i"), {"i": int(f.subject)}
         ).one()
         return row.target_kind, row.target_code
-    return handler_of(inc)
-
-
-def handler_of(inc: Any) -> tuple[str, str | None]:
-    """Who has the incident now: its department, else its centre, else its grid."""
-    if inc.department:
-        return "department", inc.department
-    if inc.centre_code:
-        return "centre", inc.centre_code
-    return "grid", inc.grid_code
+    return dispatch.handler_of(inc)
 
 
 # --- delivering -------------------------------------------------------------------------------------

@@ -18,35 +18,14 @@ from sqlalchemy.engine import Connection, Engine
 from geogrid import incidents as wf
 from geogrid.db.incidents import summons as summons_db
 from geogrid.db.incidents.records import Incident, read_row, utcnow, write_history, write_update
-from geogrid.db.notify import enqueue, handler_of
+from geogrid.db.notify import enqueue
 from geogrid.db.organisation import centre_codes, find_department
+from geogrid.dispatch import handler_of
 from geogrid.errors import ConflictError, GeogridError, NotFoundError
 from geogrid.organisation import Department, centres_above, escalation_target
 
-
-@dataclass(frozen=True)
-class ActionRequest:
-    """What an action carries besides its name; each action reads what it needs."""
-
-    note: str | None = None
-    #: dispatch / redispatch: the department (code or Chinese name).
-    department: str | None = None
-    #: escalate: the level to go to (default: the next centre up).
-    level: str | None = None
-    #: dispatch / start: who handles it.
-    assignee: str | None = None
-    #: summon: the departments summoned (codes or names).
-    departments: tuple[str, ...] = ()
-    #: summon: deadlines to report in and to act (times, or hours from now).
-    report_due: datetime | None = None
-    act_due: datetime | None = None
-    report_within_h: float | None = None
-    act_within_h: float | None = None
-    #: close_summons: ``resolved`` (default) or ``returned``.
-    outcome: str | None = None
-    #: supervise: the deadline the 督办 sets (a time, or hours from now).
-    due: datetime | None = None
-    within_h: float | None = None
+#: Kept here for callers of the database layer; it is pure data, defined in the workflow.
+ActionRequest = wf.ActionRequest
 
 
 @dataclass
@@ -57,7 +36,7 @@ class _Act:
     inc: Incident
     actor: wf.Actor
     catalogue: wf.Catalogue
-    request: ActionRequest
+    request: wf.ActionRequest
     now: datetime
     summons: summons_db.OpenSummons | None = None
     details: dict = field(default_factory=dict)
@@ -115,7 +94,7 @@ def transition(
     department: str | None = None,
     level: str | None = None,
     assignee: str | None = None,
-    request: ActionRequest | None = None,
+    request: wf.ActionRequest | None = None,
     separation: bool = True,
     now: datetime | None = None,
 ) -> Incident:
@@ -145,7 +124,7 @@ def transition(
         raise GeogridError(
             f"unknown action {action!r}; actions are {[a for a in wf.ACTIONS if a != 'merge']}"
         )
-    request = request or ActionRequest(note=note, department=department, level=level, assignee=assignee)
+    request = request or wf.ActionRequest(note=note, department=department, level=level, assignee=assignee)
     now = now or utcnow()
     with engine.begin() as conn:
         inc = read_row(conn, public_id, now, lock=True)
