@@ -78,6 +78,9 @@ def _check_scope(scope: dict | None) -> dict:
         from geogrid.db.incidents import division_prefix
 
         division_prefix(str(division))  # refuses a malformed code now, not on every request
+    for code in scope.get("grid_codes") or ():
+        if not (isinstance(code, str) and code.isdigit() and len(code) in (15, 17)):
+            raise GeogridError(f"grid_codes must be 15-digit grid or 17-digit link group codes, got {code!r}")
     centre = scope.get("centre")
     if centre is not None:
         from geogrid.organisation import division_level
