@@ -9,11 +9,21 @@ The closed loop::
     reported --accept--> accepted --dispatch--> dispatched --start--> in_progress
         --resolve--> resolved --verify--> verified --close--> closed
 
-plus ``reject`` (reported → rejected), ``return`` (dispatched/in progress → returned, to be
-re-dispatched), ``reopen`` (resolved → in progress when verification fails), ``escalate``
-(grid → village → township → county; the incident waits as ``escalated`` for the higher level
-to dispatch it) and ``merge`` (an open duplicate → merged into another incident).  A grid may
-also ``start`` an accepted incident itself (自行处置) without dispatching it.
+plus ``reject`` (reported → rejected), ``redispatch`` (改派: dispatched/in progress → another
+department), ``return`` (dispatched/in progress → returned, to be re-dispatched), ``reopen``
+(resolved → in progress when verification fails), ``escalate`` (上报: to the next centre up,
+village → township → county; the incident waits as ``escalated`` for that centre), ``summon``
+(吹哨: accepted/returned/escalated → summoned; each summoned department ``check_in`` (报到) and
+``act``, and the incident is resolved when all have, or when the centre sends
+``close_summons``), ``supervise`` (督办, on anything open; no status change) and ``merge`` (an
+open duplicate → merged into another incident).  A grid may also ``start`` an accepted
+incident itself (自行处置) without dispatching it.
+
+Who may act (:func:`authorize`): the role table :data:`TRANSITIONS`, then the scope — a
+grid worker in their grids (and their 17-digit link groups), a department on what was
+dispatched or summoned to it, a centre's dispatcher on its own queue (督办 also below it),
+everybody inside their division — and 报办分离 (:data:`SEPARATED_ACTIONS`): the reporter of an
+incident never verifies or closes it.
 
 Time limits come from the category catalogue: ``accept_due = created_at + accept_hours`` and
 ``complete_due = created_at + complete_hours``.  An incident is *accept-overdue* while still

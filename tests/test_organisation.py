@@ -162,3 +162,17 @@ def test_cli_import_departments_centres_and_defaults(engine, db_url, tmp_path, m
     assert org.find_department(engine, "公安局").code == "GA"
     listing = CliRunner().invoke(app, ["org", "list"])
     assert "西塘村综治中心" in listing.output and "金港街道派出所" in listing.output
+
+
+def test_the_orm_describes_the_migrated_tables(engine):
+    import sqlalchemy as sa
+
+    from geogrid.db import dispatch_models
+    from geogrid.db.incident_models import Incident
+
+    models = [m for m in vars(dispatch_models).values() if isinstance(m, type) and hasattr(m, "__tablename__")]
+    assert len(models) == 9
+    inspector = sa.inspect(engine)
+    for model in [*models, Incident]:
+        stored = {c["name"] for c in inspector.get_columns(model.__tablename__)}
+        assert set(model.__table__.columns.keys()) == stored, model.__tablename__
