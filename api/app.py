@@ -106,6 +106,21 @@ def start_notifier(settings: Settings, engine: Engine):
     return halt
 
 
+def _lifespan(settings: Settings, engine: Engine, *, own_engine: bool):
+    """Start the notification worker (when configured) with the app; stop it and dispose of
+    an engine of our own when the app stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop_notifier = start_notifier(settings, engine)
+        yield
+        stop_notifier()
+        if own_engine:
+            engine.dispose()
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The geogrid service.
 
@@ -128,14 +143,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             connect_args={"options": libpq_options(server_settings), "connect_timeout": 5},
         )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        stop_notifier = start_notifier(settings, engine)
-        yield
-        stop_notifier()
-        if own_engine:
-            engine.dispose()
-
+    lifespan = _lifespan(settings, engine, own_engine=own_engine)
     app = FastAPI(
         title="geogrid",
         version="0.1.0",

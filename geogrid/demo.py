@@ -98,6 +98,26 @@ def _organise(engine: Engine, county_code: str, *, seed: int) -> None:
 DEMO_ROLES = ("part_time_worker", "grid_instructor", "grid_police", "grid_legal")
 
 
+def _summary(engine: Engine, url: str, scope: str, helsinki_code: str) -> dict[str, object]:
+    plan_id = plans.published_plan_id(engine, scope)
+    info = plans.get_plan(engine, plan_id) if plan_id else None
+    helsinki_plan = plans.published_plan_id(engine, helsinki_code)
+    return {
+        "database": url,
+        "divisions": _count(engine, "SELECT count(*) FROM divisions"),
+        "addresses": _count(engine, "SELECT count(*) FROM addresses"),
+        "households": _count(engine, "SELECT coalesce(sum(households), 0) FROM addresses"),
+        "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
+        "grids": info.grid_count if info else 0,
+        "Helsinki plan": helsinki_plan or "none",
+        "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
+        "incidents": _count(engine, "SELECT count(*) FROM incidents"),
+        "centres (综治中心)": _count(engine, "SELECT count(*) FROM centres"),
+        "staff (roster)": _count(engine, "SELECT count(*) FROM staff"),
+        "summonses (吹哨)": _count(engine, "SELECT count(*) FROM summons"),
+    }
+
+
 def run_demo(
     *,
     households: int = 100_000,
@@ -181,23 +201,7 @@ def run_demo(
             f"workflow: {closed:,} closed, {sum(lives.values()) - closed:,} at other stages"
         )
 
-    plan_id = plans.published_plan_id(engine, scope)
-    info = plans.get_plan(engine, plan_id) if plan_id else None
-    helsinki_plan = plans.published_plan_id(engine, helsinki_code)
-    summary = {
-        "database": url,
-        "divisions": _count(engine, "SELECT count(*) FROM divisions"),
-        "addresses": _count(engine, "SELECT count(*) FROM addresses"),
-        "households": _count(engine, "SELECT coalesce(sum(households), 0) FROM addresses"),
-        "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
-        "grids": info.grid_count if info else 0,
-        "Helsinki plan": helsinki_plan or "none",
-        "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
-        "incidents": _count(engine, "SELECT count(*) FROM incidents"),
-        "centres (综治中心)": _count(engine, "SELECT count(*) FROM centres"),
-        "staff (roster)": _count(engine, "SELECT count(*) FROM staff"),
-        "summonses (吹哨)": _count(engine, "SELECT count(*) FROM summons"),
-        "time": f"{time.perf_counter() - started:.1f}s",
-    }
+    summary = _summary(engine, url, scope, helsinki_code)
+    summary["time"] = f"{time.perf_counter() - started:.1f}s"
     engine.dispose()
     return summary
