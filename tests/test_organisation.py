@@ -170,7 +170,9 @@ def test_the_orm_describes_the_migrated_tables(engine):
     from geogrid.db import dispatch_models
     from geogrid.db.incident_models import Incident
 
-    models = [m for m in vars(dispatch_models).values() if isinstance(m, type) and hasattr(m, "__tablename__")]
+    models = [
+        m for m in vars(dispatch_models).values() if isinstance(m, type) and hasattr(m, "__tablename__")
+    ]
     assert len(models) == 9
     inspector = sa.inspect(engine)
     for model in [*models, Incident]:
