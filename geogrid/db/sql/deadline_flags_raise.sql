@@ -1,5 +1,5 @@
--- Record the flag each open deadline shows at :now (red past due, yellow once :yellow_at of
--- its time has passed), once per incident, deadline, subject and colour; the new ones come back.
+-- Record the flag each open deadline shows at the given time (red past due, yellow once the
+-- given share of its time has passed), once per incident, deadline, subject and colour; the new ones come back.
 WITH deadlines AS (
     SELECT i.id AS incident_id, 'accept' AS deadline, '' AS subject, i.created_at AS start, i.accept_due AS due
     FROM incidents i WHERE i.status = 'reported'

@@ -1,4 +1,4 @@
--- Queue bulk-loaded incidents (id > :first) at the lowest centre above them: their village's,
+-- Queue bulk-loaded incidents (those after the given id) at the lowest centre above them: their village's,
 -- else their township's, else their county's; at that centre's level.
 UPDATE incidents i
 SET centre_code = q.code, level = q.level

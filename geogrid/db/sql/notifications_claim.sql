@@ -1,4 +1,4 @@
--- Claim up to :batch notifications due at :now for one worker: pending ones whose next
+-- Claim a batch of notifications due at the given time for one worker: pending ones whose next
 -- attempt is due, and ones another worker claimed but whose lease ran out (it died).
 -- SKIP LOCKED: two workers claiming at once take different rows.
 UPDATE notifications n
