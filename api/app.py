@@ -63,6 +63,64 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
     )
 
 
+def notify_config(settings: Settings):
+    """The notification delivery of these settings (``GEOGRID_NOTIFY_*``)."""
+    from geogrid.db.notify import DeliveryConfig
+
+    return DeliveryConfig(
+        url=settings.notify_webhook_url,
+        fmt=settings.notify_format,
+        secret=settings.notify_secret,
+        base_s=settings.notify_retry_base_s,
+        cap_s=settings.notify_retry_cap_s,
+        max_attempts=settings.notify_max_attempts,
+    )
+
+
+def start_notifier(settings: Settings, engine: Engine):
+    """Run the notification worker (flags, then deliveries) in a thread of this process when a
+    webhook is set and ``notify_in_api``; returns the function that stops it."""
+    import threading
+
+    from geogrid.db.notify import run_forever
+
+    if not (settings.notify_webhook_url and settings.notify_in_api):
+        return lambda: None
+    from geogrid.incidents import load_catalogue
+
+    stop = threading.Event()
+    catalogue = load_catalogue(settings.incident_catalogue)
+    worker = threading.Thread(
+        target=run_forever,
+        args=(engine, notify_config(settings)),
+        kwargs={"interval_s": settings.notify_interval_s, "catalogue": catalogue, "stop": stop},
+        name="geogrid-notify",
+        daemon=True,
+    )
+    worker.start()
+
+    def halt() -> None:
+        stop.set()
+        worker.join(timeout=30)
+
+    return halt
+
+
+def _lifespan(settings: Settings, engine: Engine, *, own_engine: bool):
+    """Start the notification worker (when configured) with the app; stop it and dispose of
+    an engine of our own when the app stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop_notifier = start_notifier(settings, engine)
+        yield
+        stop_notifier()
+        if own_engine:
+            engine.dispose()
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The geogrid service.
 
@@ -85,12 +143,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             connect_args={"options": libpq_options(server_settings), "connect_timeout": 5},
         )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-        if own_engine:
-            engine.dispose()
-
+    lifespan = _lifespan(settings, engine, own_engine=own_engine)
     app = FastAPI(
         title="geogrid",
         version="0.1.0",

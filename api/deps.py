@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.engine import Engine
@@ -26,6 +27,12 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+def get_now() -> datetime:
+    """The time a request acts at: reports, transitions and deadlines are stamped with it (a
+    dependency, so tests can walk an incident through hours of deadlines)."""
+    return datetime.now(UTC)
 
 
 def get_engine(request: Request) -> Engine:

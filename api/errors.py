@@ -22,6 +22,7 @@ PROBLEM = "application/problem+json"
 STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
+    (errors.ActionForbiddenError, 403),
     (errors.PlanEditError, 409),
     (errors.InfeasibleError, 422),
     (errors.ImportRowsError, 422),
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
 KIND_BY_ERROR: list[tuple[type[Exception], str]] = [
     (errors.NotFoundError, "not-found"),
     (errors.ConflictError, "conflict"),
+    (errors.ActionForbiddenError, "forbidden"),
     (errors.PlanEditError, "plan-edit-refused"),
     (errors.InfeasibleError, "infeasible"),
     (errors.ImportRowsError, "bad-rows"),

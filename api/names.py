@@ -8,8 +8,10 @@ A field that holds a code gets a sibling field with the code's Chinese name:
   ``major_name``, ``source`` → ``source_name``).
 
 Division and grid names come from the database (:func:`geogrid.db.names.code_names`, one
-query per answer), category names from the catalogue, status/source/level/action labels from
-:mod:`geogrid.incidents`.  Departments are stored by their Chinese name already.
+query per answer), department and centre names too (:func:`geogrid.db.organisation.names_of`:
+``department`` → ``department_name``, ``centre_code`` → ``centre_name`` 金港街道综治中心),
+category names from the catalogue, status/source/level/action labels from
+:mod:`geogrid.incidents`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from geogrid import incidents as wf
 from geogrid.db.names import code_names
+from geogrid.db.organisation import names_of
 
 __all__ = ["Names", "name_field"]
 
@@ -45,19 +48,44 @@ class Names:
 
     catalogue: wf.Catalogue
     codes: Mapping[str, str] = field(default_factory=dict)
+    #: Names of department codes and centre codes (a centre's code is its division's).
+    org: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def lookup(cls, engine: Engine, catalogue: wf.Catalogue, codes: Iterable[str | None]) -> Names:
-        return cls(catalogue, code_names(engine, codes))
+    def lookup(
+        cls,
+        engine: Engine,
+        catalogue: wf.Catalogue,
+        codes: Iterable[str | None],
+        org: Iterable[str | None] = (),
+    ) -> Names:
+        org = list(org)
+        return cls(catalogue, code_names(engine, codes), names_of(engine, org) if org else {})
 
     @classmethod
-    def for_incidents(cls, engine: Engine, catalogue: wf.Catalogue, incidents: Iterable[Any]) -> Names:
-        """Names for incidents (anything with ``grid_code``, ``village_code``, ``township_code``)."""
+    def for_incidents(
+        cls, engine: Engine, catalogue: wf.Catalogue, incidents: Iterable[Any], org: Iterable[str | None] = ()
+    ) -> Names:
+        """Names for incidents (anything with ``grid_code``, ``village_code``, ``township_code``,
+        ``department``, ``centre_code``, ``summoned``) and for the department/centre codes ``org``."""
+        incidents = list(incidents)
         codes = [c for i in incidents for c in (i.grid_code, i.village_code, i.township_code)]
-        return cls.lookup(engine, catalogue, codes)
+        org_codes = [c for i in incidents for c in (i.department, i.centre_code, *i.summoned)]
+        return cls.lookup(engine, catalogue, codes, [*org_codes, *org])
 
     def of(self, code: str | None) -> str | None:
         return self.codes.get(code) if code else None
+
+    def org_name(self, code: str | None) -> str | None:
+        """The name of a department or centre code."""
+        return self.org.get(code) if code else None
+
+    def add_org(self, doc: dict, *keys: str) -> dict:
+        """Put the name of each department/centre code field in ``keys`` next to it."""
+        for key in keys:
+            if key in doc:
+                doc[name_field(key)] = self.org_name(doc[key])
+        return doc
 
     def add(self, doc: dict, *keys: str) -> dict:
         """Put the name of each division/grid code field in ``keys`` next to it."""
@@ -84,8 +112,15 @@ class Names:
         _label(doc, "source", wf.SOURCE_NAMES)
         _label(doc, "level", wf.LEVEL_NAMES)
         self.add(doc, "grid_code", "village_code", "township_code")
+        self.add_org(doc, "department", "centre_code")
+        for key in ("summoned", "summoned_now"):
+            if key in doc:
+                doc[f"{key}_names"] = [self.org_name(c) for c in doc[key]]
         for entry in doc.get("history") or ():
             self.history(entry)
+            self.add_org(
+                entry.get("details") or {}, "department", "from_department", "from_centre", "to_centre"
+            )
         for merged in doc.get("merged") or ():
             for entry in merged.get("history") or ():
                 self.history(entry)
@@ -121,13 +156,15 @@ class Names:
             return None
         if group_by in ("grid", "village", "township"):
             return self.of(key)
+        if group_by in ("department", "centre"):
+            return self.org_name(key) or key
         if group_by in ("category", "minor"):
             return self.catalogue.name_of(key)
         if group_by == "source":
             return wf.SOURCE_NAMES.get(key, key)
         if group_by == "none":
             return "全部"
-        return key  # departments and workers are kept by name
+        return key  # workers are kept by name
 
 
 def _label(doc: dict, key: str, labels: Mapping[str, str]) -> None:

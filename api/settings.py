@@ -78,6 +78,22 @@ class Settings(BaseSettings):
     # this many decimals of a degree (3 ≈ 100 m) and heatmaps no finer than this H3 resolution.
     public_location_decimals: int = Field(3, ge=0, le=4)
     public_heat_max_res: int = Field(10, ge=0, le=12)
+    # Dispatch (issue 13).  报办分离: the reporter of an incident may not verify or close it.
+    reporter_handler_separation: bool = True
+    # Notifications (reminders, 吹哨, 督办, yellow/red flags) are POSTed to this webhook, in
+    # geogrid's JSON or as a WeChat Work (wecom) / DingTalk (dingtalk) group robot's text message;
+    # the secret signs JSON bodies (X-Geogrid-Signature) or DingTalk URLs.  Failed deliveries are
+    # retried after RETRY_BASE_S · 2^(attempt-1) seconds, at most RETRY_CAP_S apart, MAX_ATTEMPTS
+    # times.  With a URL set, each API process also runs the worker every NOTIFY_INTERVAL_S
+    # (unless NOTIFY_IN_API=false; `geogrid notify run` is the same worker on its own).
+    notify_webhook_url: str | None = None
+    notify_format: str = Field("json", pattern=r"^(json|wecom|dingtalk)$")
+    notify_secret: str | None = None
+    notify_retry_base_s: float = Field(30.0, gt=0)
+    notify_retry_cap_s: float = Field(3600.0, gt=0)
+    notify_max_attempts: int = Field(20, ge=1)
+    notify_in_api: bool = True
+    notify_interval_s: float = Field(5.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -132,6 +132,8 @@ class Kind(StrEnum):
     addresses = "addresses"
     streets = "streets"
     staff = "staff"
+    departments = "departments"
+    centres = "centres"
 
 
 def _parse_mapping(pairs: list[str]) -> dict[str, str]:
@@ -180,17 +182,28 @@ def import_file(
     plan: Annotated[
         int | None, typer.Option(help="staff only: the plan whose grids get the roster (default: published)")
     ] = None,
+    roles: Annotated[
+        Path | None, typer.Option(help="staff only: a role set (JSON) instead of the shipped 4+N roles")
+    ] = None,
 ) -> None:
     """Import a file into the database: all rows or none (unless --rejected is given).
 
-    ``staff`` reads a roster (CSV or Excel: grid code, grid head, phone, workers; Chinese headers
-    such as 网格编码, 网格长, 联系电话, 网格员 are recognised) and puts it on the grids.
+    ``staff`` reads a roster (one row per post: 网格编码, 区划编码 or 部门编码, then a column per
+    role: 网格长, 专职网格员, 兼职网格员, 网格指导员, 网格警务员, 网格法务员, 联户长, 综治中心调度员,
+    部门联络员 …, phones as 网格长电话 or in the cells) and stores every role of every post.
+    ``departments`` reads 部门编码, 部门名称, 所属区划, 层级, 服务区划; ``centres`` reads 区划编码
+    and 名称 (综治中心).
     """
     from geogrid import io
     from geogrid.db import store
 
     if kind is Kind.staff:
-        _import_staff(path, _parse_mapping(map_), plan, sheet=sheet, encoding=encoding)
+        _import_staff(path, _parse_mapping(map_), plan, sheet=sheet, encoding=encoding, roles=roles)
+        return
+    if kind in (Kind.departments, Kind.centres):
+        _import_organisation(
+            kind, path, _parse_mapping(map_), sheet=sheet, encoding=encoding, replace=replace
+        )
         return
     reader = {"divisions": io.read_divisions, "addresses": io.read_addresses, "streets": io.read_streets}[
         kind.value
@@ -227,19 +240,50 @@ def import_file(
 
 
 def _import_staff(
-    path: Path, mapping: dict[str, str], plan: int | None, *, sheet: str | None, encoding: str | None
+    path: Path,
+    mapping: dict[str, str],
+    plan: int | None,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    roles: Path | None = None,
 ) -> None:
     from geogrid.db.staff import assign_staff
+    from geogrid.organisation import load_roles
     from geogrid.staff import read_roster
 
     try:
-        roster = read_roster(path, columns=mapping or None, sheet=sheet, encoding=encoding)
+        role_set = load_roles(roles)
+        roster = read_roster(path, columns=mapping or None, sheet=sheet, encoding=encoding, roles=role_set)
         count = assign_staff(_engine(), roster, plan_id=plan, source=str(path))
     except ImportRowsError as exc:
         _fail(str(exc), code=2)
     except GeogridError as exc:
         _fail(str(exc))
-    console.print(f"staff of {count} grids set from {path}")
+    kept = "、".join(role_set.roles[r].name for r in roster.attrs["roles"])
+    console.print(f"staff of {count} posts set from {path}: {kept}")
+    if roster.attrs["ignored"]:
+        console.print(f"columns not imported (descriptions): {'、'.join(roster.attrs['ignored'])}")
+
+
+def _import_organisation(
+    kind: Kind, path: Path, mapping: dict[str, str], *, sheet: str | None, encoding: str | None, replace: bool
+) -> None:
+    from geogrid import organisation
+    from geogrid.db import organisation as org
+
+    try:
+        if kind is Kind.departments:
+            departments = organisation.read_departments(path, columns=mapping, sheet=sheet, encoding=encoding)
+            count = org.save_departments(_engine(), departments, source=str(path), replace=replace)
+        else:
+            centres = organisation.read_centres(path, columns=mapping, sheet=sheet, encoding=encoding)
+            count = org.save_centres(_engine(), centres, source=str(path), replace=replace)
+    except ImportRowsError as exc:
+        _fail(str(exc), code=2)
+    except GeogridError as exc:
+        _fail(str(exc))
+    console.print(f"imported {count} {kind.value} from {path}")
 
 
 @app.command("export")
@@ -415,7 +459,7 @@ def _register_plugins() -> None:
     """Commands that live next to the code they drive (partition, validate...)."""
     from importlib import import_module
 
-    for name in ("geogrid._cli_partition", "geogrid._cli_repair"):
+    for name in ("geogrid._cli_partition", "geogrid._cli_repair", "geogrid._cli_dispatch"):
         import_module(name).register(app)
 
 

@@ -3,13 +3,18 @@
 1. a seeded synthetic county (townships → villages → streets → addresses with households),
 2. the real Helsinki OpenStreetMap sample (``data/helsinki``; an illustrative village code),
 both loaded into PostGIS, partitioned (urban 300–500, rural 50–100 households) and published,
-plus seeded synthetic incident reports for the heatmaps.  Idempotent: what is loaded is not loaded again, and a scope that
-already has a published plan is not re-partitioned.
+then the county's organisation (a 综治中心 per county, township and village, the catalogue's
+departments, each township's 派出所 and 司法所), a synthetic roster of the 4+N grid force, the
+centres' dispatchers and the departments' liaisons, and seeded synthetic incident reports that
+run through the real workflow (accepted, dispatched, summoned, escalated, closed, some late) so
+the dashboard's rates and rankings mean something.  Idempotent: what is loaded is not loaded
+again, and a scope that already has a published plan is not re-partitioned.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import geopandas as gpd
@@ -45,8 +50,12 @@ def _has_published_grids(engine: Engine, division_prefix: str) -> bool:
     )
 
 
-def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> None:
+def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> Counter:
+    """Synthetic reports over the last 90 days, then their lives through the workflow up to now."""
+    from datetime import UTC, datetime
+
     from geogrid.db.incidents import import_incidents
+    from geogrid.db.replay import replay_incidents
     from geogrid.incidents import load_catalogue
     from geogrid.synthetic import make_incidents
 
@@ -54,14 +63,21 @@ def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> N
     addresses = store.read_table(
         engine, "addresses", where="division_code LIKE :p", params={"p": county_code + "%"}
     )
-    reports = make_incidents(addresses, n=n, categories=sorted(catalogue.categories), seed=seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    reports = make_incidents(addresses, n=n, categories=sorted(catalogue.categories), seed=seed, end=now)
     import_incidents(engine, reports, catalogue=catalogue, actor_name="geogrid demo")
+    return replay_incidents(engine, catalogue, now=now, seed=seed, prefix=county_code)
 
 
-def _assign_demo_staff(engine: Engine, *, seed: int) -> None:
+def _organise(engine: Engine, county_code: str, *, seed: int) -> None:
+    """The county's centres and departments, and a roster of the 4+N grid force on every
+    published grid, a dispatcher at every centre and a liaison in every department."""
+    from geogrid.db.organisation import install_defaults, list_centres, list_departments
     from geogrid.db.staff import assign_staff
+    from geogrid.incidents import load_catalogue
     from geogrid.synthetic import make_roster
 
+    install_defaults(engine, load_catalogue(), county_prefix=county_code)
     with engine.connect() as conn:
         codes = (
             conn.execute(
@@ -72,7 +88,34 @@ def _assign_demo_staff(engine: Engine, *, seed: int) -> None:
             .scalars()
             .all()
         )
-    assign_staff(engine, make_roster(codes, seed=seed), source="synthetic roster")
+    centres = [c.code for c in list_centres(engine, within=county_code)]
+    departments = [d.code for d in list_departments(engine) if d.code.startswith(county_code)]
+    roster = make_roster(codes, seed=seed, roles=DEMO_ROLES, centres=centres, departments=departments)
+    assign_staff(engine, roster, source="synthetic roster")
+
+
+#: The grid roles the demo roster fills besides 网格长 and 专职网格员 (宁国's 4+N).
+DEMO_ROLES = ("part_time_worker", "grid_instructor", "grid_police", "grid_legal")
+
+
+def _summary(engine: Engine, url: str, scope: str, helsinki_code: str) -> dict[str, object]:
+    plan_id = plans.published_plan_id(engine, scope)
+    info = plans.get_plan(engine, plan_id) if plan_id else None
+    helsinki_plan = plans.published_plan_id(engine, helsinki_code)
+    return {
+        "database": url,
+        "divisions": _count(engine, "SELECT count(*) FROM divisions"),
+        "addresses": _count(engine, "SELECT count(*) FROM addresses"),
+        "households": _count(engine, "SELECT coalesce(sum(households), 0) FROM addresses"),
+        "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
+        "grids": info.grid_count if info else 0,
+        "Helsinki plan": helsinki_plan or "none",
+        "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
+        "incidents": _count(engine, "SELECT count(*) FROM incidents"),
+        "centres (综治中心)": _count(engine, "SELECT count(*) FROM centres"),
+        "staff (roster)": _count(engine, "SELECT count(*) FROM staff"),
+        "summonses (吹哨)": _count(engine, "SELECT count(*) FROM summons"),
+    }
 
 
 def run_demo(
@@ -144,31 +187,21 @@ def run_demo(
             progress=False,
         )
 
-    if not _count(
-        engine,
-        "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id "
-        "AND p.status = 'published' WHERE g.head_name IS NOT NULL",
-    ):
-        _assign_demo_staff(engine, seed=seed)
-        console.print("assigned synthetic grid heads and workers (网格长/网格员)")
+    if not _count(engine, "SELECT count(*) FROM staff"):
+        _organise(engine, county_code, seed=seed)
+        console.print(
+            "set up the 综治中心 (county, townships, villages), the departments and a synthetic roster "
+            "(网格长, 专职/兼职网格员, 网格指导员, 警务员, 法务员, 调度员, 部门联络员)"
+        )
     if not _count(engine, "SELECT count(*) FROM incidents"):
-        _load_incidents(engine, county_code, n=incidents, seed=seed)
-        console.print(f"reported {incidents:,} synthetic incidents over the last 90 days (for the heatmap)")
+        lives = _load_incidents(engine, county_code, n=incidents, seed=seed)
+        closed = lives.get("closed", 0)
+        console.print(
+            f"reported {incidents:,} synthetic incidents over the last 90 days and ran them through the "
+            f"workflow: {closed:,} closed, {sum(lives.values()) - closed:,} at other stages"
+        )
 
-    plan_id = plans.published_plan_id(engine, scope)
-    info = plans.get_plan(engine, plan_id) if plan_id else None
-    helsinki_plan = plans.published_plan_id(engine, helsinki_code)
-    summary = {
-        "database": url,
-        "divisions": _count(engine, "SELECT count(*) FROM divisions"),
-        "addresses": _count(engine, "SELECT count(*) FROM addresses"),
-        "households": _count(engine, "SELECT coalesce(sum(households), 0) FROM addresses"),
-        "published plan": f"{info.id} (scope {info.scope_code}, version {info.version})" if info else "none",
-        "grids": info.grid_count if info else 0,
-        "Helsinki plan": helsinki_plan or "none",
-        "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
-        "incidents": _count(engine, "SELECT count(*) FROM incidents"),
-        "time": f"{time.perf_counter() - started:.1f}s",
-    }
+    summary = _summary(engine, url, scope, helsinki_code)
+    summary["time"] = f"{time.perf_counter() - started:.1f}s"
     engine.dispose()
     return summary

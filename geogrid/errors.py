@@ -47,6 +47,12 @@ class ConflictError(GeogridError):
     """The request conflicts with the current state (illegal transition, plan already published...)."""
 
 
+class ActionForbiddenError(GeogridError):
+    """The caller's role or scope does not allow this action on this object (HTTP 403): a
+    grid worker outside their grids, a department on an incident not sent to it, a centre
+    outside its division, the reporter verifying their own report (报办分离)."""
+
+
 class PlanEditError(GeogridError):
     """An edit of a plan was refused because it would break contiguity, bounds or coverage."""
 

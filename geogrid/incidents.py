@@ -2,18 +2,28 @@
 
 Pure logic: no database, no settings.  :mod:`geogrid.db.incidents` applies it under a row
 lock and writes the history; the API maps :class:`~geogrid.errors.ConflictError` to 409 and
-:class:`ActionForbiddenError` to 403.
+:class:`~geogrid.errors.ActionForbiddenError` to 403 (both in the API's one error table).
 
 The closed loop::
 
     reported --accept--> accepted --dispatch--> dispatched --start--> in_progress
         --resolve--> resolved --verify--> verified --close--> closed
 
-plus ``reject`` (reported → rejected), ``return`` (dispatched/in progress → returned, to be
-re-dispatched), ``reopen`` (resolved → in progress when verification fails), ``escalate``
-(grid → village → township → county; the incident waits as ``escalated`` for the higher level
-to dispatch it) and ``merge`` (an open duplicate → merged into another incident).  A grid may
-also ``start`` an accepted incident itself (自行处置) without dispatching it.
+plus ``reject`` (reported → rejected), ``redispatch`` (改派: dispatched/in progress → another
+department), ``return`` (dispatched/in progress → returned, to be re-dispatched), ``reopen``
+(resolved → in progress when verification fails), ``escalate`` (上报: to the next centre up,
+village → township → county; the incident waits as ``escalated`` for that centre), ``summon``
+(吹哨: accepted/returned/escalated → summoned; each summoned department ``check_in`` (报到) and
+``act``, and the incident is resolved when all have, or when the centre sends
+``close_summons``), ``supervise`` (督办, on anything open; no status change) and ``merge`` (an
+open duplicate → merged into another incident).  A grid may also ``start`` an accepted
+incident itself (自行处置) without dispatching it.
+
+Who may act (:func:`authorize`): the role table :data:`TRANSITIONS`, then the scope — a
+grid worker in their grids (and their 17-digit link groups), a department on what was
+dispatched or summoned to it, a centre's dispatcher on its own queue (督办 also below it),
+everybody inside their division — and 报办分离 (:data:`SEPARATED_ACTIONS`): the reporter of an
+incident never verifies or closes it.
 
 Time limits come from the category catalogue: ``accept_due = created_at + accept_hours`` and
 ``complete_due = created_at + complete_hours``.  An incident is *accept-overdue* while still
@@ -29,21 +39,28 @@ Rates (used by :mod:`geogrid.db.incidents` statistics; merged duplicates are not
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from importlib import resources
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from geogrid.errors import ConflictError, GeogridError
+from geogrid.catalogue import (  # noqa: F401 - the catalogue's names stay importable from here
+    SHIPPED_CATALOGUES,
+    Catalogue,
+    Category,
+    CategoryError,
+    Deadlines,
+    check_aware,
+    load_catalogue,
+)
+from geogrid.errors import ActionForbiddenError, ConflictError, GeogridError
 
 STATUSES: tuple[str, ...] = (
     "reported",
     "accepted",
     "rejected",
     "dispatched",
+    "summoned",
     "in_progress",
     "resolved",
     "verified",
@@ -67,6 +84,7 @@ STATUS_NAMES: dict[str, str] = {
     "accepted": "已受理",
     "rejected": "不予受理",
     "dispatched": "已派遣",
+    "summoned": "已吹哨",
     "in_progress": "处置中",
     "resolved": "已处置",
     "verified": "已核查",
@@ -80,6 +98,12 @@ ACTION_NAMES: dict[str, str] = {
     "accept": "受理",
     "reject": "不予受理",
     "dispatch": "派遣",
+    "redispatch": "改派",
+    "summon": "吹哨",
+    "check_in": "报到",
+    "act": "处置反馈",
+    "close_summons": "结束吹哨",
+    "summon_complete": "吹哨事项办结",
     "start": "开始处置",
     "return": "退回",
     "escalate": "上报上级",
@@ -89,6 +113,7 @@ ACTION_NAMES: dict[str, str] = {
     "close": "结案",
     "merge": "并单",
     "absorb": "并入重复事件",
+    "supervise": "督办",
 }
 SOURCE_NAMES: dict[str, str] = {"patrol": "网格员巡查", "resident": "群众上报", "hotline": "12345热线"}
 LEVEL_NAMES: dict[str, str] = {
@@ -98,37 +123,39 @@ LEVEL_NAMES: dict[str, str] = {
     "county": "县(区)",
 }
 
-#: The catalogues shipped as package data (``geogrid/data``), by the name settings may give.
-SHIPPED_CATALOGUES: dict[str, str] = {
-    "grid_duties": "incident_categories.json",  # the default: the grid-duty list (网格事项清单)
-    "urban": "incident_categories_urban.json",  # a city-management list
-}
-
 
 @dataclass(frozen=True)
 class Transition:
-    """An action: the statuses it may start from and the status it leads to."""
+    """An action: the statuses it may start from, the status it leads to (None: unchanged),
+    and the roles that may take it besides ``admin``."""
 
     action: str
     sources: frozenset[str]
-    target: str
+    target: str | None
     roles: frozenset[str]
 
 
-def _t(action: str, sources: Iterable[str], target: str, roles: Iterable[str]) -> Transition:
+def _t(action: str, sources: Iterable[str], target: str | None, roles: Iterable[str]) -> Transition:
     return Transition(action, frozenset(sources), target, frozenset(roles))
 
 
 _MERGEABLE = ("reported", "accepted", "dispatched", "in_progress", "returned", "escalated")
+_TO_DISPATCH = ("accepted", "returned", "escalated")
 
 #: The transition table.  ``roles`` are the roles allowed besides ``admin``; grid workers are
-#: further limited to their own grids and departments to what was dispatched to them.
+#: further limited to their own grids, departments to what was dispatched (or summoned) to
+#: them, and a centre's dispatchers to the incidents queued at their centre.
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
         _t("accept", ["reported"], "accepted", ["dispatcher", "worker"]),
         _t("reject", ["reported"], "rejected", ["dispatcher", "worker"]),
-        _t("dispatch", ["accepted", "returned", "escalated"], "dispatched", ["dispatcher"]),
+        _t("dispatch", _TO_DISPATCH, "dispatched", ["dispatcher"]),
+        _t("redispatch", ["dispatched", "in_progress"], "dispatched", ["dispatcher"]),
+        _t("summon", _TO_DISPATCH, "summoned", ["dispatcher"]),
+        _t("check_in", ["summoned"], None, ["department"]),
+        _t("act", ["summoned"], None, ["department"]),
+        _t("close_summons", ["summoned"], "resolved", ["dispatcher"]),
         _t("start", ["accepted", "dispatched"], "in_progress", ["department", "worker"]),
         _t("return", ["dispatched", "in_progress"], "returned", ["department", "worker"]),
         _t(
@@ -142,17 +169,14 @@ TRANSITIONS: dict[str, Transition] = {
         _t("verify", ["resolved"], "verified", ["dispatcher", "worker"]),
         _t("close", ["verified"], "closed", ["dispatcher"]),
         _t("merge", _MERGEABLE, "merged", ["dispatcher"]),
+        _t("supervise", sorted(OPEN_STATUSES), None, ["dispatcher"]),
     )
 }
 ACTIONS: tuple[str, ...] = tuple(TRANSITIONS)
-
-
-class ActionForbiddenError(GeogridError):
-    """The caller's role or scope does not allow this action on this incident (HTTP 403)."""
-
-
-class CategoryError(GeogridError):
-    """An unknown category code, or a malformed catalogue file."""
+#: Actions of the reporter–handler separation (报办分离): never by the incident's reporter.
+SEPARATED_ACTIONS = frozenset({"verify", "close"})
+#: Actions a centre takes on the incidents queued at it (督办 reaches below: see :func:`authorize`).
+CENTRE_ACTIONS = frozenset(a for a, t in TRANSITIONS.items() if "dispatcher" in t.roles) - {"supervise"}
 
 
 def next_status(status: str, action: str) -> str:
@@ -167,8 +191,8 @@ def next_status(status: str, action: str) -> str:
 
     Examples
     --------
-    >>> next_status("reported", "accept")
-    'accepted'
+    >>> next_status("reported", "accept"), next_status("summoned", "check_in")
+    ('accepted', 'summoned')
     >>> next_status("closed", "accept")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -185,7 +209,7 @@ def next_status(status: str, action: str) -> str:
             f"cannot {action} an incident that is {status}; "
             + (f"allowed now: {', '.join(allowed)}" if allowed else "it is final")
         )
-    return t.target
+    return t.target or status
 
 
 def allowed_actions(status: str) -> list[str]:
@@ -195,6 +219,8 @@ def allowed_actions(status: str) -> list[str]:
     --------
     >>> allowed_actions("resolved")
     ['reopen', 'verify']
+    >>> allowed_actions("summoned")
+    ['check_in', 'act', 'close_summons', 'supervise']
     """
     return [a for a, t in TRANSITIONS.items() if status in t.sources]
 
@@ -204,7 +230,8 @@ def allowed_actions(status: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who performs an action: a key name, its role and its scope (``grid_codes``, ``department``)."""
+    """Who performs an action: a key name, its role and its scope (``grid_codes``,
+    ``department``, ``division``, ``centre``)."""
 
     name: str
     role: str
@@ -225,6 +252,12 @@ class Actor:
         d = self.scope.get("division")
         return division_prefix(str(d)) if d else None
 
+    @property
+    def centre(self) -> str | None:
+        """The centre (its 12-digit division code) this dispatcher works at (``scope["centre"]``)."""
+        c = self.scope.get("centre")
+        return str(c) if c else None
+
     def in_division(self, grid_code: str | None, village_code: str | None) -> bool:
         """Whether an incident in this grid/village lies inside the actor's division (True
         when the actor has no division scope)."""
@@ -232,6 +265,18 @@ class Actor:
         if prefix is None:
             return True
         return any(c is not None and c.startswith(prefix) for c in (grid_code, village_code))
+
+    def covers(self, grid_code: str | None) -> bool:
+        """Whether a grid worker's grids hold ``grid_code``: a 15-digit grid covers its 17-digit
+        sub-grids (联户); a link group's key covers only that link group.
+
+        Examples
+        --------
+        >>> w = Actor("w", "worker", {"grid_codes": ["320508019044003"]})
+        >>> w.covers("320508019044003"), w.covers("32050801904400301"), w.covers("320508019044004")
+        (True, True, False)
+        """
+        return grid_code is not None and any(grid_code.startswith(g) for g in self.grid_codes)
 
 
 def division_prefix(code: str) -> str:
@@ -255,8 +300,6 @@ def division_prefix(code: str) -> str:
     return code
 
 
-#: Roles that see and act on every incident.
-ALL_INCIDENT_ROLES = frozenset({"admin", "dispatcher"})
 #: Roles that read every incident but never the reporter's contact.
 READ_ALL_ROLES = frozenset({"admin", "dispatcher", "viewer", "planner"})
 #: Readers who get the public view of other people's reports (public categories only, no
@@ -272,18 +315,20 @@ def in_scope(
     department: str | None,
     reporter_key_name: str | None,
     village_code: str | None = None,
+    summoned: Collection[str] = (),
 ) -> bool:
     """Whether ``actor`` may see an incident with these attributes.
 
-    Grid workers see their grids, departments what is dispatched to them, residents their
-    own reports; admins, dispatchers, viewers and planners everything — all of them only
-    inside their division when their key has one (``{"division": "320508001000"}``).
+    Grid workers see their grids (and their sub-grids), departments what is dispatched to
+    them or what they were summoned to (``summoned``: the departments ever summoned),
+    residents their own reports; admins, dispatchers, viewers and planners everything — all
+    of them only inside their division when their key has one (``{"division": ...}``).
     Everybody sees what they reported themselves.
 
     Examples
     --------
     >>> w = Actor("w1", "worker", {"grid_codes": ["320508019044003"]})
-    >>> in_scope(w, grid_code="320508019044003", department=None, reporter_key_name=None)
+    >>> in_scope(w, grid_code="32050801904400302", department=None, reporter_key_name=None)
     True
     >>> in_scope(w, grid_code="320508019044004", department=None, reporter_key_name=None)
     False
@@ -300,9 +345,11 @@ def in_scope(
     if actor.role in READ_ALL_ROLES:
         return True
     if actor.role == "worker":
-        return grid_code is not None and grid_code in actor.grid_codes
+        return actor.covers(grid_code)
     if actor.role == "department":
-        return department is not None and department == actor.department
+        return actor.department is not None and (
+            department == actor.department or actor.department in summoned
+        )
     return False
 
 
@@ -313,11 +360,13 @@ def may_see_contact(
     department: str | None,
     reporter_key_name: str | None,
     village_code: str | None = None,
+    summoned: Collection[str] = (),
 ) -> bool:
     """Whether ``actor`` may read the reporter's name and contact.
 
     Only people who handle the incident (dispatchers, the grid's workers, the department it
-    was dispatched to, admins) and the reporter; viewers, planners and public endpoints never.
+    was dispatched or summoned to, admins) and the reporter; viewers, planners and public
+    endpoints never.
     """
     if actor.role in ("viewer", "planner"):
         return reporter_key_name is not None and reporter_key_name == actor.name
@@ -327,6 +376,7 @@ def may_see_contact(
         department=department,
         reporter_key_name=reporter_key_name,
         village_code=village_code,
+        summoned=summoned,
     )
 
 
@@ -337,8 +387,20 @@ def authorize(
     grid_code: str | None,
     department: str | None,
     village_code: str | None = None,
+    centre_code: str | None = None,
+    reporter_key_name: str | None = None,
+    summoned_now: Collection[str] = (),
+    separation: bool = False,
 ) -> None:
-    """Raise :class:`ActionForbiddenError` unless ``actor`` may perform ``action`` here.
+    """Raise :class:`~geogrid.errors.ActionForbiddenError` unless ``actor`` may take ``action`` here.
+
+    Besides the role table: everybody acts only inside their division; grid workers in their
+    grids (sub-grids included); departments on what was dispatched to them, or — ``check_in``
+    and ``act`` — when they are among ``summoned_now`` (the departments of the open 吹哨); a
+    dispatcher whose key names a centre only on incidents queued at that centre
+    (``centre_code``), except 督办, which a centre may record on any incident queued at it or
+    below it.  With ``separation`` (报办分离) the reporter never verifies or closes their own
+    report, whatever their role.
 
     Examples
     --------
@@ -346,7 +408,14 @@ def authorize(
     >>> authorize(Actor("r", "resident"), "accept", grid_code=None, department=None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geogrid.incidents.ActionForbiddenError: role 'resident' may not accept incidents; ...
+    geogrid.errors.ActionForbiddenError: role 'resident' may not accept incidents; ...
+    >>> township = Actor("t", "dispatcher", {"division": "320508019000", "centre": "320508019000"})
+    >>> authorize(township, "dispatch", grid_code="320508019044003", department=None,
+    ...           centre_code="320508019044")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.ActionForbiddenError: 事件在 320508019044 综治中心的队列中...
+    >>> authorize(township, "supervise", grid_code="320508019044003", department=None, centre_code="320508019044")
     """
     t = TRANSITIONS.get(action)
     if t is None:
@@ -356,21 +425,132 @@ def authorize(
             f"{actor.name!r} acts only inside division {actor.scope.get('division')}; "
             f"this incident is in {grid_code or village_code}"
         )
+    if separation and action in SEPARATED_ACTIONS and reporter_key_name == actor.name:
+        raise ActionForbiddenError(
+            f"报办分离：上报人不能{ACTION_NAMES[action]}自己上报的事件 / reporter-handler separation: "
+            f"{actor.name!r} reported this incident and may not {action} it"
+        )
     if actor.role == "admin":
         return
     if actor.role not in t.roles:
         raise ActionForbiddenError(
             f"role {actor.role!r} may not {action} incidents; allowed: admin, {', '.join(sorted(t.roles))}"
         )
-    if actor.role == "worker" and (grid_code is None or grid_code not in actor.grid_codes):
+    _authorize_scope(actor, action, grid_code, department, centre_code, summoned_now)
+
+
+def _authorize_scope(
+    actor: Actor,
+    action: str,
+    grid_code: str | None,
+    department: str | None,
+    centre_code: str | None,
+    summoned_now: Collection[str],
+) -> None:
+    if actor.role == "worker" and not actor.covers(grid_code):
         raise ActionForbiddenError(
             f"grid worker {actor.name!r} acts only in own grids; incident is in {grid_code}"
         )
-    if actor.role == "department" and (department is None or department != actor.department):
+    if actor.role == "department" and action in ("check_in", "act"):
+        if actor.department not in summoned_now:
+            raise ActionForbiddenError(
+                f"部门 {actor.department} 未被吹哨 / department {actor.department!r} was not summoned to this incident"
+            )
+    elif actor.role == "department" and (department is None or department != actor.department):
         raise ActionForbiddenError(
             f"department {actor.department!r} acts only on incidents dispatched to it; "
             f"this one is with {department!r}"
         )
+    if actor.role == "dispatcher" and actor.centre is not None and centre_code is not None:
+        mine = centre_code == actor.centre
+        below = centre_code.startswith(division_prefix(actor.centre))
+        if action in CENTRE_ACTIONS and not mine:
+            raise ActionForbiddenError(
+                f"事件在 {centre_code} 综治中心的队列中，{actor.centre} 综治中心不能{ACTION_NAMES[action]} / "
+                f"the incident is queued at centre {centre_code}; centre {actor.centre} may not {action} it "
+                "(a centre acts on its own queue; escalation moves an incident up)"
+            )
+        if action == "supervise" and not below:
+            raise ActionForbiddenError(
+                f"督办由上级或本级综治中心进行 / centre {actor.centre} supervises only incidents queued at "
+                f"it or below it; this one is at {centre_code}"
+            )
+
+
+# --- who may report, with which source ----------------------------------------------------------
+
+#: Roles that may report.  Anonymous callers may not: every report must be attributable to a
+#: key, because residents see their own reports by key name, idempotency keys are per caller,
+#: and an open form would be an anonymous spam channel into a government work queue (a public
+#: kiosk gets a ``resident`` key).
+REPORTER_ROLES = frozenset({"resident", "worker", "dispatcher", "admin"})
+#: The source a report gets when the reporter does not say.
+DEFAULT_SOURCE: dict[str, str] = {
+    "resident": "resident",
+    "worker": "patrol",
+    "dispatcher": "hotline",
+    "admin": "hotline",
+}
+
+
+def report_source(role: str, requested: str | None = None) -> str:
+    """The source of a report by a key of ``role`` that asked for ``requested`` (or nothing).
+
+    Residents report as residents (a resident cannot claim to be the 12345 hotline); grid
+    workers default to patrol, dispatch centres to the hotline.
+
+    Raises
+    ------
+    ActionForbiddenError
+        The role may not report, or may not report with that source.
+
+    Examples
+    --------
+    >>> report_source("worker"), report_source("dispatcher", "resident")
+    ('patrol', 'resident')
+    >>> report_source("resident", "hotline")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.ActionForbiddenError: 群众只能以“群众上报”来源上报 / residents report with source 'resident', ...
+    """
+    if role not in REPORTER_ROLES:
+        raise ActionForbiddenError(
+            f"角色 {role} 不能上报事件 / role {role!r} may not report incidents; "
+            f"allowed: {', '.join(sorted(REPORTER_ROLES))}"
+        )
+    source = requested or DEFAULT_SOURCE[role]
+    if source not in SOURCES:
+        raise GeogridError(f"source must be one of {list(SOURCES)}, got {source!r}")
+    if role == "resident" and source != "resident":
+        raise ActionForbiddenError(
+            f"群众只能以“群众上报”来源上报 / residents report with source 'resident', not {source!r}"
+        )
+    return source
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """What an action carries besides its name; each action reads what it needs."""
+
+    note: str | None = None
+    #: dispatch / redispatch: the department (code or Chinese name).
+    department: str | None = None
+    #: escalate: the level to go to (default: the next centre up).
+    level: str | None = None
+    #: dispatch / start: who handles it.
+    assignee: str | None = None
+    #: summon: the departments summoned (codes or names).
+    departments: tuple[str, ...] = ()
+    #: summon: deadlines to report in and to act (times, or hours from now).
+    report_due: datetime | None = None
+    act_due: datetime | None = None
+    report_within_h: float | None = None
+    act_within_h: float | None = None
+    #: close_summons: ``resolved`` (default) or ``returned``.
+    outcome: str | None = None
+    #: supervise: the deadline the 督办 sets (a time, or hours from now).
+    due: datetime | None = None
+    within_h: float | None = None
 
 
 # --- applying an action --------------------------------------------------------------------------
@@ -385,6 +565,7 @@ class IncidentState:
     department: str | None = None
     assignee: str | None = None
     category_department: str | None = None
+    centre_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -404,7 +585,10 @@ def apply_action(
     now: datetime,
     department: str | None = None,
     level: str | None = None,
+    centre: str | None = None,
     assignee: str | None = None,
+    departments: Sequence[str] = (),
+    outcome: str | None = None,
 ) -> Change:
     """The effect of ``action`` on an incident in ``state`` at ``now`` (no permissions checked).
 
@@ -416,16 +600,23 @@ def apply_action(
     now : datetime
         Timezone-aware time of the action.
     department : str, optional
-        ``dispatch``: the department to send it to (default: the category's department).
-    level : str, optional
-        ``escalate``: the level to go to (default: one above the current level).
+        ``dispatch``/``redispatch``: the department to send it to (``dispatch`` defaults to the
+        category's department).
+    level, centre : str, optional
+        ``escalate``: the level to go to (default: one above the current level) and the centre
+        whose queue it joins there (:func:`geogrid.organisation.escalation_target`).
     assignee : str, optional
         ``dispatch``/``start``: the person who handles it.
+    departments : sequence of str
+        ``summon``: the departments summoned (吹哨), at least one.
+    outcome : {"resolved", "returned"}, optional
+        ``close_summons``: resolved (default: the summoned departments did the work) or
+        returned (back to the centre, to be dispatched or escalated).
 
     Raises
     ------
     ConflictError
-        Illegal transition, or an escalation that does not go up.
+        Illegal transition, an escalation that does not go up, a re-dispatch to the same department.
 
     Examples
     --------
@@ -436,308 +627,96 @@ def apply_action(
     ('dispatched', '城市管理局')
     >>> apply_action(IncidentState("accepted"), "escalate", now=t).updates["level"]
     'village'
+    >>> apply_action(IncidentState("accepted"), "summon", now=t, departments=["GA", "SF"]).details
+    {'departments': ['GA', 'SF']}
     """
-    _check_aware(now, "now")
+    check_aware(now, "now")
     target = next_status(state.status, action)
+    if action == "close_summons" and outcome not in (None, "resolved"):
+        if outcome != "returned":
+            raise GeogridError(f"outcome must be resolved or returned, got {outcome!r}")
+        target = "returned"
     updates: dict[str, Any] = {"status": target, "updated_at": now}
     details: dict[str, Any] = {}
-    if action == "accept":
-        updates["accepted_at"] = now
-    elif action == "dispatch":
-        dept = (department or "").strip() or state.category_department
-        if not dept:
-            raise GeogridError("dispatch needs a department (the category names none)")
-        updates["department"] = dept
-        updates["assignee"] = assignee
-        details["department"] = dept
-    elif action == "start":
-        updates["assignee"] = assignee or state.assignee
-    elif action == "return":
-        # Back to the dispatcher: whoever had it no longer does.
-        updates["department"] = None
-        updates["assignee"] = None
-        details["returned_by_department"] = state.department
+    if action in ("dispatch", "redispatch"):
+        _dispatch(state, action, department, assignee, updates, details)
+    elif action == "summon":
+        if not departments:
+            raise GeogridError("吹哨至少召集一个部门 / summon needs at least one department")
+        updates.update(department=None, assignee=None)
+        details["departments"] = list(dict.fromkeys(departments))
     elif action == "escalate":
-        current = LEVELS.index(state.level) if state.level in LEVELS else 0
-        if level is None:
-            if current + 1 >= len(LEVELS):
-                raise ConflictError(f"cannot escalate: the incident is already at the {LEVELS[-1]} level")
-            new = current + 1
-        else:
-            if level not in LEVELS:
-                raise GeogridError(f"level must be one of {list(LEVELS)}, got {level!r}")
-            new = LEVELS.index(level)
-            if new <= current:
-                raise ConflictError(
-                    f"cannot escalate from {LEVELS[current]} to {level}: escalation goes up "
-                    f"({' → '.join(LEVELS)})"
-                )
-        updates["level"] = LEVELS[new]
-        updates["department"] = None
-        updates["assignee"] = None
-        details.update(from_level=LEVELS[current], to_level=LEVELS[new])
-    elif action == "resolve":
-        updates["resolved_at"] = now
-    elif action == "reopen":
-        updates["resolved_at"] = None
-    elif action == "close":
-        updates["closed_at"] = now
+        _escalate(state, level, centre, updates, details)
+    else:
+        updates.update(_stamps(action, now, state, assignee))
+        if action == "return":
+            details["returned_by_department"] = state.department
+        elif action == "close_summons":
+            details["outcome"] = target
     return Change(state.status, target, updates, details)
 
 
-def _check_aware(t: datetime, name: str) -> None:
-    if not isinstance(t, datetime) or t.tzinfo is None:
-        raise GeogridError(f"{name} must be a timezone-aware datetime, got {t!r}")
+def _stamps(action: str, now: datetime, state: IncidentState, assignee: str | None) -> dict[str, Any]:
+    """Columns an action sets besides the status (actions not listed set none)."""
+    if action == "accept":
+        return {"accepted_at": now}
+    if action == "start":
+        return {"assignee": assignee or state.assignee}
+    if action == "return":  # back to the dispatcher: whoever had it no longer does
+        return {"department": None, "assignee": None}
+    if action in ("resolve", "close_summons"):
+        return {"resolved_at": now}
+    if action == "reopen":
+        return {"resolved_at": None}
+    if action == "close":
+        return {"closed_at": now}
+    return {}
 
 
-# --- categories and time limits --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Category:
-    """A minor category (小类) with its major category (大类), time limits and department."""
-
-    code: str
-    name: str
-    name_en: str
-    major_code: str
-    major_name: str
-    major_name_en: str
-    department: str
-    accept_hours: float
-    complete_hours: float
-    # Whether incidents of this category may be shown to anonymous readers (a notice board):
-    # False for categories that name or expose people (disputes, vulnerable people...).
-    public: bool = False
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    accept_due: datetime
-    complete_due: datetime
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The category catalogue: minor categories by code, in file order."""
-
-    categories: dict[str, Category]
-    majors: dict[str, tuple[str, str]]  # code -> (name, name_en)
-
-    def get(self, code: str) -> Category:
-        """The minor category ``code`` (or with that Chinese name); :class:`CategoryError` otherwise.
-
-        Examples
-        --------
-        >>> cat = load_catalogue()
-        >>> cat.get("MD01").name, cat.get("邻里纠纷").code
-        ('邻里纠纷', 'MD01')
-        """
-        found = self.categories.get(code) or self.categories.get(self._code_of_name().get(code, ""))
-        if found is None:
-            raise CategoryError(
-                f"unknown category {code!r}; use a minor category code or name such as "
-                f"{', '.join(f'{c.code} {c.name}' for c in list(self.categories.values())[:4])} "
-                "(GET /open311/v2/services.json lists all)"
-            )
-        return found
-
-    def _code_of_name(self) -> dict[str, str]:
-        names = {c.name: c.code for c in self.categories.values()}
-        names.update({name: code for code, (name, _en) in self.majors.items()})
-        return names
-
-    def code_of(self, text: str) -> str:
-        """The major or minor category code that ``text`` names (a code or a Chinese name).
-
-        Examples
-        --------
-        >>> cat = load_catalogue()
-        >>> cat.code_of("矛盾纠纷"), cat.code_of("MD"), cat.code_of("邻里纠纷")
-        ('MD', 'MD', 'MD01')
-        """
-        text = text.strip()
-        if text in self.categories or text in self.majors:
-            return text
-        code = self._code_of_name().get(text)
-        if code is None:
-            raise CategoryError(
-                f"unknown category {text!r}; give a major or minor category code or its Chinese name, "
-                f"e.g. {', '.join(f'{c} {n}' for c, (n, _en) in list(self.majors.items())[:4])}"
-            )
-        return code
-
-    def name_of(self, code: str | None) -> str | None:
-        """The Chinese name of a major or minor category code (None for an unknown code).
-
-        Examples
-        --------
-        >>> load_catalogue().name_of("FP")
-        '防返贫监测'
-        """
-        if code is None:
-            return None
-        if code in self.categories:
-            return self.categories[code].name
-        major = self.majors.get(code)
-        return major[0] if major else None
-
-    def __iter__(self):
-        return iter(self.categories.values())
-
-    def __len__(self) -> int:
-        return len(self.categories)
-
-    @property
-    def public_codes(self) -> tuple[str, ...]:
-        """Minor codes of the public categories (in file order).
-
-        Examples
-        --------
-        >>> cat = load_catalogue()
-        >>> "HW01" in cat.public_codes, "MD02" in cat.public_codes
-        (True, False)
-        """
-        return tuple(c.code for c in self if c.public)
-
-    def deadlines(self, code: str, created_at: datetime) -> Deadlines:
-        """Due dates of an incident of category ``code`` created at ``created_at``.
-
-        Examples
-        --------
-        >>> from datetime import datetime, timezone
-        >>> cat = load_catalogue()
-        >>> d = cat.deadlines("CG01", datetime(2024, 5, 1, 9, tzinfo=timezone.utc))
-        >>> d.accept_due.hour, (d.complete_due - d.accept_due).total_seconds() / 3600
-        (17, 16.0)
-        """
-        _check_aware(created_at, "created_at")
-        c = self.get(code)
-        return Deadlines(
-            created_at + timedelta(hours=c.accept_hours), created_at + timedelta(hours=c.complete_hours)
-        )
-
-
-def _read_catalogue(path: str | Path | None) -> tuple[str, dict]:
-    """The name and parsed JSON of a catalogue file or of a shipped catalogue."""
-    shipped = SHIPPED_CATALOGUES.get(str(path) if path is not None else "grid_duties")
-    if shipped is not None:
-        # Package data, so an installed geogrid finds it wherever it lives.
-        source = resources.files("geogrid") / "data" / shipped
-        label = shipped
-    else:
-        source = Path(str(path))
-        label = source.name
-    try:
-        return label, json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CategoryError(
-            f"incident catalogue {path} does not exist (shipped ones: {', '.join(SHIPPED_CATALOGUES)})"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise CategoryError(f"incident catalogue {path} is not valid JSON: {exc}") from None
-
-
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Read a category catalogue (JSON; see ``geogrid/data/incident_categories.json``).
-
-    Each major category has ``code``, ``name``, ``name_en``, ``department``, ``public`` and
-    ``minors``; each minor ``code``, ``name``, ``name_en`` and optionally ``accept_hours``,
-    ``complete_hours``, ``department`` and ``public`` (defaults: the file's ``defaults``, 8 h
-    to accept, the major's department and publicity; a major without ``public`` is private).
-    Chinese names are unique, so a category can be given by its name as well as its code.
-
-    Parameters
-    ----------
-    path
-        A catalogue file, or the name of a shipped one (:data:`SHIPPED_CATALOGUES`:
-        ``grid_duties``, the default, or ``urban``).
-
-    Raises
-    ------
-    CategoryError
-        When the file is missing or malformed (the message names the entry and the field).
-
-    Examples
-    --------
-    >>> cat = load_catalogue()
-    >>> cat.get("MD01").major_name, cat.get("MD01").accept_hours, cat.get("MD01").public
-    ('矛盾纠纷', 8.0, False)
-    >>> load_catalogue("urban").get("HW01").major_name
-    '环境卫生'
-    """
-    label, raw = _read_catalogue(path)
-    p = Path(label)
-    defaults = raw.get("defaults") or {}
-    d_accept = float(defaults.get("accept_hours", 8))
-    d_complete = float(defaults.get("complete_hours", 72))
-    categories: dict[str, Category] = {}
-    majors: dict[str, tuple[str, str]] = {}
-    for i, major in enumerate(raw.get("majors") or []):
-        where = f"{p.name}: majors[{i}]"
-        for key in ("code", "name", "minors"):
-            if not major.get(key):
-                raise CategoryError(f"{where} has no {key!r}")
-        mcode = str(major["code"])
-        if mcode in majors:
-            raise CategoryError(f"{where}: duplicate major code {mcode!r}")
-        _check_public(major, where)
-        majors[mcode] = (major["name"], major.get("name_en", major["name"]))
-        for j, minor in enumerate(major["minors"]):
-            w = f"{where}.minors[{j}]"
-            for key in ("code", "name"):
-                if not minor.get(key):
-                    raise CategoryError(f"{w} has no {key!r}")
-            code = str(minor["code"])
-            if code in categories:
-                raise CategoryError(f"{w}: duplicate minor code {code!r}")
-            accept = float(minor.get("accept_hours", d_accept))
-            complete = float(minor.get("complete_hours", d_complete))
-            if not 0 < accept <= complete:
-                raise CategoryError(
-                    f"{w} ({code}): need 0 < accept_hours <= complete_hours, got {accept}, {complete}"
-                )
-            dept = minor.get("department") or major.get("department")
-            if not dept:
-                raise CategoryError(f"{w} ({code}): no responsible department")
-            _check_public(minor, w)
-            categories[code] = Category(
-                code=code,
-                name=minor["name"],
-                name_en=minor.get("name_en", minor["name"]),
-                major_code=mcode,
-                major_name=major["name"],
-                major_name_en=major.get("name_en", major["name"]),
-                department=str(dept),
-                accept_hours=accept,
-                complete_hours=complete,
-                public=bool(minor.get("public", major.get("public", False))),
-            )
-    if not categories:
-        raise CategoryError(f"incident catalogue {p} defines no categories")
-    _check_unique_names(p.name, categories, majors)
-    return Catalogue(categories, majors)
-
-
-def _check_public(entry: dict, where: str) -> None:
-    if "public" in entry and not isinstance(entry["public"], bool):
-        raise CategoryError(f"{where}: 'public' must be true or false, got {entry['public']!r}")
-
-
-def _check_unique_names(
-    label: str, categories: dict[str, Category], majors: dict[str, tuple[str, str]]
+def _dispatch(
+    state: IncidentState,
+    action: str,
+    department: str | None,
+    assignee: str | None,
+    updates: dict[str, Any],
+    details: dict[str, Any],
 ) -> None:
-    # Categories can be given by name: a name meaning two categories would make that ambiguous.
-    seen: dict[str, str] = {}
-    named = [(code, name) for code, (name, _en) in majors.items()] + [
-        (c.code, c.name) for c in categories.values()
-    ]
-    for code, name in named:
-        if name in seen:
-            raise CategoryError(f"{label}: categories {seen[name]} and {code} have the same name {name!r}")
-        if name in majors or name in categories:
-            raise CategoryError(f"{label}: the name of category {code} is also a category code: {name!r}")
-        seen[name] = code
+    dept = (department or "").strip() or (state.category_department if action == "dispatch" else None)
+    if not dept:
+        raise GeogridError(f"{action} needs a department (the category names none)")
+    if action == "redispatch":
+        if dept == state.department:
+            raise ConflictError(f"改派须派给另一部门 / the incident is already with {dept}")
+        details["from_department"] = state.department
+    updates.update(department=dept, assignee=assignee)
+    details["department"] = dept
+
+
+def _escalate(
+    state: IncidentState,
+    level: str | None,
+    centre: str | None,
+    updates: dict[str, Any],
+    details: dict[str, Any],
+) -> None:
+    current = LEVELS.index(state.level) if state.level in LEVELS else 0
+    if level is None:
+        if current + 1 >= len(LEVELS):
+            raise ConflictError(f"cannot escalate: the incident is already at the {LEVELS[-1]} level")
+        new = current + 1
+    else:
+        if level not in LEVELS:
+            raise GeogridError(f"level must be one of {list(LEVELS)}, got {level!r}")
+        new = LEVELS.index(level)
+        if new <= current:
+            raise ConflictError(
+                f"cannot escalate from {LEVELS[current]} to {level}: escalation goes up ({' → '.join(LEVELS)})"
+            )
+    updates.update(level=LEVELS[new], department=None, assignee=None)
+    details.update(from_level=LEVELS[current], to_level=LEVELS[new])
+    if centre is not None:
+        updates["centre_code"] = centre
+        details.update(from_centre=state.centre_code, to_centre=centre)
 
 
 # --- overdue -------------------------------------------------------------------------------------
@@ -767,7 +746,7 @@ def overdue_flags(status: str, *, accept_due: datetime, complete_due: datetime, 
     >>> overdue_flags("resolved", accept_due=t0, complete_due=t0, now=t0 + timedelta(days=9)).any
     False
     """
-    _check_aware(now, "now")
+    check_aware(now, "now")
     open_ = status in OPEN_STATUSES
     return Overdue(accept=status == "reported" and now > accept_due, complete=open_ and now > complete_due)
 

@@ -382,3 +382,49 @@ def _read_kml(path: Path, layer: str | int | None) -> Source:
     table = table.replace({np.nan: None})
     frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs=CRS.from_epsg(4326))
     return Source(str(path), frame, "KMZ" if path.suffix.lower() == ".kmz" else "KML", None, malformed)
+
+
+# --------------------------------------------------------------------------- plain tables
+
+
+def read_table(
+    source: str | Path | pd.DataFrame,
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """A table without geometry (a roster, a list of departments) as text cells: ``(name, frame)``.
+
+    Any format :func:`read_source` reads; a geometry column is dropped.  Excel keeps codes and
+    phone numbers as numbers, so whole floats come back as their digits (``320508019044003.0``
+    → ``"320508019044003"``) and empty cells as ``""``.  Mis-decoded text is refused: a
+    mis-decoded header as :class:`~geogrid.errors.InputFileError`, mis-decoded cells as an
+    :class:`~geogrid.errors.ImportRowsError` naming row and field, with the ``--encoding`` to try.
+    A DataFrame is taken as it is (named ``"table"``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "部门.csv")
+    >>> _ = open(p, "wb").write("部门编码,部门名称\\nD01,公安局\\n".encode("gbk"))
+    >>> name, frame = read_table(p)
+    >>> frame.to_dict("records")
+    [{'部门编码': 'D01', '部门名称': '公安局'}]
+    """
+    from geogrid.encodings import encoding_hint, text_errors
+    from geogrid.errors import ImportRowsError, RowError
+
+    if isinstance(source, pd.DataFrame):
+        return "table", source.copy()
+    src = read_source(Path(source), sheet=sheet, encoding=encoding)
+    raw = pd.DataFrame(src.frame).drop(columns="geometry", errors="ignore")
+    raw = raw.astype(object).map(
+        lambda v: "" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else v
+    )
+    bad_fields, mojibake = text_errors(raw, src.encoding.codec if src.encoding else None)
+    if bad_fields:
+        raise InputFileError(f"{src.name}: {bad_fields[0]}; {encoding_hint(src.encoding)}")
+    if mojibake:
+        hint = encoding_hint(src.encoding)
+        raise ImportRowsError(src.name, [RowError(e.row, e.field, f"{e.reason}; {hint}") for e in mojibake])
+    return src.name, raw

@@ -557,39 +557,52 @@ def hotspot_points(
     return lon, lat
 
 
-def make_roster(codes: Sequence[str], *, seed: int = 0, workers: int = 2) -> pd.DataFrame:
-    """A seeded synthetic staff roster: one grid head and ``workers`` grid workers per grid code.
+def make_roster(
+    codes: Sequence[str],
+    *,
+    seed: int = 0,
+    workers: int = 2,
+    roles: Sequence[str] = (),
+    centres: Sequence[str] = (),
+    departments: Sequence[str] = (),
+) -> pd.DataFrame:
+    """A seeded synthetic staff roster, as :func:`geogrid.staff.read_roster` returns it.
 
-    Columns as :func:`geogrid.staff.read_roster` returns them: ``code``, ``head_name``,
-    ``head_phone`` (11-digit mobile numbers), ``workers`` (list of ``{"name", "phone"}``).
+    Every grid code gets a 网格长 (grid head) and ``workers`` 专职网格员, plus one person in each
+    of ``roles`` (role codes of the role set, e.g. ``"grid_police"``; ``"link_leader"`` only on
+    17-digit codes); every centre (12-digit division code) gets a 综治中心调度员 and every
+    department code a 部门联络员.  Phones are 11-digit mobile numbers.
 
     Examples
     --------
-    >>> roster = make_roster(["320508019044001"], seed=1)
+    >>> roster = make_roster(["320508019044001"], seed=1, roles=["grid_police"], centres=["320508019000"])
     >>> len(roster["workers"].iloc[0]), len(roster["head_phone"].iloc[0])
     (2, 11)
+    >>> [p["role"] for p in roster["people"].iloc[0]], roster["post"].tolist()
+    (['grid_head', 'full_time_worker', 'full_time_worker', 'grid_police'], ['grid', 'division'])
     """
+    from geogrid.staff import HEAD_ROLE, WORKER_ROLES, roster_frame
+
     rng = np.random.default_rng(seed)
     surnames = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程")
     given = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国红梅玉兰志文斌")
 
-    def person() -> dict[str, str]:
+    def person(role: str) -> dict[str, str]:
         name = rng.choice(surnames) + "".join(rng.choice(given, size=int(rng.integers(1, 3))))
         phone = "1" + str(rng.choice([3, 5, 7, 8, 9])) + "".join(map(str, rng.integers(0, 10, 9)))
-        return {"name": str(name), "phone": phone}
+        return {"role": role, "name": str(name), "phone": phone}
 
-    rows = []
+    posts = []
     for code in codes:
-        head = person()
-        rows.append(
-            {
-                "code": code,
-                "head_name": head["name"],
-                "head_phone": head["phone"],
-                "workers": [person() for _ in range(workers)],
-            }
-        )
-    return pd.DataFrame(rows, columns=["code", "head_name", "head_phone", "workers"])
+        people = [person(HEAD_ROLE)] + [person(WORKER_ROLES[0]) for _ in range(workers)]
+        people += [person(r) for r in roles if r != "link_leader" or len(code) == 17]
+        posts.append(("grid" if len(code) == 15 else "link_group", code, people))
+    posts += [("division", code, [person("centre_dispatcher")]) for code in centres]
+    posts += [("department", code, [person("department_liaison")]) for code in departments]
+    present = [HEAD_ROLE, WORKER_ROLES[0], *roles]
+    present += ["centre_dispatcher"] if centres else []
+    present += ["department_liaison"] if departments else []
+    return roster_frame(posts, roles=present)
 
 
 def make_incidents(

@@ -11,7 +11,18 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from incident_support import G1, G2, G3, IN_G1, IN_G2, IN_G3, TOWNSHIP, V1, publish_sample
+from incident_support import (
+    G1,
+    G2,
+    G3,
+    IN_G1,
+    IN_G2,
+    IN_G3,
+    TOWNSHIP,
+    V1,
+    install_organisation,
+    publish_sample,
+)
 
 from api.names import name_field
 from geogrid import incidents as wf
@@ -65,6 +76,7 @@ def test_the_walker_finds_bare_codes():
 def busy_county(client, engine, api_key):
     """The sample county with incidents in every grid, some dispatched, resolved and closed."""
     publish_sample(engine)
+    install_organisation(engine)
     dispatcher = api_key("dispatcher", name="centre")
     worker = api_key("worker", name="w1", grid_codes=[G1, G2, G3])
     ids = []

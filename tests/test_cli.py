@@ -136,3 +136,15 @@ def test_demo_loads_partitions_and_publishes(cli_env):
             )
         ).scalar()
     assert headless == 0
+    with cli_env.connect() as conn:  # the reports ran through the workflow, as a county runs it
+        statuses = dict(conn.execute(sa.text("SELECT status, count(*) FROM incidents GROUP BY 1")).all())
+        late_check_ins = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM summon_departments sd JOIN summons s ON s.id = sd.summon_id "
+                "WHERE sd.checked_in_at > s.report_due"
+            )
+        ).scalar()
+        actions = set(conn.execute(sa.text("SELECT DISTINCT action FROM incident_history")).scalars())
+    assert statuses["closed"] > 150 and statuses.get("reported", 0) < 60
+    assert {"accept", "dispatch", "summon", "check_in", "act", "escalate", "close"} <= actions
+    assert late_check_ins > 0

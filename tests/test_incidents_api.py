@@ -8,14 +8,25 @@ import struct
 import zlib
 
 import pytest
-from incident_support import G1, G2, IN_G1, IN_G2, IN_G3, publish_sample
+from incident_support import (
+    G1,
+    G2,
+    IN_G1,
+    IN_G2,
+    IN_G3,
+    department_code,
+    install_organisation,
+    publish_sample,
+)
 
 from geogrid.coords import from_wgs84
 
 
 @pytest.fixture
 def county(engine):
-    return publish_sample(engine)
+    codes = publish_sample(engine)
+    install_organisation(engine, centres=False)  # departments only: the single-queue loop
+    return codes
 
 
 def png_bytes() -> bytes:
@@ -61,7 +72,7 @@ def test_report_and_read_back(client, county, api_key):
 def test_reporting_rules(client, county, api_key):
     assert post(client, {}).status_code == 401  # anonymous may not report
     assert post(client, api_key("viewer")).status_code == 403
-    assert post(client, api_key("department", department="水务局")).status_code == 403
+    assert post(client, api_key("department", department="320508D01")).status_code == 403
     resident = api_key("resident")
     r = post(client, resident, body(source="hotline"))
     assert r.status_code == 403 and "source 'resident'" in r.json()["detail"]
@@ -161,13 +172,13 @@ def test_photos(client, county, api_key, app, tmp_path):
     assert client.get("/incidents", headers=api_key("dispatcher")).json()["total"] == 1
 
 
-def test_roles_and_scopes_through_the_loop(client, county, api_key):
+def test_roles_and_scopes_through_the_loop(client, county, api_key, engine):
     pid = post(client, api_key("resident", name="r1"), body(where=IN_G1)).json()["id"]
     w1 = api_key("worker", grid_codes=[G1])
     w2 = api_key("worker", grid_codes=[G2])
     disp = api_key("dispatcher")
-    water = api_key("department", department="水务局")
-    hw = api_key("department", department="城市管理局")
+    water = api_key("department", department=department_code(engine, "水利局"))
+    hw = api_key("department", department=department_code(engine, "城市管理局"))
 
     def do(headers, action, **kw):
         return client.post(f"/incidents/{pid}/transitions", json={"action": action, **kw}, headers=headers)
@@ -180,8 +191,13 @@ def test_roles_and_scopes_through_the_loop(client, county, api_key):
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     assert do(w1, "dispatch").status_code == 403  # dispatching is the centre's job
     assert do(water, "start").status_code == 403  # not dispatched to them (nothing is yet)
-    r = do(disp, "dispatch", department="水务局")
-    assert r.json()["department"] == "水务局"
+    r = do(disp, "dispatch", department="水务局")  # no such department
+    assert r.status_code == 400 and "unknown department '水务局'" in r.json()["detail"]
+    r = do(disp, "dispatch", department="水利局")
+    assert (r.json()["department"], r.json()["department_name"]) == (
+        department_code(engine, "水利局"),
+        "水利局",
+    )
     assert do(hw, "start").status_code == 403
     assert client.get("/incidents", headers=water).json()["total"] == 1
     assert client.get("/incidents", headers=hw).json()["total"] == 0
@@ -195,7 +211,7 @@ def test_roles_and_scopes_through_the_loop(client, county, api_key):
     r = do(disp, "accept")
     assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
     assert "closed" in r.json()["detail"]
-    assert do(disp, "fly").status_code == 400
+    assert do(disp, "fly").status_code == 422
     hist = client.get(f"/incidents/{pid}", headers=api_key("resident", name="r1")).json()["history"]
     assert [h["action"] for h in hist] == [
         "report",

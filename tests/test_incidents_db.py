@@ -8,7 +8,21 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from incident_support import G1, G2, G3, IN_G1, IN_G2, IN_G3, T0, TOWNSHIP, V1, V2, publish_sample
+from incident_support import (
+    G1,
+    G2,
+    G3,
+    IN_G1,
+    IN_G2,
+    IN_G3,
+    T0,
+    TOWNSHIP,
+    V1,
+    V2,
+    department_code,
+    install_organisation,
+    publish_sample,
+)
 
 from geogrid import heat
 from geogrid import incidents as wf
@@ -26,7 +40,13 @@ H = timedelta(hours=1)
 @pytest.fixture
 def county(engine):
     publish_sample(engine)
+    install_organisation(engine, centres=False)  # departments only: the single-queue loop
     return engine
+
+
+def dept(engine, name: str, key: str | None = None) -> wf.Actor:
+    """A department's actor, scoped by the code of the department called ``name``."""
+    return wf.Actor(key or name, "department", {"department": department_code(engine, name)})
 
 
 def new(category="HW01", where=IN_G1, source="patrol", **kw) -> st.NewIncident:
@@ -131,12 +151,12 @@ def test_concurrent_retries_create_one_incident(county):
 def test_full_loop_writes_history(county):
     pid = make(county)
     worker = wf.Actor("w1", "worker", {"grid_codes": [G1]})
-    dept = wf.Actor("hw", "department", {"department": "城市管理局"})
+    hw = dept(county, "城市管理局", "hw")
     act(county, pid, "accept", actor=worker, now=T0 + H)
     inc = act(county, pid, "dispatch", actor=DISPATCHER, now=T0 + 2 * H)
-    assert inc.department == "城市管理局"  # the category's department by default
-    act(county, pid, "start", actor=dept, now=T0 + 3 * H)
-    act(county, pid, "resolve", actor=dept, now=T0 + 4 * H, note="已清运")
+    assert inc.department == department_code(county, "城市管理局")  # the category's department by default
+    act(county, pid, "start", actor=hw, now=T0 + 3 * H)
+    act(county, pid, "resolve", actor=hw, now=T0 + 4 * H, note="已清运")
     act(county, pid, "verify", actor=worker, now=T0 + 5 * H)
     inc = act(county, pid, "close", actor=DISPATCHER, now=T0 + 6 * H)
     assert inc.status == "closed" and inc.accepted_at == T0 + H and inc.resolved_at == T0 + 4 * H
@@ -151,7 +171,8 @@ def test_full_loop_writes_history(county):
         ("verify", "resolved", "verified", "w1"),
         ("close", "verified", "closed", "center"),
     ]
-    assert hist[4].note == "已清运" and hist[2].details == {"department": "城市管理局"}
+    assert hist[4].note == "已清运"
+    assert hist[2].details == {"department": hw.department, "department_name": "城市管理局"}
     with pytest.raises(ConflictError, match="cannot accept an incident that is closed; it is final"):
         act(county, pid, "accept")
     assert len(st.history(county, pid)) == 7  # a refused action leaves no trace
@@ -164,6 +185,7 @@ def test_every_legal_and_illegal_transition_in_the_database(county):
         "accepted": ["accept"],
         "rejected": ["reject"],
         "dispatched": ["accept", "dispatch"],
+        "summoned": ["accept", "summon"],
         "in_progress": ["accept", "dispatch", "start"],
         "resolved": ["accept", "start", "resolve"],
         "verified": ["accept", "start", "resolve", "verify"],
@@ -171,20 +193,29 @@ def test_every_legal_and_illegal_transition_in_the_database(county):
         "returned": ["accept", "dispatch", "return"],
         "escalated": ["accept", "escalate"],
     }
+    police = department_code(county, "公安局")
+    # What each action needs besides its name (the admin acts for the summoned department).
+    request = st.ActionRequest(note="处置说明", department=police, departments=(police,))
+    redispatch = st.ActionRequest(department="民政局")
     admin = wf.Actor("root", "admin")
     for status, path in paths.items():
         for action in EXPECTED_ROLES:
             if action == "merge":
                 continue  # covered by test_merge (it needs a target)
             pid = make(county)
-            act(county, pid, *path, actor=admin)
+            act(county, pid, *path, actor=admin, request=request)
             assert st.get(county, pid).status == status
+            options = redispatch if action == "redispatch" else request
+            if action == "act" and status == "summoned":
+                act(county, pid, "check_in", actor=admin, request=options)  # 报到 before acting
             if (status, action) in LEGAL:
-                inc = act(county, pid, action, actor=admin, department="水务局")
-                assert inc.status == LEGAL[(status, action)]
+                inc = act(county, pid, action, actor=admin, request=options)
+                # the only summoned department acting completes the summons: the incident moves on
+                expected = "resolved" if (status, action) == ("summoned", "act") else LEGAL[(status, action)]
+                assert inc.status == expected
             else:
                 with pytest.raises(ConflictError):
-                    act(county, pid, action, actor=admin, department="水务局")
+                    act(county, pid, action, actor=admin, request=options)
 
 
 def test_history_is_append_only(county):
@@ -202,10 +233,10 @@ def test_permissions_are_checked_on_current_data(county):
     with pytest.raises(wf.ActionForbiddenError, match="own grids"):
         act(county, pid, "accept", actor=wf.Actor("w1", "worker", {"grid_codes": [G1]}))
     act(county, pid, "accept", actor=wf.Actor("w2", "worker", {"grid_codes": [G2]}))
-    act(county, pid, "dispatch", department="水务局")
+    act(county, pid, "dispatch", department="水利局")
     with pytest.raises(wf.ActionForbiddenError, match="dispatched to it"):
-        act(county, pid, "start", actor=wf.Actor("hw", "department", {"department": "城市管理局"}))
-    act(county, pid, "start", actor=wf.Actor("water", "department", {"department": "水务局"}))
+        act(county, pid, "start", actor=dept(county, "城市管理局"))
+    act(county, pid, "start", actor=dept(county, "水利局"))
     with pytest.raises(NotFoundError):
         act(county, "E99999999", "accept")
     with pytest.raises(GeogridError, match="merge with"):
@@ -215,16 +246,16 @@ def test_permissions_are_checked_on_current_data(county):
 def test_escalation_and_return(county):
     pid = make(county)
     act(county, pid, "accept", "dispatch")
-    inc = act(county, pid, "escalate", actor=wf.Actor("hw", "department", {"department": "城市管理局"}))
+    inc = act(county, pid, "escalate", actor=dept(county, "城市管理局"))
     assert (inc.status, inc.level, inc.department) == ("escalated", "village", None)
     inc = act(county, pid, "escalate", level="county")
     assert inc.level == "county"
     with pytest.raises(ConflictError, match="already at the county level"):
         act(county, pid, "escalate")
     inc = act(county, pid, "dispatch", department="应急管理局")
-    inc = act(county, pid, "return", actor=wf.Actor("yj", "department", {"department": "应急管理局"}))
+    inc = act(county, pid, "return", actor=dept(county, "应急管理局"))
     assert (inc.status, inc.department) == ("returned", None)
-    assert act(county, pid, "dispatch", department="民政局").department == "民政局"
+    assert act(county, pid, "dispatch", department="民政局").department == department_code(county, "民政局")
 
 
 def test_duplicates_and_merge(county):
@@ -304,10 +335,10 @@ def test_statistics_match_hand_computed_numbers(county):
         make(county, where=IN_G3, now=june),
     ]
     dup = make(county, where=IN_G1, now=T0)
-    water = "水务局"
+    water = department_code(county, "水利局")
     act(county, ids[0], "accept", now=T0 + H)
     act(county, ids[0], "dispatch", now=T0 + H)
-    hw = wf.Actor("hw", "department", {"department": "城市管理局"})
+    hw = dept(county, "城市管理局", "hw")
     act(county, ids[0], "start", "resolve", actor=hw, now=T0 + 10 * H)
     act(county, ids[0], "verify", "close", now=T0 + 11 * H)
     act(county, ids[1], "accept", now=T0 + 9 * H)
@@ -375,7 +406,7 @@ def test_statistics_match_hand_computed_numbers(county):
     assert [r.period for r in st.statistics(county, period="year", now=now)] == ["2024"]
 
     by_dept = {r.key: (r.total, r.completed) for r in st.statistics(county, group_by="department", now=now)}
-    assert by_dept == {"城市管理局": (1, 1), water: (2, 1), None: (3, 1)}  # #5 was handled by its grid
+    assert by_dept == {hw.department: (1, 1), water: (2, 1), None: (3, 1)}  # #5 was handled by its grid
     by_village = {r.key: r.total for r in st.statistics(county, group_by="village", now=now)}
     assert by_village == {V1: 4, V2: 2}
     assert {r.key: r.total for r in st.statistics(county, group_by="township", now=now)} == {TOWNSHIP: 6}

@@ -19,6 +19,16 @@ LEGAL = {
     ("accepted", "dispatch"): "dispatched",
     ("returned", "dispatch"): "dispatched",
     ("escalated", "dispatch"): "dispatched",
+    # 改派: the dispatching centre sends it to another department.
+    ("dispatched", "redispatch"): "dispatched",
+    ("in_progress", "redispatch"): "dispatched",
+    # 吹哨报到: summon departments; each checks in and acts; the centre may close the summons.
+    ("accepted", "summon"): "summoned",
+    ("returned", "summon"): "summoned",
+    ("escalated", "summon"): "summoned",
+    ("summoned", "check_in"): "summoned",
+    ("summoned", "act"): "summoned",
+    ("summoned", "close_summons"): "resolved",
     ("accepted", "start"): "in_progress",
     ("dispatched", "start"): "in_progress",
     ("dispatched", "return"): "returned",
@@ -35,6 +45,11 @@ LEGAL = {
         (s, "merge"): "merged"
         for s in ("reported", "accepted", "dispatched", "in_progress", "returned", "escalated")
     },
+    # 督办 on anything still open; it changes no status.
+    **{
+        (s, "supervise"): s
+        for s in ("reported", "accepted", "dispatched", "summoned", "in_progress", "returned", "escalated")
+    },
 }
 # Who may take each action besides admin (报办分离: departments and grid workers handle, the
 # dispatch centre dispatches, merges and closes), written out independently of wf.TRANSITIONS.
@@ -42,6 +57,12 @@ EXPECTED_ROLES = {
     "accept": {"dispatcher", "worker"},
     "reject": {"dispatcher", "worker"},
     "dispatch": {"dispatcher"},
+    "redispatch": {"dispatcher"},
+    "summon": {"dispatcher"},
+    "check_in": {"department"},
+    "act": {"department"},
+    "close_summons": {"dispatcher"},
+    "supervise": {"dispatcher"},
     "start": {"department", "worker"},
     "return": {"department", "worker"},
     "escalate": {"dispatcher", "worker", "department"},
@@ -56,6 +77,7 @@ EXPECTED_STATUSES = (
     "accepted",
     "rejected",
     "dispatched",
+    "summoned",
     "in_progress",
     "resolved",
     "verified",
@@ -159,13 +181,17 @@ def test_permissions_per_role(action):
     else:
         with pytest.raises(wf.ActionForbiddenError, match="may not"):
             wf.authorize(worker, action, grid_code=GRID, department=None)
-    if "department" in roles:
+    if "department" in roles and action in ("check_in", "act"):
+        wf.authorize(dept, action, grid_code=GRID, department=None, summoned_now={"水务局", "民政局"})
+        with pytest.raises(wf.ActionForbiddenError, match="not summoned"):
+            wf.authorize(dept, action, grid_code=GRID, department="水务局", summoned_now={"民政局"})
+    elif "department" in roles:
         wf.authorize(dept, action, grid_code=GRID, department="水务局")
         with pytest.raises(wf.ActionForbiddenError, match="dispatched to it"):
             wf.authorize(dept, action, grid_code=GRID, department="城市管理局")
     else:
         with pytest.raises(wf.ActionForbiddenError):
-            wf.authorize(dept, action, grid_code=GRID, department="水务局")
+            wf.authorize(dept, action, grid_code=GRID, department="水务局", summoned_now={"水务局"})
     if "dispatcher" in roles:
         wf.authorize(dispatcher, action, grid_code=OTHER_GRID, department=None)
     else:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_settings, require_reader
-from api.routers.incidents import filters_from, for_audience, get_catalogue, is_public_reader
+from api.filters import IncidentFilters, for_audience, get_catalogue, is_public_reader
 from api.settings import Settings
 from geogrid import heat
 from geogrid import incidents as wf
@@ -77,13 +77,8 @@ def _check_cells(bbox: BBox | None, res: int) -> None:
 
 @router.get("/heatmap", summary="Incident counts per H3 cell (GeoJSON, or MVT for one tile)")
 def get_heatmap(
+    f: IncidentFilters,
     res: int = Query(8, ge=0, le=heat.STORED_RES, description="H3 resolution of the cells"),
-    bbox: str | None = Query(None, description="west,south,east,north: count incidents inside it"),
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    category: str | None = Query(None, description="major or minor category code or name"),
-    status: str | None = Query(None, description="comma-separated statuses"),
-    division: str | None = Query(None, description="township/village/grid code (prefix)"),
     format: Literal["geojson", "mvt"] = "geojson",
     z: int | None = Query(None, description="format=mvt: tile zoom"),
     x: int | None = Query(None, description="format=mvt: tile column"),
@@ -93,16 +88,6 @@ def get_heatmap(
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
-    f = filters_from(
-        date_from=date_from,
-        date_to=date_to,
-        category=category,
-        status=status,
-        division=division,
-        bbox=bbox,
-        catalogue=catalogue,
-        tz=settings.timezone,
-    )
     f = for_audience(f, principal, catalogue)
     res = public_res(res, res, principal, settings)
     if format == "mvt":
@@ -131,52 +116,30 @@ def get_heat_tile(
     z: int,
     x: int,
     y: int,
+    f: IncidentFilters,
     res: int | None = Query(None, ge=0, le=heat.STORED_RES, description="default: zoom - 5, within 5..12"),
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    category: str | None = None,
-    status: str | None = None,
     principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
-    f = filters_from(
-        date_from=date_from,
-        date_to=date_to,
-        category=category,
-        status=status,
-        catalogue=catalogue,
-        tz=settings.timezone,
-    )
+    if f.bbox is not None:
+        raise HTTPException(400, "瓦片自带范围，不接受 bbox / a tile has its own bounds: drop bbox")
     f = for_audience(f, principal, catalogue)
     return _tile(engine, z, x, y, public_res(res, _default_res(z), principal, settings), f)
 
 
 @router.get("/heatmap/grids", summary="Published grids with incidents per 100 households (choropleth)")
 def get_grid_rates(
-    division: str | None = Query(None, description="township/village code (prefix) of the grids"),
-    bbox: str | None = None,
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    category: str | None = None,
-    status: str | None = None,
+    f: IncidentFilters,
     principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
 ) -> Response:
-    f = filters_from(
-        date_from=date_from,
-        date_to=date_to,
-        category=category,
-        status=status,
-        catalogue=catalogue,
-        tz=settings.timezone,
-    )
+    """``division`` and ``bbox`` select the grids; the other filters the incidents counted."""
     f = for_audience(f, principal, catalogue)
-    box = filters_from(bbox=bbox).bbox
-    rates = store.grid_rates(engine, filters=f, division=division, bbox=box)
+    rates = store.grid_rates(engine, filters=f, division=f.division, bbox=f.bbox)
     import json
 
     fc = store.grid_rates_geojson(rates)

@@ -1,11 +1,10 @@
 """Incidents: report (with photos and an Idempotency-Key), list, read, act, merge, overdue.
 
-Who may do what (see :mod:`geogrid.incidents` for the per-action table):
+Who may do what lives in the pure workflow (:mod:`geogrid.incidents`: the per-action table,
+:func:`~geogrid.incidents.report_source` for reports); refusals are
+:class:`~geogrid.errors.ActionForbiddenError`, answered 403 by the error table.
 
-- report: residents, grid workers, dispatchers and admins.  Anonymous callers may not: every
-  report must be attributable to a key, because residents see their own reports by key name,
-  idempotency keys are per caller, and an open form would be an anonymous spam channel into
-  a government work queue.  (A public kiosk gets a ``resident`` key.)
+- report: residents, grid workers, dispatchers and admins, never anonymously;
 - read: dispatchers, admins, viewers and planners everything (viewers/planners never the
   reporter's contact); grid workers their grids; departments what was dispatched to them;
   residents their own reports.
@@ -23,54 +22,33 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.engine import Engine
 
-from api.deps import Principal, get_engine, get_principal, get_settings
+from api.deps import Principal, get_engine, get_now, get_principal, get_settings
+from api.filters import (  # noqa: F401 - also imported from here by older callers
+    IncidentFilters,
+    actor_of,
+    filters_from,
+    for_audience,
+    get_catalogue,
+    is_public_reader,
+    parse_time,
+    require_key,
+    split_list,
+)
 from api.names import Names
 from api.routers._shared import json_object
 from api.settings import Settings
 from geogrid import incidents as wf
-from geogrid.coords import BBox, to_wgs84
+from geogrid.coords import to_wgs84
 from geogrid.db import incidents as store
 from geogrid.db.lookup import normalise_address
-from geogrid.errors import NotFoundError
+from geogrid.errors import ActionForbiddenError, NotFoundError
 from geogrid.limits import check_text
-from geogrid.times import DEFAULT_TIMEZONE, local_iso, parse_local
+from geogrid.times import DEFAULT_TIMEZONE, local_iso
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
-REPORTER_ROLES = frozenset({"resident", "worker", "dispatcher", "admin"})
-# The source a report gets when the caller does not say (a resident cannot claim "hotline").
-DEFAULT_SOURCE = {"resident": "resident", "worker": "patrol", "dispatcher": "hotline", "admin": "hotline"}
 MAX_PHOTOS = 9
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-
-# --- shared helpers (also used by the Open311, stats, heatmap and maps routers) -----------------------
-
-
-def get_catalogue(request: Request) -> wf.Catalogue:
-    """The category catalogue of this app, read once from ``settings.incident_catalogue``."""
-    state = request.app.state
-    cat = getattr(state, "incident_catalogue", None)
-    if cat is None:
-        cat = wf.load_catalogue(state.settings.incident_catalogue)
-        state.incident_catalogue = cat
-    return cat
-
-
-def actor_of(principal: Principal) -> wf.Actor:
-    return wf.Actor(principal.name, principal.role, dict(principal.scope or {}))
-
-
-def require_key(principal: Principal = Depends(get_principal)) -> Principal:
-    if principal.anonymous:
-        raise HTTPException(
-            401, "an API key is required for incidents", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return principal
-
-
-def forbidden_as_403(exc: wf.ActionForbiddenError) -> HTTPException:
-    return HTTPException(403, str(exc))
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -84,68 +62,6 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def parse_time(value: str | None, name: str, tz: str = DEFAULT_TIMEZONE) -> datetime | None:
-    """ISO 8601 date or datetime; one without an offset is read in the county's zone ``tz``."""
-    if value is None or value == "":
-        return None
-    return parse_local(value, tz, name=name)
-
-
-def split_list(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
-
-
-def filters_from(
-    *,
-    status: str | None = None,
-    category: str | None = None,
-    source: str | None = None,
-    division: str | None = None,
-    grid_code: str | None = None,
-    department: str | None = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    bbox: str | None = None,
-    catalogue: wf.Catalogue | None = None,
-    tz: str = DEFAULT_TIMEZONE,
-) -> store.Filters:
-    """Incident filters from query parameters; with a ``catalogue``, categories may be given by
-    their Chinese names (``矛盾纠纷``, ``邻里纠纷``) as well as by code."""
-    if catalogue is not None and category:
-        category = ",".join(catalogue.code_of(c) for c in split_list(category))
-    return store.Filters(
-        status=split_list(status),
-        category=category or None,
-        source=source or None,
-        division=division or None,
-        grid_code=grid_code or None,
-        department=department or None,
-        date_from=parse_time(date_from, "from", tz),
-        date_to=parse_time(date_to, "to", tz),
-        bbox=BBox.parse(bbox) if bbox else None,
-    )
-
-
-def is_public_reader(principal: Principal) -> bool:
-    """Anonymous callers and residents get the public view of other people's reports."""
-    return principal.role in wf.PUBLIC_READER_ROLES
-
-
-def for_audience(f: store.Filters, principal: Principal, catalogue: wf.Catalogue) -> store.Filters:
-    """``f`` narrowed to what ``principal`` may count or see: public readers the public
-    categories (never rejected or merged reports), staff what their scope allows.
-
-    A public reader who names only non-public categories gets a 403 rather than silent zeros."""
-    if is_public_reader(principal):
-        asked = [c.strip() for c in (f.category or "").split(",") if c.strip()]
-        public = set(catalogue.public_codes)
-        visible = [c for c in asked if c in public or any(m.major_code == c and m.public for m in catalogue)]
-        if asked and not visible:
-            raise HTTPException(403, f"类别 {f.category} 不公开 / category {f.category} is not public")
-        return replace(f, public_codes=catalogue.public_codes)
-    return replace(f, visible_to=actor_of(principal))
-
-
 def incident_json(
     engine: Engine,
     inc: store.Incident,
@@ -155,47 +71,86 @@ def incident_json(
     detail: bool = False,
     tz: str = DEFAULT_TIMEZONE,
     endpoint: str | None = None,
+    separation: bool = True,
 ) -> dict:
     """An incident as the API shows it to ``actor``, with the Chinese names of its codes.  The
     reporter's name and contact come only with ``detail`` (never in lists) and only to those who
     handle the incident; every such read by someone other than the reporter is written to the
-    audit table."""
+    audit table.  The detail also carries the history, the summonses (吹哨: who was summoned,
+    who checked in and acted, on time or not), the 督办 and the flags raised."""
     contact = detail and wf.may_see_contact(
         actor,
         grid_code=inc.grid_code,
         department=inc.department,
         reporter_key_name=inc.reporter_key_name,
         village_code=inc.village_code,
+        summoned=inc.summoned,
     )
     out = inc.as_json(contact=contact, tz=tz)
     if contact and (inc.reporter_name or inc.reporter_contact) and actor.name != inc.reporter_key_name:
         store.record_contact_read(engine, inc.id, actor, endpoint=endpoint)
-    out["allowed_actions"] = [a for a in wf.allowed_actions(inc.status) if _may(actor, a, inc)]
-    if detail:
-        out["history"] = [_history_json(h, tz) for h in store.history(engine, inc.public_id)]
-        out["merged"] = [
-            {"id": m, "history": [_history_json(h, tz) for h in store.history(engine, m)]}
-            for m in store.merged_ids(engine, inc.public_id)
-        ]
-        out["photos"] = [
-            {
-                "url": f"/incidents/{inc.public_id}/photos/{p.id}",
-                "content_type": p.content_type,
-                "size": p.size,
-            }
-            for p in store.photos(engine, inc.public_id)
-        ]
-    return names.incident(out)
+    out["allowed_actions"] = [
+        a for a in wf.allowed_actions(inc.status) if inc.may(actor, a, separation=separation)
+    ]
+    if not detail:
+        return names.incident(out)
+    out["history"] = [_history_json(h, tz) for h in store.history(engine, inc.public_id)]
+    out["merged"] = [
+        {"id": m, "history": [_history_json(h, tz) for h in store.history(engine, m)]}
+        for m in store.merged_ids(engine, inc.public_id)
+    ]
+    out["photos"] = [
+        {"url": f"/incidents/{inc.public_id}/photos/{p.id}", "content_type": p.content_type, "size": p.size}
+        for p in store.photos(engine, inc.public_id)
+    ]
+    out.update(dispatch_records(engine, inc.public_id, tz))
+    codes = [c for h in out["history"] for c in _org_codes(h.get("details") or {})]
+    codes += [
+        c for s in out["summons"] for c in (s["centre_code"], *(d["department"] for d in s["departments"]))
+    ]
+    codes += [c for v in out["supervisions"] for c in (v["centre_code"], v["target_code"])]
+    named = replace(names, org={**names.org, **Names.lookup(engine, names.catalogue, [], codes).org})
+    for s in out["summons"]:
+        named.add_org(s, "centre_code")
+        for d in s["departments"]:
+            named.add_org(d, "department")
+    for v in out["supervisions"]:
+        named.add_org(v, "centre_code")
+        v["target_name"] = named.org_name(v["target_code"]) or named.of(v["target_code"])
+    return named.incident(out)
 
 
-def _may(actor: wf.Actor, action: str, inc: store.Incident) -> bool:
-    try:
-        wf.authorize(
-            actor, action, grid_code=inc.grid_code, department=inc.department, village_code=inc.village_code
-        )
-    except wf.ActionForbiddenError:
-        return False
-    return True
+def _org_codes(details: dict) -> list[str]:
+    return [
+        str(details[k])
+        for k in ("department", "from_department", "from_centre", "to_centre")
+        if details.get(k)
+    ]
+
+
+def dispatch_records(engine: Engine, public_id: str, tz: str = DEFAULT_TIMEZONE) -> dict:
+    """The summonses, 督办 and raised flags of an incident, as JSON (times in zone ``tz``)."""
+    from dataclasses import asdict
+
+    from geogrid.dispatch import DEADLINE_NAMES, FLAG_NAMES
+
+    def times(d: dict) -> dict:
+        return {k: local_iso(v, tz) if isinstance(v, datetime) else v for k, v in d.items()}
+
+    summons = []
+    for s in store.summons_of(engine, public_id):
+        doc = times({k: v for k, v in asdict(s).items() if k != "departments"})
+        doc["departments"] = [times(asdict(d)) for d in s.departments]
+        summons.append(doc)
+    flags = [
+        times(asdict(f)) | {"colour_name": FLAG_NAMES[f.colour], "deadline_name": DEADLINE_NAMES[f.deadline]}
+        for f in store.flags_of(engine, public_id)
+    ]
+    return {
+        "summons": summons,
+        "supervisions": [times(asdict(v)) for v in store.supervisions_of(engine, public_id)],
+        "flags_raised": flags,
+    }
 
 
 def _history_json(h: store.HistoryEntry, tz: str = DEFAULT_TIMEZONE) -> dict:
@@ -211,15 +166,13 @@ def _history_json(h: store.HistoryEntry, tz: str = DEFAULT_TIMEZONE) -> dict:
 
 
 def visible_incident(engine: Engine, public_id: str, actor: wf.Actor) -> store.Incident:
+    """The incident, if ``actor`` may see it (403 otherwise, 404 when there is none)."""
     inc = store.get(engine, public_id)
-    if not wf.in_scope(
-        actor,
-        grid_code=inc.grid_code,
-        department=inc.department,
-        reporter_key_name=inc.reporter_key_name,
-        village_code=inc.village_code,
-    ):
-        raise HTTPException(403, f"incident {public_id} is outside what {actor.role} {actor.name!r} may see")
+    if not inc.visible_to(actor):
+        raise ActionForbiddenError(
+            f"事件 {public_id} 不在可查看范围内 / incident {public_id} is outside what {actor.role} "
+            f"{actor.name!r} may see"
+        )
     return inc
 
 
@@ -306,20 +259,14 @@ def report(
     body: IncidentIn,
     photos: list[store.NewPhoto],
     idempotency_key: str | None,
+    now: datetime | None = None,
 ) -> store.Created:
     """Shared by ``POST /incidents`` and Open311 ``POST requests.json``."""
     if principal.anonymous:
         raise HTTPException(
             401, "an API key is required to report incidents", headers={"WWW-Authenticate": "Bearer"}
         )
-    if principal.role not in REPORTER_ROLES:
-        raise HTTPException(
-            403,
-            f"role {principal.role!r} may not report incidents; allowed: {', '.join(sorted(REPORTER_ROLES))}",
-        )
-    source = body.source or DEFAULT_SOURCE[principal.role]
-    if principal.role == "resident" and source != "resident":
-        raise HTTPException(403, f"residents report with source 'resident', not {source!r}")
+    source = wf.report_source(principal.role, body.source)
     address_text = (body.address or "").strip() or None
     if address_text is not None:
         check_text(normalise_address(address_text), field="address", limit=settings.address_max_chars)
@@ -350,7 +297,13 @@ def report(
     # Keys are scoped to the caller: two phones that happen to pick the same key do not collide.
     key = f"{principal.name}:{idempotency_key}" if idempotency_key else None
     return store.create(
-        engine, new, catalogue=catalogue, idempotency_key=key, photos=photos, photo_dir=settings.photo_dir
+        engine,
+        new,
+        catalogue=catalogue,
+        idempotency_key=key,
+        photos=photos,
+        photo_dir=settings.photo_dir,
+        now=now,
     )
 
 
@@ -381,6 +334,7 @@ async def create_incident(
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
     catalogue: wf.Catalogue = Depends(get_catalogue),
+    now: datetime = Depends(get_now),
 ) -> dict:
     """Report an incident; a retry with the same ``Idempotency-Key`` returns the original (201 again,
     with header ``Idempotent-Replayed: true``); the same key with a different report is a 409."""
@@ -390,7 +344,7 @@ async def create_incident(
         )
     body, photos = await _read_report(request, settings)
     created = await run_in_threadpool(
-        report, engine, settings, catalogue, principal, body, photos, idempotency_key
+        report, engine, settings, catalogue, principal, body, photos, idempotency_key, now
     )
     response.headers["Location"] = f"/incidents/{created.incident.public_id}"
     if not created.created:
@@ -404,6 +358,7 @@ async def create_incident(
         names=names,
         detail=True,
         tz=settings.timezone,
+        separation=settings.reporter_handler_separation,
     )
 
 
@@ -413,15 +368,7 @@ async def create_incident(
 @router.get("", summary="List incidents visible to the caller")
 def list_incidents(
     request: Request,
-    status: str | None = Query(None, description="comma-separated statuses"),
-    category: str | None = Query(None, description="major or minor category code(s) or name(s)"),
-    source: str | None = None,
-    division: str | None = Query(None, description="township/village/grid code (prefix)"),
-    grid_code: str | None = None,
-    department: str | None = None,
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    bbox: str | None = Query(None, description="west,south,east,north"),
+    f: IncidentFilters,
     limit: int = Query(50, ge=1),
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(require_key),
@@ -432,23 +379,20 @@ def list_incidents(
     if limit > settings.page_limit_max:
         raise HTTPException(400, f"limit must be at most {settings.page_limit_max}")
     actor = actor_of(principal)
-    f = filters_from(
-        status=status,
-        category=category,
-        source=source,
-        division=division,
-        grid_code=grid_code,
-        department=department,
-        date_from=date_from,
-        date_to=date_to,
-        bbox=bbox,
-        catalogue=catalogue,
-        tz=settings.timezone,
-    )
     page = store.list_incidents(engine, actor=actor, filters=f, limit=limit, offset=offset)
     names = Names.for_incidents(engine, catalogue, page.items)
     out: dict[str, Any] = {
-        "items": [incident_json(engine, i, actor, names=names, tz=settings.timezone) for i in page.items],
+        "items": [
+            incident_json(
+                engine,
+                i,
+                actor,
+                names=names,
+                tz=settings.timezone,
+                separation=settings.reporter_handler_separation,
+            )
+            for i in page.items
+        ],
         "total": page.total,
         "limit": limit,
         "offset": offset,
@@ -464,9 +408,8 @@ def list_incidents(
 
 @router.get("/overdue", summary="Incidents past a deadline now (or at `at`)")
 def overdue_incidents(
+    f: IncidentFilters,
     at: str | None = Query(None, description="ISO time to evaluate at (default: now)"),
-    division: str | None = None,
-    category: str | None = None,
     limit: int = Query(1000, ge=1, le=10_000),
     principal: Principal = Depends(require_key),
     engine: Engine = Depends(get_engine),
@@ -476,18 +419,17 @@ def overdue_incidents(
     tz = settings.timezone
     now = parse_time(at, "at", tz) or datetime.now(UTC)
     actor = actor_of(principal)
-    items = store.overdue(
-        engine,
-        now=now,
-        actor=actor,
-        filters=filters_from(division=division, category=category, catalogue=catalogue),
-        limit=limit,
-    )
+    items = store.overdue(engine, now=now, actor=actor, filters=f, limit=limit)
     names = Names.for_incidents(engine, catalogue, items)
     return {
         "at": local_iso(now, tz),
         "total": len(items),
-        "items": [incident_json(engine, i, actor, names=names, tz=tz) for i in items],
+        "items": [
+            incident_json(
+                engine, i, actor, names=names, tz=tz, separation=settings.reporter_handler_separation
+            )
+            for i in items
+        ],
     }
 
 
@@ -503,7 +445,14 @@ def get_incident(
     inc = visible_incident(engine, public_id, actor)
     names = Names.for_incidents(engine, catalogue, [inc])
     return incident_json(
-        engine, inc, actor, names=names, detail=True, tz=settings.timezone, endpoint="GET /incidents/{id}"
+        engine,
+        inc,
+        actor,
+        names=names,
+        detail=True,
+        tz=settings.timezone,
+        endpoint="GET /incidents/{id}",
+        separation=settings.reporter_handler_separation,
     )
 
 
@@ -528,18 +477,61 @@ def get_photo(
 
 
 class TransitionIn(BaseModel):
+    """An action on an incident.  Each action reads the fields it needs."""
+
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(description=f"one of {[a for a in wf.ACTIONS if a != 'merge']}")
-    note: str | None = Field(None, max_length=2000)
-    department: str | None = Field(None, max_length=100, description="dispatch: target department")
+    action: Literal[tuple(a for a in wf.ACTIONS if a != "merge")] = Field(  # type: ignore[valid-type]
+        description="受理 accept, 派遣 dispatch, 改派 redispatch, 吹哨 summon, 报到 check_in, 处置反馈 act, "
+        "结束吹哨 close_summons, 上报上级 escalate, 督办 supervise, start, return, resolve, reopen, verify, close"
+    )
+    note: str | None = Field(
+        None, max_length=2000, description="what was done or decided; act and supervise need one"
+    )
+    department: str | None = Field(
+        None, max_length=100, description="dispatch/redispatch: the department (code or Chinese name)"
+    )
     level: Literal["grid", "village", "township", "county"] | None = Field(
-        None, description="escalate: target level"
+        None, description="escalate: target level (default: the next centre up)"
     )
     assignee: str | None = Field(None, max_length=100, description="dispatch/start: who handles it")
+    departments: list[str] = Field(
+        default_factory=list, max_length=20, description="summon: the departments summoned (codes or names)"
+    )
+    report_within_h: float | None = Field(
+        None, gt=0, le=24 * 30, description="summon: hours to report in (2)"
+    )
+    act_within_h: float | None = Field(None, gt=0, le=24 * 90, description="summon: hours to act (24)")
+    report_due: str | None = Field(None, description="summon: report in by (ISO 8601)")
+    act_due: str | None = Field(None, description="summon: act by (ISO 8601)")
+    outcome: Literal["resolved", "returned"] | None = Field(
+        None, description="close_summons: resolved (default) or returned to the centre"
+    )
+    due: str | None = Field(None, description="supervise: the deadline set (ISO 8601)")
+    within_h: float | None = Field(None, gt=0, le=24 * 90, description="supervise: hours to the deadline")
+
+    def request(self, tz: str) -> store.ActionRequest:
+        return store.ActionRequest(
+            note=self.note,
+            department=self.department,
+            level=self.level,
+            assignee=self.assignee,
+            departments=tuple(self.departments),
+            report_due=parse_time(self.report_due, "report_due", tz),
+            act_due=parse_time(self.act_due, "act_due", tz),
+            report_within_h=self.report_within_h,
+            act_within_h=self.act_within_h,
+            outcome=self.outcome,
+            due=parse_time(self.due, "due", tz),
+            within_h=self.within_h,
+        )
 
 
-@router.post("/{public_id}/transitions", summary="Act on an incident (accept, dispatch, resolve...)")
+@router.post(
+    "/{public_id}/transitions",
+    summary="Act on an incident: accept, dispatch, redispatch, summon (吹哨), check in (报到), act, "
+    "close the summons, escalate, supervise (督办), resolve, verify, close...",
+)
 def post_transition(
     public_id: str,
     body: TransitionIn,
@@ -547,22 +539,20 @@ def post_transition(
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
     settings: Settings = Depends(get_settings),
+    now: datetime = Depends(get_now),
 ) -> dict:
     actor = actor_of(principal)
-    try:
-        inc = store.transition(
-            engine,
-            public_id,
-            body.action,
-            actor=actor,
-            catalogue=catalogue,
-            note=body.note,
-            department=body.department,
-            level=body.level,
-            assignee=body.assignee,
-        )
-    except wf.ActionForbiddenError as exc:
-        raise forbidden_as_403(exc) from None
+    separation = settings.reporter_handler_separation
+    inc = store.transition(
+        engine,
+        public_id,
+        body.action,
+        actor=actor,
+        catalogue=catalogue,
+        request=body.request(settings.timezone),
+        separation=separation,
+        now=now,
+    )
     names = Names.for_incidents(engine, catalogue, [inc])
     return incident_json(
         engine,
@@ -572,6 +562,7 @@ def post_transition(
         detail=True,
         tz=settings.timezone,
         endpoint="POST /incidents/{id}/transitions",
+        separation=separation,
     )
 
 
@@ -627,12 +618,10 @@ def post_merge(
     engine: Engine = Depends(get_engine),
     catalogue: wf.Catalogue = Depends(get_catalogue),
     settings: Settings = Depends(get_settings),
+    now: datetime = Depends(get_now),
 ) -> dict:
     actor = actor_of(principal)
-    try:
-        target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note)
-    except wf.ActionForbiddenError as exc:
-        raise forbidden_as_403(exc) from None
+    target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note, now=now)
     names = Names.for_incidents(engine, catalogue, [target])
     return incident_json(
         engine,
@@ -642,4 +631,5 @@ def post_merge(
         detail=True,
         tz=settings.timezone,
         endpoint="POST /incidents/{id}/merge",
+        separation=settings.reporter_handler_separation,
     )

@@ -24,13 +24,14 @@ from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_settings, require_reader
 from api.errors import TITLES, kind_for, status_for
-from api.routers.incidents import filters_from, for_audience, get_catalogue
+from api.filters import IncidentFilters, for_audience, get_catalogue
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.coords import BBox
 from geogrid.db import incidents as store
 from geogrid.db.mapinfo import MapContext, map_context
 from geogrid.errors import GeogridError, NotFoundError
+from geogrid.times import local_iso
 
 
 class MapPageRoute(APIRoute):
@@ -143,10 +144,7 @@ def _grid_subtitle(ctx: MapContext, rates: list[store.GridRate]) -> str:
     "/dashboard", response_class=HTMLResponse, summary="Dashboard map: grids, incident heat, KPI choropleth"
 )
 def dashboard(
-    division: str | None = Query(None, description="county/township/village code (prefix) to show"),
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    category: str | None = Query(None, description="major or minor category code or name"),
+    f: IncidentFilters,
     kpi: Literal[
         "per_100_households", "incidents", "overdue", "completion_rate", "on_time_rate"
     ] = "per_100_households",
@@ -162,10 +160,8 @@ def dashboard(
     from geogrid.maps import dashboard_map
 
     res = public_res(res, res, principal, settings)
-    f = filters_from(
-        date_from=date_from, date_to=date_to, category=category, catalogue=catalogue, tz=settings.timezone
-    )
     f = for_audience(f, principal, catalogue)
+    division = f.division
     rates = _published_grids(engine, division, f)
     ctx = map_context(engine, division, incidents=True)
     grids = _grids_frame(rates)
@@ -174,7 +170,10 @@ def dashboard(
         engine, res=res, filters=replace(f, bbox=BBox(west, south, east, north), division=division)
     )
     values = pd.Series({g.code: getattr(g, kpi) for g in rates}, dtype="float64")
-    period = f"事件 {date_from or '…'} 至 {date_to or '今'}" if date_from or date_to else None
+    day_from, day_to = (
+        (local_iso(t, settings.timezone) or "")[:10] or None for t in (f.date_from, f.date_to)
+    )
+    period = f"事件 {day_from or '…'} 至 {day_to or '今'}" if day_from or day_to else None
     data_date = f"数据截至 {ctx.latest_incident}" if ctx.latest_incident else "暂无事件"
     m = dashboard_map(
         grids,

@@ -66,8 +66,6 @@ class Open311Route(APIRoute):
                     for e in exc.errors()
                 )
                 return _error(400, detail)
-            except wf.ActionForbiddenError as exc:
-                return _error(403, str(exc))
             except GeogridError as exc:
                 return _error(status_for(exc), str(exc))
 
@@ -142,13 +140,7 @@ class View:
         if self.public:
             c = catalogue.categories.get(inc.category_minor)
             return c is not None and c.public and inc.status not in ("rejected", "merged")
-        return wf.in_scope(
-            self.actor,
-            grid_code=inc.grid_code,
-            department=inc.department,
-            reporter_key_name=inc.reporter_key_name,
-            village_code=inc.village_code,
-        )
+        return inc.visible_to(self.actor)
 
 
 def _view(request: Request, principal: Principal) -> View:
@@ -158,7 +150,19 @@ def _view(request: Request, principal: Principal) -> View:
     )
 
 
-def _request_json(inc: store.Incident, catalogue: wf.Catalogue, view: View) -> dict:
+def _requests_json(
+    engine: Engine, incidents: list[store.Incident], catalogue: wf.Catalogue, view: View
+) -> list[dict]:
+    """GeoReport requests of ``incidents``; the agency is the department's Chinese name."""
+    from geogrid.db.organisation import names_of
+
+    agencies = names_of(engine, [i.department for i in incidents])
+    return [_request_json(i, catalogue, view, agencies) for i in incidents]
+
+
+def _request_json(
+    inc: store.Incident, catalogue: wf.Catalogue, view: View, agencies: Mapping[str, str]
+) -> dict:
     c = catalogue.categories.get(inc.category_minor)
     # Our own status, in Chinese, goes into GeoReport's free-text notes.
     notes = wf.STATUS_NAMES.get(inc.status, inc.status) + (
@@ -178,7 +182,8 @@ def _request_json(inc: store.Incident, catalogue: wf.Catalogue, view: View) -> d
         "service_name": c.name if c else inc.category_minor,
         "service_code": inc.category_minor,
         "description": "" if view.public else inc.description,
-        "agency_responsible": inc.department or (c.department if c else None),
+        "agency_responsible": agencies.get(inc.department or "", inc.department)
+        or (c.department if c else None),
         "service_notice": "",
         "requested_datetime": local_iso(inc.created_at, view.tz),
         "updated_datetime": local_iso(inc.updated_at, view.tz),
@@ -213,7 +218,7 @@ def list_requests(
         check_count(len(ids), field="ids", limit=request.app.state.settings.max_ids)
         # GeoReport: unknown ids are simply absent from the list (and so are ids one may not see).
         found = store.get_many(engine, ids)
-        return [_request_json(inc, catalogue, view) for inc in found if view.shows(inc, catalogue)]
+        return _requests_json(engine, [inc for inc in found if view.shows(inc, catalogue)], catalogue, view)
     end = parse_time(end_date, "end_date", view.tz) or datetime.now(UTC)
     start = parse_time(start_date, "start_date", view.tz) or end - timedelta(days=90)
     statuses: tuple[str, ...] = ()
@@ -236,7 +241,7 @@ def list_requests(
     page = store.list_incidents(
         engine, actor=PUBLIC if view.public else view.actor, filters=f, limit=MAX_REQUESTS
     )
-    return [_request_json(i, catalogue, view) for i in page.items]
+    return _requests_json(engine, page.items, catalogue, view)
 
 
 @router.get("/requests/{service_request_id}.json", summary="One service request")
@@ -254,7 +259,7 @@ def get_request(
         raise HTTPException(
             404, f"服务请求 {service_request_id} 不存在 / service request {service_request_id} not found"
         )
-    return [_request_json(inc, catalogue, view)]
+    return _requests_json(engine, [inc], catalogue, view)
 
 
 async def _form(request: Request) -> dict[str, Any]:

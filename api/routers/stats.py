@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import Principal, get_engine, get_settings, require_reader
+from api.filters import IncidentFilters, for_audience, get_catalogue, parse_time
 from api.names import Names
-from api.routers.incidents import filters_from, for_audience, get_catalogue, parse_time
 from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.db import incidents as store
@@ -23,14 +23,10 @@ router = APIRouter(prefix="/stats", tags=["stats"])
     "", summary="Workflow statistics grouped by grid, village, township, department, worker or category"
 )
 def get_stats(
+    f: IncidentFilters,
     group_by: str = Query("none", description=f"one of {list(store.STAT_GROUPS)}"),
     period: str = Query("none", description=f"one of {list(store.STAT_PERIODS)}"),
     rank_by: str = Query("on_time_rate", description=f"one of {list(store.RANK_BY)}"),
-    date_from: str | None = Query(None, alias="from"),
-    date_to: str | None = Query(None, alias="to"),
-    division: str | None = None,
-    category: str | None = None,
-    source: str | None = None,
     at: str | None = Query(None, description="the moment overdue counts refer to (default: now)"),
     principal: Principal = Depends(require_reader),
     engine: Engine = Depends(get_engine),
@@ -41,15 +37,6 @@ def get_stats(
     scope allows.  Periods are calendar periods in the county's time zone."""
     tz = settings.timezone
     now = parse_time(at, "at", tz) or datetime.now(UTC)
-    f = filters_from(
-        date_from=date_from,
-        date_to=date_to,
-        division=division,
-        category=category,
-        source=source,
-        catalogue=catalogue,
-        tz=tz,
-    )
     f = for_audience(f, principal, catalogue)
     rows = store.statistics(
         engine, group_by=group_by, period=period, filters=f, now=now, rank_by=rank_by, tz=tz
@@ -59,7 +46,9 @@ def get_stats(
     [summary] = totals
     # Every group gets its Chinese name: a township's, a grid's, a category's...
     coded = group_by in ("grid", "village", "township")
-    names = Names.lookup(engine, catalogue, [r.key for r in rows] if coded else [])
+    org = group_by in ("department", "centre")
+    keys = [r.key for r in rows]
+    names = Names.lookup(engine, catalogue, keys if coded else [], keys if org else [])
 
     def row(r: store.StatRow) -> dict:
         d = asdict(r)

@@ -50,6 +50,8 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    #: The centre (综治中心, its division code) whose queue holds the incident (migration 0010).
+    centre_code: Mapped[str | None] = mapped_column(String(12))
 
 
 class IncidentHistory(Base):

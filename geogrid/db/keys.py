@@ -20,11 +20,12 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from geogrid.db.models import ROLES
 from geogrid.errors import GeogridError
@@ -77,6 +78,14 @@ def _check_scope(scope: dict | None) -> dict:
         from geogrid.db.incidents import division_prefix
 
         division_prefix(str(division))  # refuses a malformed code now, not on every request
+    for code in scope.get("grid_codes") or ():
+        if not (isinstance(code, str) and code.isdigit() and len(code) in (15, 17)):
+            raise GeogridError(f"grid_codes must be 15-digit grid or 17-digit link group codes, got {code!r}")
+    centre = scope.get("centre")
+    if centre is not None:
+        from geogrid.organisation import division_level
+
+        division_level(str(centre))  # a centre is a 12-digit division code
     return scope
 
 
@@ -98,6 +107,42 @@ def create_key(engine: Engine, name: str, role: str, *, scope: dict | None = Non
             {"n": name, "h": _hash(key), "r": role, "s": json.dumps(scope, ensure_ascii=False)},
         )
     return key
+
+
+def create_keys(
+    engine: Engine,
+    specs: Sequence[tuple[str, str, dict]],
+    *,
+    revoke: Sequence[str] = (),
+    then: Callable[[Connection], None] | None = None,
+) -> list[str]:
+    """Create many keys ``(name, role, scope)`` in one transaction (revoking the keys named in
+    ``revoke`` and running ``then(conn)`` in it too); returns the plain keys in order."""
+    for _name, role, scope in specs:
+        _check_role(role)
+        _check_scope(scope)
+    keys = ["gg_" + secrets.token_urlsafe(24) for _ in specs]
+    with engine.begin() as conn:
+        if revoke:
+            conn.execute(
+                sa.text(
+                    "UPDATE api_keys SET revoked_at = now() WHERE name = ANY(CAST(:n AS text[])) AND revoked_at IS NULL"
+                ),
+                {"n": list(revoke)},
+            )
+        if specs:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_keys (name, key_hash, role, scope) VALUES (:n, :h, :r, CAST(:s AS jsonb))"
+                ),
+                [
+                    {"n": name, "h": _hash(key), "r": role, "s": json.dumps(scope, ensure_ascii=False)}
+                    for (name, role, scope), key in zip(specs, keys, strict=True)
+                ],
+            )
+        if then is not None:
+            then(conn)
+    return keys
 
 
 def revoke_key(engine: Engine, name: str) -> int:
