@@ -131,8 +131,10 @@ _CHECK = "10X98765432"
 _ID_RE = re.compile(r"^\d{17}[\dX]$")
 # Province-level codes of GB/T 2260 (the first two digits), plus 83 (Taiwan residents' permits).
 _PROVINCES = frozenset(
-    (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46)
-    + (50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83)
+    {
+        *(11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46),
+        *(50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83),
+    }
 )
 # Mainland mobile (1[3-9] + 9 digits) or landline with its area code, optional extension.
 _PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$")
