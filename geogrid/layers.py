@@ -52,10 +52,12 @@ from geogrid.errors import InvalidGeometryError
 from geogrid.frames import WGS84
 
 __all__ = [
+    "LAYER_FIELDS",
     "AlignmentProposal",
     "ConflictReport",
     "LayerFrames",
     "align",
+    "check_layer",
     "conflicts",
     "crosswalk",
     "prepare_layer",
@@ -732,3 +734,112 @@ def route(overlaps: Sequence[Mapping[str, object]]) -> Mapping[str, object] | No
         )
 
     return min(overlaps, key=key)
+
+
+# --------------------------------------------------------------------------- reading a department's file
+
+#: Chinese (and English) field names of a department's grid file -> our names.
+LAYER_FIELDS: dict[str, str] = {
+    "网格编码": "code",
+    "网格代码": "code",
+    "网格编号": "code",
+    "编码": "code",
+    "编号": "code",
+    "code": "code",
+    "网格名称": "name",
+    "名称": "name",
+    "name": "name",
+    "责任单位": "unit_name",
+    "责任单位名称": "unit_name",
+    "单位": "unit_name",
+    "单位名称": "unit_name",
+    "unit": "unit_name",
+    "unit_name": "unit_name",
+    "单位编码": "unit_code",
+    "单位代码": "unit_code",
+    "unit_code": "unit_code",
+    "户数": "households",
+    "households": "households",
+}
+LAYER_COLUMNS = ("code", "name", "unit_code", "unit_name", "households")
+
+
+def _cell(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _check_geometry(geom) -> str | None:
+    if geom is None or geom.is_empty:
+        return "no geometry"
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return f"a {geom.geom_type}, not a polygon"
+    if not geom.is_valid:
+        return f"invalid polygon: {shapely.is_valid_reason(geom)}"
+    return None
+
+
+def check_layer(
+    frame: gpd.GeoDataFrame, *, source: str = "layer", columns: Mapping[str, str] | None = None
+) -> gpd.GeoDataFrame:
+    """A department's grid file (EPSG:4326) checked row by row: code, name, unit, households.
+
+    Every grid needs a code unique in the file (the department's own codes: any text without
+    spaces) and a valid polygon; ``households``, when given, a whole number ≥ 0.
+
+    Raises
+    ------
+    ImportRowsError
+        Every bad row (1-based) with its field and reason; nothing is returned.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point, box
+    >>> f = gpd.GeoDataFrame({"网格编码": ["ZZ-1", "ZZ-1"], "责任单位": ["一站", "二站"]},
+    ...                      geometry=[box(0, 0, 1, 1), Point(0, 0)], crs="EPSG:4326")
+    >>> check_layer(f)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.ImportRowsError: layer: 2 bad row(s), nothing imported:
+      row 2, field 'code': ZZ-1 is already on row 1
+      row 2, field 'geometry': a Point, not a polygon
+    """
+    from geogrid.errors import ImportRowsError, RowError
+
+    mapping = {**LAYER_FIELDS, **(columns or {})}
+    frame = frame.rename(
+        columns={c: mapping[c] for c in frame.columns if c in mapping and mapping[c] not in frame}
+    )
+    if "code" not in frame.columns:
+        raise ImportRowsError(source, [RowError(0, "code", "no grid code column (网格编码, 编码 or code)")])
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    rows = []
+    for i, (rec, geom) in enumerate(
+        zip(frame.drop(columns="geometry").to_dict("records"), frame.geometry, strict=True), 1
+    ):
+        code = _cell(rec.get("code"))
+        if code is None or any(ch.isspace() for ch in code) or len(code) > 64:
+            errors.append(
+                RowError(i, "code", f"a grid needs a code of 1–64 characters without spaces, got {code!r}")
+            )
+        elif code in seen:
+            errors.append(RowError(i, "code", f"{code} is already on row {seen[code]}"))
+        else:
+            seen[code] = i
+        problem = _check_geometry(geom)
+        if problem:
+            errors.append(RowError(i, "geometry", problem))
+        households = _cell(rec.get("households"))
+        if households is not None and not (households.isdigit()):
+            errors.append(RowError(i, "households", f"must be a whole number >= 0, got {households!r}"))
+        row = {c: _cell(rec.get(c)) for c in LAYER_COLUMNS}
+        row["households"] = int(households) if households and households.isdigit() else None
+        rows.append(row)
+    if errors:
+        raise ImportRowsError(source, errors)
+    return gpd.GeoDataFrame(rows, columns=list(LAYER_COLUMNS), geometry=list(frame.geometry), crs=WGS84)

@@ -39,7 +39,9 @@ from geogrid.errors import ImportRowsError, InputFileError, RowError
 __all__ = [
     "REGISTER_COLUMNS",
     "REGISTER_FIELDS",
+    "REGISTER_ROLES",
     "REGISTER_TAGS",
+    "Coverage",
     "RegisterKeys",
     "birth_date",
     "check_id_number",
@@ -53,6 +55,7 @@ __all__ = [
     "mask_phone",
     "parse_tags",
     "read_register",
+    "register_coverage",
 ]
 
 #: Tags a county puts on residents (人员标签), the default set :func:`read_register` accepts.
@@ -507,3 +510,67 @@ def read_register(
     if errors:
         raise ImportRowsError(name, sorted(errors, key=lambda e: e.row))
     return pd.DataFrame(rows, columns=list(REGISTER_COLUMNS))
+
+
+# --------------------------------------------------------------------------- who may see people
+
+
+#: Roles that may see residents' personal fields, within their scope (admins everywhere).
+REGISTER_ROLES = frozenset({"admin", "dispatcher", "worker"})
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which addresses' residents a caller may see in full: everything, the addresses of some
+    grids (a worker's ``grid_codes``), or of a division (a ``division`` scope), or none.
+
+    Examples
+    --------
+    >>> c = register_coverage("worker", {"grid_codes": ["320508019001001"]})
+    >>> c.covers("32050801900100102", "320508019001"), c.covers("320508019001002", "320508019001")
+    (True, False)
+    >>> register_coverage("viewer", {}).nothing, register_coverage("dispatcher", {}).nothing
+    (True, True)
+    """
+
+    everything: bool = False
+    grids: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.everything or self.grids or self.prefixes)
+
+    def covers(self, grid_code: str | None, division_code: str | None) -> bool:
+        if self.everything:
+            return True
+        if grid_code and grid_code[:15] in self.grids:
+            return True
+        return any(
+            code is not None and code.startswith(p)
+            for p in self.prefixes
+            for code in (grid_code, division_code)
+        )
+
+
+def register_coverage(
+    role: str, scope: Mapping[str, object] | None, *, roles: Iterable[str] = REGISTER_ROLES
+) -> Coverage:
+    """What a key of ``role`` with ``scope`` may see of the register.
+
+    Private by default: only roles in ``roles`` see people, and only where their scope says —
+    ``grid_codes`` (a grid worker's grids, sub-grids included) or ``division`` (a township's
+    dispatcher).  A key of such a role with no scope sees nobody, except an admin's, which sees
+    the whole register.
+    """
+    from geogrid.incidents import division_prefix
+
+    if role not in set(roles):
+        return Coverage()
+    scope = scope or {}
+    grids = frozenset(str(c)[:15] for c in (scope.get("grid_codes") or ()))  # type: ignore[attr-defined]
+    division = scope.get("division")
+    prefixes = (division_prefix(str(division)),) if division else ()
+    if role == "admin" and not grids and not prefixes:
+        return Coverage(everything=True)
+    return Coverage(grids=grids, prefixes=prefixes)

@@ -136,7 +136,9 @@ def _register() -> None:
         _now(),
         sa.CheckConstraint("length(name) BETWEEN 1 AND 50", name="ck_register_residents_name"),
         sa.CheckConstraint("id_hash ~ '^[0-9a-f]{64}$'", name="ck_register_residents_hash"),
-        sa.CheckConstraint("id_masked ~ '^[0-9]{4}[*]{10}[0-9]{3}[0-9X]$'", name="ck_register_residents_mask"),
+        sa.CheckConstraint(
+            "id_masked ~ '^[0-9]{4}[*]{10}[0-9]{3}[0-9X]$'", name="ck_register_residents_mask"
+        ),
     )
     op.create_index("ix_register_residents_household", "register_residents", ["household_id"])
     op.create_index("ix_register_residents_tags", "register_residents", ["tags"], postgresql_using="gin")
@@ -191,7 +193,10 @@ def _link_groups() -> None:
     op.create_table(
         "link_group_members",
         sa.Column(
-            "link_group_id", sa.BigInteger, sa.ForeignKey("link_groups.id", ondelete="CASCADE"), primary_key=True
+            "link_group_id",
+            sa.BigInteger,
+            sa.ForeignKey("link_groups.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column(
             "address_id",
