@@ -35,7 +35,7 @@ def two_layers(engine):
         engine,
         nearly_aligned_layer(base_grids(), per_grid=4, shift_m=2.0, seed=3),
         department_code="CGJ",
-        department_name="城管局",
+        department_name="城市管理局",  # as the catalogue names the department of 垃圾乱堆乱放
     )
     return cut, near
 
@@ -138,3 +138,22 @@ def test_a_layer_over_no_published_grid_needs_a_scope(engine):
     with pytest.raises(Exception, match="give its scope"):
         db_layers.import_layer(engine, far, department_code="X", department_name="某部门")
     assert VILLAGE
+
+
+def test_a_new_incident_is_routed_through_its_base_grid_to_the_departments_unit(engine, two_layers):
+    from geogrid import incidents as wf
+    from geogrid.db import incidents as store
+
+    lon, lat = (float(v) for v in random_points(1, seed=5)[0])
+    new = store.NewIncident(category="HW01", lon=lon, lat=lat, source="patrol", reporter_key_name="w1")
+    created = store.create(engine, new, catalogue=wf.load_catalogue()).incident
+    [reported] = store.history(engine, created.public_id)
+    route = reported.details["route"]
+    with engine.connect() as conn:
+        assert route == db_layers.route_for_grid(conn, "城市管理局", created.grid_code)
+    assert route["department_code"] == "CGJ" and route["base_grid"] == created.grid_code
+    assert route["unit_name"].startswith("城管第")
+    # a category whose department has no layer is created as before
+    other = store.NewIncident(category="MD01", lon=lon, lat=lat, source="patrol", reporter_key_name="w1")
+    created = store.create(engine, other, catalogue=wf.load_catalogue()).incident
+    assert "route" not in store.history(engine, created.public_id)[0].details

@@ -29,6 +29,7 @@ from geogrid import heat
 from geogrid import incidents as wf
 from geogrid.coords import BBox, check_bbox, check_lnglat
 from geogrid.db import load_sql
+from geogrid.db.layers import incident_route
 from geogrid.errors import ConflictError, GeogridError, NotFoundError
 from geogrid.times import DEFAULT_TIMEZONE, local_iso
 
@@ -345,6 +346,8 @@ def create(
     digest = fingerprint(new, photos) if idempotency_key else None
     with engine.begin() as conn:
         where = place(conn, new.lon, new.lat)
+        # Issue 15: the category's department's grid and unit for this base grid, if it has a layer.
+        route = incident_route(conn, category.department, where.grid_code)
         params = {
             "major": category.major_code,
             "minor": category.code,
@@ -400,7 +403,7 @@ def create(
             new.reporter_role,
             now,
             None,
-            {"source": new.source},
+            {"source": new.source, **route},
         )
         public_id = conn.execute(
             sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}

@@ -357,3 +357,12 @@ def route_for_grid(conn: Connection, department: str, grid_code: str) -> dict[st
         return None
     keys = ("department_code", "department_name", "layer_version", "code", "name", "unit_code", "unit_name")
     return {k: chosen[k] for k in keys} | {"base_grid": grid_code[:15], "aligned": bool(chosen["aligned"])}
+
+
+def incident_route(conn: Connection, department: str | None, grid_code: str | None) -> dict[str, Any]:
+    """``{"route": {...}}`` for a new incident's history: the grid and unit of ``department``
+    its base grid routes to (:func:`route_for_grid`); ``{}`` when there is none to name."""
+    if not department or not grid_code:
+        return {}
+    routed = route_for_grid(conn, department, grid_code)
+    return {"route": routed} if routed else {}
