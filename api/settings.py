@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # this many decimals of a degree (3 ≈ 100 m) and heatmaps no finer than this H3 resolution.
     public_location_decimals: int = Field(3, ge=0, le=4)
     public_heat_max_res: int = Field(10, ge=0, le=12)
+    # Issue 15: the register's secret (64 hex characters; default: <home>/register.key, created on
+    # first use, shared with the CLI) and the roles that may see residents within their scope.
+    register_key: SecretStr | None = None
+    register_roles: str = "admin,dispatcher,worker"
 
     @field_validator("timezone")
     @classmethod

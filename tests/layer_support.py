@@ -20,6 +20,7 @@ from geogrid.db import store
 from geogrid.db.plans import publish_plan, save_plan
 
 WGS84 = "EPSG:4326"
+COUNTY = "320508000000"
 TOWNSHIP = "320508019000"
 VILLAGE = "320508019001"
 WEST, SOUTH, STEP = 120.600, 31.300, 0.002
@@ -93,13 +94,13 @@ def addresses() -> gpd.GeoDataFrame:
 def village() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {
-            "code": [TOWNSHIP, VILLAGE],
-            "name": ["金港街道", "东港村"],
-            "level": ["township", "village"],
-            "parent_code": [None, TOWNSHIP],
-            "kind": ["rural", "rural"],
+            "code": [COUNTY, TOWNSHIP, VILLAGE],
+            "name": ["姑苏区", "金港街道", "东港村"],
+            "level": ["county", "township", "village"],
+            "parent_code": [None, None, TOWNSHIP],
+            "kind": [None, "rural", "rural"],
         },
-        geometry=[rect(WEST, SOUTH, EAST, NORTH)] * 2,
+        geometry=[rect(WEST, SOUTH, EAST, NORTH)] * 3,
         crs=WGS84,
     )
 

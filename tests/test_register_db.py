@@ -44,7 +44,9 @@ def test_an_import_writes_houses_households_and_residents_and_derives_households
         per_address = dict(conn.execute(sa.text("SELECT source_id, households FROM addresses")).all())
         grids = dict(
             conn.execute(
-                sa.text("SELECT g.code, g.households FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'")
+                sa.text(
+                    "SELECT g.code, g.households FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
+                )
             ).all()
         )
     assert all(per_address[a] == 3 for a in rows.address_id)  # was 2 per address before the register
@@ -80,7 +82,11 @@ def test_bad_rows_write_nothing(engine, loaded):
     again = rows.head(3).copy()
     unknown = _register_of(["NOPE"], households=1, seed=9)
     with pytest.raises(ImportRowsError) as info:
-        db_register.import_register(engine, pd.concat([again, unknown], ignore_index=True).assign(row=range(1, 4 + len(unknown))), KEYS)
+        db_register.import_register(
+            engine,
+            pd.concat([again, unknown], ignore_index=True).assign(row=range(1, 4 + len(unknown))),
+            KEYS,
+        )
     assert [e.field for e in info.value.errors] == ["address_id"] * len(unknown)
     with pytest.raises(ImportRowsError) as info:
         db_register.import_register(engine, again, KEYS)
@@ -97,7 +103,13 @@ def test_replace_re_surveys_the_addresses_of_the_file(engine, loaded):
     done = db_register.import_register(engine, smaller, KEYS, replace=True)
     assert done.replaced_households == 3 and done.households == 1
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT households FROM addresses WHERE source_id = :a"), {"a": first.address_id.iloc[0]}).scalar() == 1
+        assert (
+            conn.execute(
+                sa.text("SELECT households FROM addresses WHERE source_id = :a"),
+                {"a": first.address_id.iloc[0]},
+            ).scalar()
+            == 1
+        )
 
 
 def test_reads_are_limited_to_the_coverage_and_recorded(engine, loaded):
@@ -111,12 +123,16 @@ def test_reads_are_limited_to_the_coverage_and_recorded(engine, loaded):
     other = rows[rows.address_id.str.startswith("A53")]
     found = db_register.search_id_number(engine, other.id_number.iloc[0], KEYS, coverage=mine, reader=READER)
     assert found == []  # outside the worker's grid: not found, not told
-    found = db_register.search_id_number(engine, expected.id_number.iloc[0], KEYS, coverage=mine, reader=READER)
+    found = db_register.search_id_number(
+        engine, expected.id_number.iloc[0], KEYS, coverage=mine, reader=READER
+    )
     assert [p["name"] for p in found] == [expected.name.iloc[0]]
     with pytest.raises(NotFoundError):
         db_register.resident(engine, 10**9, coverage=mine, reader=READER)
     reads = db_register.reads(engine, found[0]["id"])
-    assert [(r.reader_name, r.endpoint) for r in reads] == [(READER.name, READER.endpoint)] * 2  # listed, searched
+    assert [(r.reader_name, r.endpoint) for r in reads] == [
+        (READER.name, READER.endpoint)
+    ] * 2  # listed, searched
     assert all(r.at.tzinfo is not None for r in reads)
     with engine.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="append-only"):
         conn.execute(sa.text("DELETE FROM register_reads"))
@@ -130,8 +146,13 @@ def test_an_address_shows_people_only_to_those_it_covers(engine, loaded):
     text = json.dumps(public, ensure_ascii=False)
     assert public["registered_households"] == 3 and not public["personal"]
     assert not any(n in text for n in rows.name) and not any(p in text for p in rows.phone.dropna())
-    full = db_register.address_register(engine, address, coverage=register.register_coverage("admin", {}), reader=READER)
-    assert full["personal"] and sum(len(h["residents"]) for h in full["household_list"]) == (rows.address_id == address).sum()
+    full = db_register.address_register(
+        engine, address, coverage=register.register_coverage("admin", {}), reader=READER
+    )
+    assert (
+        full["personal"]
+        and sum(len(h["residents"]) for h in full["household_list"]) == (rows.address_id == address).sum()
+    )
 
 
 def test_link_groups_are_formed_found_and_edited(engine, loaded):
@@ -156,7 +177,13 @@ def test_link_groups_are_formed_found_and_edited(engine, loaded):
     )
     assert a["households"] == groups[0]["households"] - 1 and b["households"] == groups[1]["households"] + 1
     with pytest.raises(PlanEditError):
-        db_groups.move(engine, address_id=moved_address["address_id"], source=code, target=base_code(1, 0) + "01", households=1)
+        db_groups.move(
+            engine,
+            address_id=moved_address["address_id"],
+            source=code,
+            target=base_code(1, 0) + "01",
+            households=1,
+        )
     # re-forming keeps the leader of a code that comes back
     db_groups.form(engine, "320508019001", seed=0)
     assert db_groups.get_group(engine, code)["leader"]["name"] == "王某明"

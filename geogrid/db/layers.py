@@ -283,7 +283,7 @@ def compare(engine: Engine, department: str, version: int | None = None) -> Comp
     addresses = store.read_table(
         engine,
         "addresses",
-        where="division_code LIKE :p",
+        where="(grid_code LIKE :p OR division_code LIKE :p)",  # in a base grid of the scope, or of its villages
         params={"p": scope_prefix(info.scope_code) + "%"},
         columns=["address_id", "households"],
     )
