@@ -121,7 +121,7 @@ def test_register_imports_refuse_bad_id_numbers_and_phones_by_row(client, villag
     r = client.post("/register/imports", files={"file": ("一户一档.csv", data)}, headers=admin)
     assert r.status_code == 422, r.text
     errors = r.json()["errors"]
-    assert {"row": 1, "field": "id_number"} == {k: errors[0][k] for k in ("row", "field")}
+    assert {k: errors[0][k] for k in ("row", "field")} == {"row": 1, "field": "id_number"}
     assert errors[-1]["row"] == len(frame) and errors[-1]["field"] == "phone"
     assert "一户一档.csv" in r.json()["detail"]
     assert client.get("/register/residents", headers=admin).json()["total"] == 0
