@@ -155,6 +155,9 @@ def run_demo(
         _load_incidents(engine, county_code, n=incidents, seed=seed)
         console.print(f"reported {incidents:,} synthetic incidents over the last 90 days (for the heatmap)")
 
+    from geogrid.demo_layers import load_demo  # issue 15: register, 联户, department layers
+
+    issue15 = load_demo(engine, county_code, seed=seed, console=console)
     plan_id = plans.published_plan_id(engine, scope)
     info = plans.get_plan(engine, plan_id) if plan_id else None
     helsinki_plan = plans.published_plan_id(engine, helsinki_code)
@@ -168,6 +171,7 @@ def run_demo(
         "Helsinki plan": helsinki_plan or "none",
         "addresses in a grid": _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL"),
         "incidents": _count(engine, "SELECT count(*) FROM incidents"),
+        **issue15,
         "time": f"{time.perf_counter() - started:.1f}s",
     }
     engine.dispose()

@@ -30,6 +30,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -346,16 +347,19 @@ def encrypt_id(id_number: str, keys: RegisterKeys) -> str:
     >>> decrypt_id(encrypt_id("11010519491231002X", keys), keys)
     '11010519491231002X'
     """
-    from cryptography.fernet import Fernet
-
-    return Fernet(keys.fernet_key).encrypt(id_number.encode()).decode()
+    return _fernet(keys.fernet_key).encrypt(id_number.encode()).decode()
 
 
 def decrypt_id(token: str, keys: RegisterKeys) -> str:
     """The ID number of :func:`encrypt_id`'s text (for re-keying the search hash; never shown)."""
+    return _fernet(keys.fernet_key).decrypt(token.encode()).decode()
+
+
+@lru_cache(maxsize=8)
+def _fernet(key: bytes):
     from cryptography.fernet import Fernet
 
-    return Fernet(keys.fernet_key).decrypt(token.encode()).decode()
+    return Fernet(key)
 
 
 # --------------------------------------------------------------------------- reading a register file

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
 from geogrid.db import load_sql
@@ -157,16 +159,30 @@ def _clashes(conn: Connection, rows: pd.DataFrame, hashes: list[str], replaced: 
     return errors
 
 
+# Table stubs for bulk inserts: SQLAlchemy sends many rows as one multi-row INSERT (insertmanyvalues)
+# where a text() statement would go row by row.
+_HOUSES = sa.table("register_houses", sa.column("address_id"), sa.column("code"), sa.column("kind"))
+_HOUSEHOLDS = sa.table(
+    "register_households", sa.column("house_id"), sa.column("address_id"), sa.column("code")
+)
+_RESIDENTS = sa.table(
+    "register_residents",
+    *(
+        sa.column(c)
+        for c in ("household_id", "name", "id_hash", "id_masked", "id_cipher", "phone", "relation")
+    ),
+    sa.column("tags", ARRAY(sa.Text)),
+)
+
+
 def _write(
     conn: Connection, rows: pd.DataFrame, ids: dict, keys: RegisterKeys, hashes: list[str]
 ) -> tuple[int, int]:
     houses = rows.drop_duplicates("house_code")
     conn.execute(
-        sa.text(
-            "INSERT INTO register_houses (address_id, code, kind) VALUES (:a, :c, :k) ON CONFLICT (code) DO NOTHING"
-        ),
+        pg_insert(_HOUSES).on_conflict_do_nothing(index_elements=["code"]),
         [
-            {"a": ids[r.address_id][0], "c": r.house_code, "k": _none(r.house_kind)}
+            {"address_id": ids[r.address_id][0], "code": r.house_code, "kind": _none(r.house_kind)}
             for r in houses.itertuples()
         ],
     )
@@ -178,9 +194,9 @@ def _write(
     )
     households = rows.drop_duplicates("household_code")
     conn.execute(
-        sa.text("INSERT INTO register_households (house_id, address_id, code) VALUES (:h, :a, :c)"),
+        sa.insert(_HOUSEHOLDS),
         [
-            {"h": house_id[r.house_code], "a": ids[r.address_id][0], "c": r.household_code}
+            {"house_id": house_id[r.house_code], "address_id": ids[r.address_id][0], "code": r.household_code}
             for r in households.itertuples()
         ],
     )
@@ -191,19 +207,16 @@ def _write(
         ).all()
     )
     conn.execute(
-        sa.text(
-            "INSERT INTO register_residents (household_id, name, id_hash, id_masked, id_cipher, phone, relation, tags) "
-            "VALUES (:h, :n, :hash, :mask, :cipher, :phone, :rel, CAST(:tags AS text[]))"
-        ),
+        sa.insert(_RESIDENTS),
         [
             {
-                "h": household_id[r.household_code],
-                "n": r.name,
-                "hash": digest,
-                "mask": mask_id(r.id_number),
-                "cipher": encrypt_id(r.id_number, keys),
+                "household_id": household_id[r.household_code],
+                "name": r.name,
+                "id_hash": digest,
+                "id_masked": mask_id(r.id_number),
+                "id_cipher": encrypt_id(r.id_number, keys),
                 "phone": _none(r.phone),
-                "rel": _none(r.relation),
+                "relation": _none(r.relation),
                 "tags": list(r.tags),
             }
             for r, digest in zip(rows.itertuples(), hashes, strict=True)
@@ -226,15 +239,7 @@ def refresh_households(conn: Connection, address_ids: Sequence[int]) -> None:
         ),
         {"ids": list(address_ids)},
     )
-    plans = conn.execute(
-        sa.text(
-            "SELECT DISTINCT g.plan_id FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
-            "JOIN addresses a ON a.grid_code = g.code WHERE a.id = ANY(:ids)"
-        ),
-        {"ids": list(address_ids)},
-    ).scalars()
-    for plan_id in list(plans):
-        conn.execute(sa.text(load_sql("plan_refresh_counts")), {"plan_id": plan_id})
+    conn.execute(sa.text(load_sql("register_refresh_grids")), {"ids": list(address_ids)})
 
 
 def import_register(
