@@ -837,7 +837,7 @@ def check_layer(
         households = _cell(rec.get("households"))
         if households is not None and not (households.isdigit()):
             errors.append(RowError(i, "households", f"must be a whole number >= 0, got {households!r}"))
-        row = {c: _cell(rec.get(c)) for c in LAYER_COLUMNS}
+        row: dict[str, object] = {c: _cell(rec.get(c)) for c in LAYER_COLUMNS}
         row["households"] = int(households) if households and households.isdigit() else None
         rows.append(row)
     if errors:

@@ -78,7 +78,9 @@ _INFO = (
 
 
 def _info(row) -> LayerInfo:
-    return LayerInfo(**{k: (list(v) if k == "base_plan_ids" else v) for k, v in row._mapping.items()})
+    values: dict[str, Any] = dict(row._mapping)
+    values["base_plan_ids"] = list(values["base_plan_ids"] or [])
+    return LayerInfo(**values)
 
 
 def get_layer(bind: Engine | Connection, department: str, version: int | None = None) -> LayerInfo:

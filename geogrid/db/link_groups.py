@@ -209,7 +209,8 @@ def update_group(
     leader_phone: str | None = None,
 ) -> dict[str, Any]:
     """Rename a group or name its 联户长 (name and mainland phone); an empty string clears a field."""
-    sets, params = [], {"c": code}
+    sets: list[str] = []
+    params: dict[str, str | None] = {"c": code}
     if name is not None:
         sets.append("name = :n")
         params["n"] = name.strip() or None

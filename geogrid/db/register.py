@@ -137,7 +137,7 @@ def _clashes(conn: Connection, rows: pd.DataFrame, hashes: list[str], replaced: 
             {"hashes": hashes, "replaced": replaced},
         ).scalars()
     )
-    houses = dict(
+    houses: dict[str, str] = dict(
         conn.execute(
             sa.text("SELECT h.code, a.source_id FROM register_houses h JOIN addresses a ON a.id = h.address_id "
                     "WHERE h.code = ANY(:codes)"),
@@ -186,7 +186,7 @@ def _write(
             for r in houses.itertuples()
         ],
     )
-    house_id = dict(
+    house_id: dict[str, int] = dict(
         conn.execute(
             sa.text("SELECT code, id FROM register_houses WHERE code = ANY(:c)"),
             {"c": houses["house_code"].tolist()},
@@ -200,7 +200,7 @@ def _write(
             for r in households.itertuples()
         ],
     )
-    household_id = dict(
+    household_id: dict[str, int] = dict(
         conn.execute(
             sa.text("SELECT code, id FROM register_households WHERE code = ANY(:c)"),
             {"c": households["household_code"].tolist()},
@@ -449,7 +449,7 @@ def address_register(engine: Engine, key: str, *, coverage: Coverage, reader: Re
             {"a": a.id},
         ).all()
         covered = coverage.covers(a.grid_code, a.division_code)
-        people: list = []
+        people: Sequence[Any] = []
         if covered and households:
             people = conn.execute(
                 sa.text(_RESIDENT_SQL + "WHERE h.address_id = :a ORDER BY h.code, r.id"), {"a": a.id}
