@@ -80,7 +80,7 @@ def coverage_sql(coverage: Coverage, params: dict[str, Any], *, alias: str = "a"
     >>> from geogrid.register import register_coverage
     >>> p = {}
     >>> coverage_sql(register_coverage("worker", {"division": "320508019000"}), p), p
-    ("(a.division_code LIKE :cov_0 OR a.grid_code LIKE :cov_0)", {'cov_0': '320508019%'})
+    ('(a.division_code LIKE :cov_0 OR a.grid_code LIKE :cov_0)', {'cov_0': '320508019%'})
     """
     if coverage.everything:
         return "TRUE"
