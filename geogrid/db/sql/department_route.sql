@@ -1,7 +1,7 @@
 -- The grids of a department's active layer that overlap one published base grid, with what the
 -- routing rule (geogrid.layers.route) weighs: whether an aligned grid lists the base grid, the
 -- households of the base grid's addresses inside the department grid, and the overlap area.
--- :department = the department's code or name, :grid = a base grid code (15 or 17 digits).
+-- Parameters: department = the department's code or name, grid = a base grid code (15 or 17 digits).
 SELECT d.code, d.name, d.unit_code, d.unit_name,
        l.department_code, l.department_name, l.version AS layer_version, l.kind AS layer_kind,
        coalesce(left(g.code, 15) = ANY(d.base_codes), false) AS aligned,

@@ -1,5 +1,5 @@
 -- Households and address counts of the published grids holding the given addresses, from the
--- addresses' (register-derived) households.  :ids = address ids.  A 15-digit grid counts the
+-- addresses' (register-derived) households.  Parameter ids = the address ids.  A 15-digit grid counts the
 -- addresses of its sub-grids too, as plan_refresh_counts.sql counts them; only these grids are
 -- touched, so a register import in one village does not rewrite the county's grids.
 WITH touched AS (
