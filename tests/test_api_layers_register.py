@@ -214,3 +214,9 @@ def test_register_import_needs_a_file_and_a_scope(client, village, api_key):
         ).status_code
         == 415
     )
+
+
+def test_a_register_file_without_id_numbers_is_named_in_the_answer(client, village, api_key):
+    data = "地址编码,户编号,姓名\nA0000,H1,王某芳\n".encode("gbk")
+    r = client.post("/register/imports", files={"file": ("缺列.csv", data)}, headers=api_key("admin"))
+    assert r.status_code == 400 and "缺列.csv" in r.json()["detail"] and "id_number" in r.json()["detail"]

@@ -25,7 +25,7 @@ from api.routers._shared import Reader
 from geogrid.db import register as db_register
 from geogrid.db.names import code_names
 from geogrid.db.secrets import register_keys
-from geogrid.errors import GeogridError
+from geogrid.errors import ImportRowsError, InputFileError
 from geogrid.register import REGISTER_TAGS, Coverage, RegisterKeys, read_register, register_coverage
 
 router = APIRouter(prefix="/register", tags=["register"])
@@ -126,12 +126,11 @@ async def import_register(
             path.write_bytes(data)
             try:
                 rows = read_register(path, sheet=sheet_arg)
-            except GeogridError as exc:
-                # name the upload, not the temporary file
-                for attr in ("source",):
-                    if hasattr(exc, attr):
-                        setattr(exc, attr, name)
+            except ImportRowsError as exc:
+                exc.source = name  # the upload's name, not the temporary file's
                 raise
+            except InputFileError as exc:
+                raise InputFileError(str(exc).replace(str(path), name)) from None
         return db_register.import_register(
             request.app.state.engine, rows, keys, source=name, replace=replace,
             coverage=None if coverage.everything else coverage,
