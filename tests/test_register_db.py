@@ -184,6 +184,9 @@ def test_link_groups_are_formed_found_and_edited(engine, loaded):
             target=base_code(1, 0) + "01",
             households=1,
         )
+    # a re-survey that changes an address's households marks its groups stale
+    resurvey = _register_of([moved_address["address_id"]], households=1, seed=11)
+    assert db_register.import_register(engine, resurvey, KEYS, replace=True).stale_link_groups >= 1
     # re-forming keeps the leader of a code that comes back
     db_groups.form(engine, "320508019001", seed=0)
     assert db_groups.get_group(engine, code)["leader"]["name"] == "王某明"

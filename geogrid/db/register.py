@@ -59,6 +59,9 @@ class RegisterImport:
     residents: int
     addresses: int
     replaced_households: int = 0
+    # 联户 holding households of these addresses whose counts no longer match the register:
+    # re-form them (``geogrid linkgroups form`` / ``POST /link-groups``).
+    stale_link_groups: int = 0
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,15 @@ def import_register(
             raise ImportRowsError(source, sorted(errors, key=lambda e: e.row))
         houses, households = _write(conn, rows, known, keys, hashes)
         refresh_households(conn, address_ids)
-    return RegisterImport(houses, households, len(rows), len(address_ids), replaced)
+        stale = conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT m.link_group_id) FROM link_group_members m "
+                "JOIN addresses a ON a.id = m.address_id WHERE a.id = ANY(:ids) AND a.households <> "
+                "(SELECT sum(x.households) FROM link_group_members x WHERE x.address_id = a.id)"
+            ),
+            {"ids": address_ids},
+        ).scalar_one()
+    return RegisterImport(houses, households, len(rows), len(address_ids), replaced, int(stale))
 
 
 # --------------------------------------------------------------------------- reading
