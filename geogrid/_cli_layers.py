@@ -173,11 +173,16 @@ def register_import(
         return db_register.import_register(engine, rows, register_keys(), source=path.name, replace=replace)
 
     done = _run(work)
-    _cli().console.print(
+    console = _cli().console
+    console.print(
         f"imported {done.residents} residents in {done.households} households, {done.houses} houses, "
         f"at {done.addresses} addresses"
         + (f" (replaced {done.replaced_households} households)" if replace else "")
     )
+    if done.stale_link_groups:
+        console.print(
+            f"[yellow]{done.stale_link_groups} 联户 no longer match the households: re-form them[/]"
+        )
 
 
 @links_app.command("form")
