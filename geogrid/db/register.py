@@ -326,16 +326,6 @@ def record_reads(conn: Connection, resident_ids: Sequence[int], reader: Reader) 
         )
 
 
-_RESIDENT_SQL = """
-SELECT r.id, r.name, r.id_masked, r.phone, r.relation, r.tags, h.code AS household_code,
-       ho.code AS house_code, a.source_id AS address_id, a.full_text, a.grid_code, a.division_code
-FROM register_residents r
-JOIN register_households h ON h.id = r.household_id
-JOIN register_houses ho ON ho.id = h.house_id
-JOIN addresses a ON a.id = h.address_id
-"""
-
-
 def _person(row) -> dict[str, Any]:
     return {
         "id": int(row.id),
@@ -365,7 +355,9 @@ def resident(engine: Engine, resident_id: int, *, coverage: Coverage, reader: Re
     params: dict[str, Any] = {"id": int(resident_id)}
     where = coverage_sql(coverage, params)
     with engine.begin() as conn:
-        row = conn.execute(sa.text(_RESIDENT_SQL + f"WHERE r.id = :id AND {where}"), params).first()
+        row = conn.execute(
+            sa.text(load_sql("register_residents") + f"WHERE r.id = :id AND {where}"), params
+        ).first()
         if row is None:
             raise NotFoundError(f"no resident {resident_id} within your scope")
         record_reads(conn, [row.id], reader)
@@ -384,7 +376,9 @@ def search_id_number(
     params: dict[str, Any] = {"h": digest}
     where = coverage_sql(coverage, params)
     with engine.begin() as conn:
-        rows = conn.execute(sa.text(_RESIDENT_SQL + f"WHERE r.id_hash = :h AND {where}"), params).all()
+        rows = conn.execute(
+            sa.text(load_sql("register_residents") + f"WHERE r.id_hash = :h AND {where}"), params
+        ).all()
         record_reads(conn, [r.id for r in rows], reader)
     return [_person(r) for r in rows]
 
@@ -422,7 +416,7 @@ def list_residents(
         ).scalar_one()
         rows = conn.execute(
             sa.text(
-                _RESIDENT_SQL
+                load_sql("register_residents")
                 + f"WHERE {clause} ORDER BY a.grid_code, h.code, r.id LIMIT :limit OFFSET :offset"
             ),
             params,
@@ -463,7 +457,8 @@ def address_register(engine: Engine, key: str, *, coverage: Coverage, reader: Re
         people: Sequence[Any] = []
         if covered and households:
             people = conn.execute(
-                sa.text(_RESIDENT_SQL + "WHERE h.address_id = :a ORDER BY h.code, r.id"), {"a": a.id}
+                sa.text(load_sql("register_residents") + "WHERE h.address_id = :a ORDER BY h.code, r.id"),
+                {"a": a.id},
             ).all()
             record_reads(conn, [p.id for p in people], reader)
         groups = groups_at_address(conn, a.id)
