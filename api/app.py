@@ -44,9 +44,12 @@ def body_limits(settings: Settings):
         "/plans": settings.plan_max_bytes,
         "/lookup/batch": settings.batch_max_bytes,
         "/incidents": settings.max_body_bytes + MAX_PHOTOS * settings.photo_max_bytes,
+        "/register/imports": settings.plan_max_bytes,
     }
 
     def limit_for(method: str, path: str) -> int:
+        if path.startswith("/departments/") and path.endswith("/layers"):  # a department's layer file
+            return settings.plan_max_bytes
         return limits.get(path, settings.max_body_bytes)
 
     return limit_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(20, ge=1)
     notify_in_api: bool = True
     notify_interval_s: float = Field(5.0, gt=0)
+    # Issue 15: the register's secret (64 hex characters; default: <home>/register.key, created on
+    # first use, shared with the CLI) and the roles that may see residents within their scope.
+    register_key: SecretStr | None = None
+    register_roles: str = "admin,dispatcher,worker"
 
     @field_validator("timezone")
     @classmethod

@@ -201,7 +201,10 @@ def run_demo(
             f"workflow: {closed:,} closed, {sum(lives.values()) - closed:,} at other stages"
         )
 
-    summary = _summary(engine, url, scope, helsinki_code)
+    from geogrid.demo_layers import load_demo  # issue 15: register, 联户, department layers
+
+    issue15 = load_demo(engine, county_code, seed=seed, console=console)
+    summary = {**_summary(engine, url, scope, helsinki_code), **issue15}
     summary["time"] = f"{time.perf_counter() - started:.1f}s"
     engine.dispose()
     return summary

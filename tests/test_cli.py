@@ -123,6 +123,10 @@ def test_demo_loads_partitions_and_publishes(cli_env):
     again = run_demo(households=6000, seed=1, scheduler="synchronous", incidents=300)  # idempotent
     assert again["published plan"] == summary["published plan"]
     assert summary["incidents"] == again["incidents"] == 300
+    # issue 15: a synthetic register in two villages, their 联户, two department layers (loaded once)
+    assert summary["register residents"] == again["register residents"] > 0
+    assert summary["link groups (联户)"] == again["link groups (联户)"] > 0
+    assert summary["department layers"] == again["department layers"] == 2
     with cli_env.connect() as conn:  # the synthetic reports landed in the county's grids
         placed = conn.execute(
             sa.text("SELECT count(*) FROM incidents WHERE grid_code LIKE '320508%'")

@@ -14,7 +14,8 @@ import re
 import h3
 import mapbox_vector_tile
 import pytest
-from incident_support import G1, G2, G3, TOWNSHIP, V1, V2, publish_sample
+import sqlalchemy as sa
+from incident_support import G1, G2, G3, IN_G1, TOWNSHIP, V1, V2, publish_sample
 
 from geogrid import incidents as wf
 from geogrid.db import incidents as store
@@ -206,6 +207,11 @@ def _path_values(reports: dict[str, list[str]]) -> dict[str, list[str]]:
         "plan_id": ["1"],
         "scope_code": [V2],
         "service_code": ["MD02"],
+        # issue 15: department layers, the register, 联户
+        "department": ["ZZB"],
+        "version": ["1"],
+        "address_id": ["a1"],
+        "resident_id": ["1"],
     }
 
 
@@ -223,9 +229,11 @@ def _probes(reports: dict[str, list[str]]) -> list[dict[str, str]]:
     ]  # fmt: skip
 
 
-def _operations(client, reports):
+def _operations(client, reports, *, values: dict | None = None, probes: list | None = None):
+    """Every operation of the OpenAPI document with every path value and probe (query parameters
+    it declares), as (method, url, params)."""
     doc = client.get("/openapi.json").json()
-    values = _path_values(reports)
+    values = {**_path_values(reports), **(values or {})}
     for path, ops in doc["paths"].items():
         names = re.findall(r"{(\w+)}", path)
         missing = [n for n in names if n not in values]
@@ -236,7 +244,7 @@ def _operations(client, reports):
         for method, op in ops.items():
             declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
             for url in urls:
-                for probe in _probes(reports):
+                for probe in probes if probes is not None else _probes(reports):
                     yield method.upper(), url, {k: v for k, v in probe.items() if k in declared}
 
 
@@ -292,3 +300,94 @@ def test_the_time_zone_is_a_setting(engine, tmp_path, api_key):
         assert at == "2024-05-01T09:00:00+06:00"
     with pytest.raises(ValidationError, match="time zone"):
         Settings(timezone="Mars/Olympus")
+
+
+# --- the register: no role without scope gets a resident's name, ID number or phone -------------
+
+
+@pytest.fixture
+def register(engine, reports):
+    """A register of 8 households at a1 (G1) and a2 (G2), 联户 formed, a department layer."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from geogrid.db import layers as db_layers
+    from geogrid.db import link_groups as db_groups
+    from geogrid.db import register as db_register
+    from geogrid.db.secrets import register_keys
+    from geogrid.register import read_register
+    from geogrid.synthetic_register import make_register
+
+    rows = read_register(
+        make_register(pd.DataFrame({"address_id": ["a1", "a2"], "households": [5, 3]}), seed=5)
+    )
+    db_register.import_register(engine, rows, register_keys())
+    groups = db_groups.form(engine, TOWNSHIP, rule=(2, 6))
+    layer = gpd.GeoDataFrame(
+        {"code": ["ZZ-W", "ZZ-E"], "name": ["西片", "东片"], "unit_name": ["一站", "二站"]},
+        geometry=[box(120.60, 31.30, 120.615, 31.31), box(120.615, 31.30, 120.64, 31.31)],
+        crs=4326,
+    )
+    db_layers.import_layer(engine, layer, department_code="ZZB", department_name="综治办")
+    with engine.connect() as conn:
+        ids = [
+            str(i) for i in conn.execute(sa.text("SELECT id FROM register_residents ORDER BY id")).scalars()
+        ]
+        codes = list(conn.execute(sa.text("SELECT code FROM link_groups ORDER BY code")).scalars())
+    phones = [p for p in rows["phone"].dropna()]
+    secrets = [*rows["name"], *rows["id_number"], *phones]
+    assert groups.groups >= 2 and len(secrets) > 30
+    return {"secrets": secrets, "ids": ids, "link_groups": codes, "id_number": rows["id_number"].iloc[0]}
+
+
+#: Keys whose role or scope covers no registered address: they may read much, never a person.
+UNCOVERED = {
+    "viewer": ("viewer", {}),
+    "planner": ("planner", {}),
+    "resident": ("resident", {}),
+    "department": ("department", {"department": "城市管理局"}),
+    "dispatcher without scope": ("dispatcher", {}),
+    "worker of another grid": ("worker", {"grid_codes": [G3]}),
+    "dispatcher of another village": ("dispatcher", {"division": V2}),
+}
+
+
+def test_no_role_without_scope_gets_a_residents_personal_data_from_any_operation(
+    client, engine, reports, register, api_key
+):
+    values = {
+        "address_id": ["a1", "a2"],
+        "resident_id": register["ids"][:2],
+        "code": [G1, register["link_groups"][0]],
+    }
+    probes = [
+        {},
+        {"grid": G1, "tag": "独居老人", "division": TOWNSHIP, "department": "ZZB", "limit": "1000",
+         "lon": str(IN_G1[0]), "lat": str(IN_G1[1])},
+    ]  # fmt: skip
+    principals = {"anonymous": {}} | {
+        who: api_key(role, name=f"uncovered {who}", **scope) for who, (role, scope) in UNCOVERED.items()
+    }
+    checked = 0
+    for who, headers in principals.items():
+        for method, url, params in _operations(client, reports, values=values, probes=probes):
+            # a search body with a real ID number, on the operations that take one
+            body = {"id_number": register["id_number"]} if url.endswith("/search") else {}
+            response = client.request(method, url, params=params, json=None if method in ("GET", "DELETE") else body,
+                                      headers=headers)  # fmt: skip
+            assert response.status_code < 500, (who, method, url, response.text[:300])
+            text = _body_text(response)
+            leaked = [x for x in register["secrets"] if x in text]
+            assert not leaked, (who, method, url, params, leaked[:3])
+            checked += 1
+    assert checked > 8 * 150
+    # nobody here read a person, so the audit holds no read
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM register_reads")).scalar() == 0
+    # while a worker of G1 does see (and is recorded)
+    mine = api_key("worker", name="东港一网格员", grid_codes=[G1])
+    seen = client.get("/register/residents?limit=1000", headers=mine).json()
+    assert seen["total"] > 0 and all(p["grid_code"] == G1 for p in seen["items"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM register_reads")).scalar() == seen["total"]

@@ -106,8 +106,10 @@ def lookup_point(pool: RawPool, lon: float, lat: float) -> str | None:
     """The finest published grid containing a WGS-84 point, as a JSON document (text).
 
     The document has ``grid`` (code, level, kind, name, households, head, workers,
-    parent_grid, plan_id), ``village`` and ``township`` (code, name); ``None`` when the
-    point lies in no published grid.
+    parent_grid, plan_id), ``village`` and ``township`` (code, name), ``departments`` (every
+    department's grid and unit here, from its active layer: an aligned layer answers the grid
+    listing the base grid) and ``link_groups`` (the 联户 here, with their 联户长); ``None`` when
+    the point lies in no published grid.
 
     Parameters
     ----------

@@ -25,6 +25,7 @@ from geogrid.db.incidents.records import (
     utcnow,
     write_history,
 )
+from geogrid.db.layers import incident_route
 from geogrid.db.organisation import centre_codes
 from geogrid.errors import GeogridError, NotFoundError
 from geogrid.organisation import centres_above, division_level, queue_centre
@@ -177,7 +178,8 @@ def create(
             new.reporter_role,
             now,
             None,
-            {"source": new.source},
+            # The category's department's grid and unit for this base grid (多网合一), if it has a layer.
+            {"source": new.source, **incident_route(conn, category.department, params["grid"])},
         )
         public_id = conn.execute(
             sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}

@@ -21,6 +21,28 @@ SELECT json_build_object(
                 FROM divisions v WHERE v.code = g.division_code),
     'township', (SELECT json_build_object('code', t.code, 'name', t.name)
                  FROM divisions t WHERE t.code = left(g.division_code, 9) || '000'),
+    -- Issue 15: every department's grid here, from its active layer, found by one GiST probe;
+    -- where two grids meet, an aligned layer's grid listing the base grid answered above wins,
+    -- so the two answers agree.  And the 联户 here.
+    'departments', (SELECT coalesce(json_agg(json_build_object(
+            'department_code', x.department_code, 'department_name', x.department_name,
+            'layer_version', x.version, 'aligned', x.kind = 'aligned',
+            'code', x.code, 'name', x.name, 'unit_code', x.unit_code, 'unit_name', x.unit_name)
+            ORDER BY x.department_code), '[]'::json)
+        FROM (SELECT DISTINCT ON (l.department_code) l.department_code, l.department_name, l.version, l.kind,
+                     dg.code, dg.name, dg.unit_code, dg.unit_name
+              FROM department_grids dg
+              JOIN department_layers l ON l.id = dg.layer_id AND l.status = 'active'
+              WHERE ST_Intersects(dg.geom, ST_SetSRID(ST_MakePoint($1::float8, $2::float8), 4326))
+              ORDER BY l.department_code, coalesce(left(g.code, 15) = ANY(dg.base_codes), false) DESC, dg.code) x),
+    'link_groups', (SELECT coalesce(json_agg(json_build_object(
+            'code', lg.code, 'name', lg.name, 'households', lg.households,
+            'leader', CASE WHEN lg.leader_name IS NOT NULL THEN
+                json_build_object('name', lg.leader_name, 'phone', lg.leader_phone) END)
+            ORDER BY lg.code), '[]'::json)
+        FROM link_groups lg
+        WHERE lg.plan_id = g.plan_id AND lg.grid_code = left(g.code, 15)
+          AND ST_Intersects(lg.geom, ST_SetSRID(ST_MakePoint($1::float8, $2::float8), 4326))),
     'crs', 'wgs84',
     'lon', $1::float8,
     'lat', $2::float8
