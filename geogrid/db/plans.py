@@ -163,18 +163,14 @@ def _overlapping_published(conn: Connection, scope_code: str) -> list[int]:
     return hits
 
 
-def _assign_addresses(conn: Connection, plan_id: int) -> None:
-    """Point each address inside the plan's grids at its grid; refresh the grids' counts."""
-    # Addresses of grids that are no longer published (retired plans) lose their grid first.
-    conn.execute(
-        sa.text(
-            "UPDATE addresses a SET grid_code = NULL WHERE grid_code IS NOT NULL AND NOT EXISTS ("
-            " SELECT 1 FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
-            " WHERE g.code = a.grid_code)"
-        )
-    )
-    conn.execute(sa.text(load_sql("plan_assign_addresses")), {"plan_id": plan_id})
-    conn.execute(sa.text(load_sql("plan_refresh_counts")), {"plan_id": plan_id})
+def _assign_addresses(conn: Connection, plan_id: int, retired: list[int]) -> None:
+    """Point the addresses at the grids of plan ``plan_id``; refresh the grids' counts.
+
+    Addresses that pointed at grids of the ``retired`` plans and lie in no grid of this plan
+    lose their grid.  One statement (``plan_assign_addresses.sql``) that visits only the
+    addresses of these plans, so publishing a county costs the same in a province.
+    """
+    conn.execute(sa.text(load_sql("plan_assign_addresses")), {"plan_id": plan_id, "retired": retired})
 
 
 def _carry_staff(conn: Connection, plan_id: int, retired: list[int]) -> None:
@@ -271,7 +267,7 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
         )
         if old:
             _carry_staff(conn, plan_id, old)
-        _assign_addresses(conn, plan_id)
+        _assign_addresses(conn, plan_id, old)
         return get_plan(conn, plan_id)
 
 
@@ -300,7 +296,7 @@ def rollback_plan(engine: Engine, scope_code: str) -> PlanInfo:
             ),
             {"p": previous},
         )
-        _assign_addresses(conn, previous)
+        _assign_addresses(conn, previous, [current])
         return get_plan(conn, previous)
 
 
