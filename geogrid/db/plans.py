@@ -179,7 +179,9 @@ def _carry_staff(conn: Connection, plan_id: int, retired: list[int]) -> None:
         sa.text(
             "UPDATE grids g SET head_name = o.head_name, head_phone = o.head_phone, workers = o.workers "
             "FROM grids o WHERE g.plan_id = :p AND o.plan_id = ANY(:old) AND o.code = g.code "
-            "AND g.head_name IS NULL AND g.workers = '[]'::jsonb"
+            "AND g.head_name IS NULL AND g.workers = '[]'::jsonb "
+            # Only grids that had staff: rewriting every grid (and its GiST entry) costs the publish.
+            "AND (o.head_name IS NOT NULL OR o.head_phone IS NOT NULL OR o.workers <> '[]'::jsonb)"
         ),
         {"p": plan_id, "old": retired},
     )

@@ -21,12 +21,17 @@ hit AS MATERIALIZED (
 ),
 -- Candidates: every address in the plan's grids with its grid, every address pointing at a grid
 -- of a retired plan with none; an address in both keeps its grid (sorted, not anti-joined: the
--- planner knows nothing of a plan saved a moment ago and would loop over the CTE).
+-- planner knows nothing of a plan saved a moment ago and would loop over the CTE).  The
+-- addresses of each retired grid are found through the GiST index (OFFSET 0 keeps the planner
+-- from turning this into a hash join on grid_code over every address of the province).
 candidates AS (
     SELECT id, code, 0 AS rank FROM hit
     UNION ALL
     SELECT a.id, NULL, 1
-    FROM grids r JOIN addresses a ON a.geom && r.geom AND a.grid_code = r.code
+    FROM grids r
+    CROSS JOIN LATERAL (
+        SELECT a.id FROM addresses a WHERE a.geom && r.geom AND a.grid_code = r.code OFFSET 0
+    ) a
     WHERE r.plan_id = ANY(:retired)
 ),
 target AS (
