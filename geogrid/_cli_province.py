@@ -19,7 +19,7 @@ dask_app = typer.Typer(
 province_app = typer.Typer(
     help="Province scale: synthetic provinces, partitioned on Dask, loaded and published."
 )
-console = Console()
+console = Console(soft_wrap=True)  # long paths stay on one line (logs, tests)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -196,3 +196,21 @@ def test_dask_cluster_reports_a_scheduler_that_cannot_start(tmp_path):
     with pytest.raises(DaskClusterError, match=re.escape("scheduler.log")):
         DaskCluster(tmp_path).start(host="203.0.113.1", port=0, timeout=60)  # not an address of this machine
     assert DaskCluster(tmp_path).status() is None
+
+
+def test_dask_commands_start_report_and_stop_the_processes(tmp_path):
+    from typer.testing import CliRunner
+
+    from geogrid.cli import app
+
+    runner = CliRunner()
+    state = ["--state", str(tmp_path)]
+    started = runner.invoke(app, ["dask", "start", "--workers", "1", "--port", "0", *state])
+    try:
+        assert started.exit_code == 0, started.output
+        address = re.search(r"GEOGRID_DASK_SCHEDULER=(tcp://\S+)", started.output).group(1)
+        assert address in runner.invoke(app, ["dask", "status", *state]).output
+    finally:
+        stopped = runner.invoke(app, ["dask", "stop", *state])
+    assert "stopped" in stopped.output
+    assert "no dask cluster is running" in runner.invoke(app, ["dask", "status", *state]).output

@@ -154,3 +154,32 @@ def test_publishing_a_province_county_by_county_keeps_lookups_consistent(engine,
                 "SELECT sum(g.households) FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
             )
         ).scalar_one() == _count(engine, "SELECT sum(households) FROM addresses")
+
+
+def test_the_province_commands_generate_partition_load_and_publish(engine, db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geogrid.cli import app
+
+    monkeypatch.setenv("GEOGRID_DATABASE_URL", db_url)
+    monkeypatch.setenv("GEOGRID_DASK_SCHEDULER", "synchronous")  # the option's environment variable
+    runner = CliRunner()
+    prov, run = str(tmp_path / "prov"), str(tmp_path / "run")
+    steps = [
+        ["province", "generate", prov, "--counties", "2", "--households", "2000", "--seed", str(SEED)],
+        ["province", "partition", prov, "--out", run],
+        ["province", "load", prov],
+        ["province", "publish", run],
+    ]
+    outputs = []
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert "2 counties, 4,000 households" in outputs[0]
+    assert "2 counties partitioned, 0 already done, 0 failed on synchronous" in outputs[1]
+    assert "2 county plans published" in outputs[3]
+    assert _count(engine, "SELECT count(*) FROM plans WHERE status = 'published'") == 2
+    assert _count(engine, "SELECT count(*) FROM addresses WHERE grid_code IS NULL") == 0
+    again = runner.invoke(app, ["province", "publish", run])
+    assert again.output.count("already published") == 2
