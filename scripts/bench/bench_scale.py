@@ -1,7 +1,7 @@
 """Province scale end to end: 1× and 10× the demo county on this machine, 100× partitioned on Dask.
 
     .venv/bin/python scripts/bench/bench_scale.py [--scales 1x,10x] [--with-100x]
-        [--workdir /tmp/geogrid-scale] [--duration 10] [--connections 32]
+        [--workdir /tmp/geogrid-scale] [--duration 10] [--connections 32] [--rounds 2] [--serve-only]
 
 For each scale (N counties of 100,000 households, :func:`geogrid.province.province_counties`):
 
@@ -15,7 +15,8 @@ For each scale (N counties of 100,000 households, :func:`geogrid.province.provin
 4. publish: plan A of every county (:func:`geogrid.db.province.publish_province`), 5,000 seeded
    incidents per county, then plan B of every county while a reader thread looks points up
    without pause (its latency shows whether readers wait), then every county rolled back to A;
-5. serve: uvicorn (1 worker) over each scale's database in turn, two interleaved rounds, ``wrk``
+5. serve: uvicorn (1 worker) over each scale's database in turn, ``--rounds`` rounds in alternating
+   order (``--serve-only`` repeats just this on the databases of the last run), ``wrk``
    on point lookups (2,000 address points of the whole province), grid tiles z12–15 of the
    first county, grid features in 200 small bboxes, heatmaps of county bboxes and statistics by
    village of a county: req/s and p50/p95/p99;
@@ -387,6 +388,19 @@ def run_scale(scale: str, workdir: Path, households: int) -> dict:
     return result
 
 
+def serve_all(results: dict, scales: list[str], args) -> None:
+    """Serve every scale in turn, ``--rounds`` times, in alternating order (1x 10x 10x 1x …) so
+    that load from elsewhere on the machine hits every scale alike."""
+    paths = {s: requests_for(results["scales"][s]["url"], args.workdir / f"province_{s}") for s in scales}
+    rounds: dict[str, list[dict]] = {s: [] for s in scales}
+    for r in range(args.rounds):
+        for s in scales if r % 2 == 0 else scales[::-1]:
+            url = results["scales"][s]["url"]
+            rounds[s].append(serve_round(url, paths[s], duration=args.duration, connections=args.connections))
+    for s in scales:
+        results["scales"][s]["serve"] = average(rounds[s])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", default="1x,10x")
@@ -394,28 +408,20 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/geogrid-scale"))
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=2, help="serving rounds per scale (alternating order)")
+    ap.add_argument("--serve-only", action="store_true", help="serve the databases of the last run again")
     ap.add_argument("--households", type=int, default=100_000, help="per county (smaller: a quick trial)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     scales = args.scales.split(",")
-    results: dict = {"machine": machine(), "scales": {}}
-    for scale in scales:
-        results["scales"][scale] = run_scale(scale, args.workdir, args.households)
-        save(args.workdir, results)
-    paths = {s: requests_for(results["scales"][s]["url"], args.workdir / f"province_{s}") for s in scales}
-    rounds: dict[str, list[dict]] = {s: [] for s in scales}
-    for _ in range(2):  # interleaved, so that load from elsewhere hits every scale alike
-        for s in scales:
-            rounds[s].append(
-                serve_round(
-                    results["scales"][s]["url"],
-                    paths[s],
-                    duration=args.duration,
-                    connections=args.connections,
-                )
-            )
-    for s in scales:
-        results["scales"][s]["serve"] = average(rounds[s])
+    if args.serve_only:
+        results = json.loads((args.workdir / "results.json").read_text())
+    else:
+        results = {"machine": machine(), "scales": {}}
+        for scale in scales:
+            results["scales"][scale] = run_scale(scale, args.workdir, args.households)
+            save(args.workdir, results)
+    serve_all(results, scales, args)
     if args.with_100x:
         results["scales"]["100x"] = run_100x(args.workdir, args.households)
     results["driver_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -457,7 +463,8 @@ def save(workdir: Path, results: dict) -> None:
 def print_markdown(results: dict, args) -> None:
     scales = [s for s in results["scales"] if "serve" in results["scales"][s]]
     print(
-        f"\nMachine: {results['machine']}; wrk -t1 -c{args.connections} -d{args.duration}s, two interleaved rounds\n"
+        f"\nMachine: {results['machine']}; wrk -t1 -c{args.connections} -d{args.duration}s, "
+        f"{args.rounds} rounds in alternating order\n"
     )
     print(
         "| scale | counties | households | addresses | generate (s) / peak RSS (MB) | load (s) / addresses/s "
