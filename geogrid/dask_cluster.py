@@ -73,6 +73,14 @@ class DaskCluster:
 
         Already running from this folder: the running cluster's address.  ``port=0`` picks a
         free port.  Waits until every worker has joined the scheduler.
+
+        Examples
+        --------
+        >>> cluster = DaskCluster(Path(".geogrid/dask"))             # doctest: +SKIP
+        >>> address = cluster.start(workers=2)                       # doctest: +SKIP
+        >>> partition_province("prov", "run", scheduler=address)     # doctest: +SKIP
+        >>> cluster.stop()                                           # doctest: +SKIP
+        True
         """
         running = self.status()
         if running is not None:

@@ -138,7 +138,16 @@ def _read_json(path: Path) -> dict | None:
 
 
 def read_manifest(folder: str | Path) -> dict:
-    """The manifest of a province folder (``province.json``); GeogridError if there is none."""
+    """The manifest of a province folder (``province.json``); GeogridError if there is none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_manifest(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.GeogridError: ... holds no synthetic province (province.json missing)
+    """
     folder = Path(folder)
     manifest = _read_json(folder / PROVINCE_MANIFEST)
     if manifest is None:
@@ -147,7 +156,19 @@ def read_manifest(folder: str | Path) -> dict:
 
 
 def read_run(out: str | Path) -> dict:
-    """The manifest of a partition run folder (``run.json``); GeogridError if there is none."""
+    """The manifest of a partition run folder (``run.json``); GeogridError if there is none.
+
+    ``counties`` maps each county code to ``{"status": "done" | "failed", ...}`` with its grids,
+    households, villages not partitioned, seconds and worker, or the reason it failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_run(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.GeogridError: ... holds no province partition run (run.json missing)
+    """
     out = Path(out)
     manifest = _read_json(out / RUN_MANIFEST)
     if manifest is None:
@@ -156,7 +177,13 @@ def read_run(out: str | Path) -> dict:
 
 
 def county_files(folder: str | Path, code: str) -> dict[str, Path]:
-    """Paths of a county's GeoParquet layers in a province folder (``divisions``, ``addresses``, ``streets``)."""
+    """Paths of a county's GeoParquet layers in a province folder (``divisions``, ``addresses``, ``streets``).
+
+    Examples
+    --------
+    >>> county_files("prov", "327101")["addresses"].as_posix()
+    'prov/counties/327101/addresses.parquet'
+    """
     base = Path(folder) / "counties" / code
     return {layer: base / f"{layer}.parquet" for layer in _LAYERS}
 
@@ -254,7 +281,17 @@ def write_province(
 
 
 def read_county(folder: str | Path, code: str) -> dict[str, gpd.GeoDataFrame]:
-    """One county of a province folder as frames (``divisions``, ``addresses``, ``streets``)."""
+    """One county of a province folder as frames (``divisions``, ``addresses``, ``streets``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_province(folder, province_counties(1, households=1_000, seed=2), seed=2)
+    >>> frames = read_county(folder, "327101")
+    >>> int(frames["addresses"]["households"].sum()), sorted(frames["divisions"]["level"].unique())
+    (1000, ['township', 'village'])
+    """
     return {layer: gpd.read_parquet(path) for layer, path in county_files(folder, code).items()}
 
 
@@ -269,6 +306,15 @@ def partition_county_files(
     Runs on a Dask worker.  Raises when the county cannot be read or written (Dask retries the
     task); villages that cannot be partitioned are listed in the result, not raised.  The grids
     and villages files appear complete or not at all.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> src, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> _ = write_province(src, province_counties(1, households=1_000, seed=2), seed=2)
+    >>> done = partition_county_files(src, out, "327101", seed=0)
+    >>> done["status"], done["households"], done["failed_villages"]
+    ('done', 1000, [])
     """
     from geogrid.county import partition_county
 

@@ -92,6 +92,12 @@ def publish_province(
 
     Returns one row per county: ``code``, ``plan_id``, ``skipped``, ``reason``,
     ``save_seconds``, ``publish_seconds``.
+
+    Examples
+    --------
+    >>> rows = publish_province(engine, "run/")                 # doctest: +SKIP
+    >>> [(r["code"], r["plan_id"]) for r in rows][:1]           # doctest: +SKIP
+    [('327101', 1)]
     """
     run = read_run(out)
     note = f"province run {run['run_id']}"
