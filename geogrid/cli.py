@@ -464,6 +464,7 @@ def _register_plugins() -> None:
         "geogrid._cli_repair",
         "geogrid._cli_dispatch",
         "geogrid._cli_layers",
+        "geogrid._cli_province",
     ):
         import_module(name).register(app)
 

@@ -765,8 +765,9 @@ def _place(county_code: str) -> tuple[str, str, str, tuple[float, float]]:
     if county_code in _COUNTIES:
         city, county, centre = _COUNTIES[county_code]
         return province, city, county, centre
-    city = province if province.endswith("市") else "示范市"
-    return province, city, "示范县", capital
+    # Illustrative names that still tell the counties of a synthetic province apart (示范七十一市示范三县).
+    city = province if province.endswith("市") else f"示范{_cn_number(int(county_code[2:4]))}市"
+    return province, city, f"示范{_cn_number(int(county_code[4:6]))}县", capital
 
 
 def _village_targets(total: int, kind: str, rng: np.random.Generator) -> np.ndarray:

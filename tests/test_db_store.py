@@ -93,3 +93,64 @@ def test_addresses_and_streets_load_with_chinese_text(engine):
     assert list(back["address_id"]) == ["a1", "a2"]
     assert list(back["households"]) == [3, 40]
     assert back["full_text"].iloc[1] == "人民路14号3幢"
+
+
+def _addresses(n: int) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "address_id": [f"a{i}" for i in range(n)],
+            "full_text": [f"人民路{i}号" for i in range(n)],
+            "households": [1 + i % 5 for i in range(n)],
+            "street": ["人民路"] * n,
+            "room": [None] * n,
+        },
+        geometry=[Point(120.60 + i * 1e-5, 31.30) for i in range(n)],
+        crs="EPSG:4326",
+    )
+
+
+def _address_count(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM addresses")).scalar_one())
+
+
+def test_copy_refuses_a_value_the_column_type_rejects_naming_row_and_column(engine):
+    frame = _addresses(3000)
+    frame["households"] = frame["households"].astype(object)
+    frame.loc[2345, "households"] = "many"  # row 2346 of the file
+    with pytest.raises(ImportRowsError) as info:
+        store.load(engine, "addresses", frame, source="big.csv")
+    assert info.value.source == "big.csv"
+    assert (info.value.errors[0].row, info.value.errors[0].field) == (2346, "households")
+    assert "many" in info.value.errors[0].reason
+    assert _address_count(engine) == 0
+
+
+def test_the_first_row_the_table_refuses_is_named_in_a_large_load(engine):
+    frame = _addresses(5000)
+    frame.loc[3999, "households"] = -1  # breaks ck_addresses_households on row 4000
+    frame.loc[4500, "households"] = -2  # a later bad row: the first one is named
+    with pytest.raises(ImportRowsError) as info:
+        store.load(engine, "addresses", frame)
+    assert info.value.errors[0].row == 4000
+    assert info.value.errors[0].field == "ck_addresses_households"
+    assert _address_count(engine) == 0
+
+
+def test_duplicate_keys_within_one_file_are_named_with_the_earlier_row(engine):
+    frame = _addresses(10)
+    frame.loc[7, "address_id"] = "a2"
+    with pytest.raises(ImportRowsError) as info:
+        store.load(engine, "addresses", frame)
+    assert [(e.row, e.field) for e in info.value.errors] == [(8, "source_id")]
+    assert "row 3" in info.value.errors[0].reason
+    assert _address_count(engine) == 0
+
+
+def test_copy_keeps_missing_apart_from_empty_text(engine):
+    frame = _addresses(2)
+    frame["unit"] = ["", None]
+    store.load(engine, "addresses", frame)
+    with engine.connect() as conn:
+        units = conn.execute(sa.text("SELECT unit FROM addresses ORDER BY id")).scalars().all()
+    assert units == ["", None]

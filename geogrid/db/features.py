@@ -264,7 +264,12 @@ def _filters(
         if check_code(grid) not in ("grid", "subgrid"):
             raise GridCodeError(f"grid must be a 15- or 17-digit grid code; got {grid!r}")
         params["grid"] = grid
-        where.append("a.grid_code = %(grid)s")
+        # grid_code has no index (publishing rewrites it in place, see migration 0007): the
+        # published grid's geometry finds its addresses through the GiST index first.
+        where.append(
+            "a.grid_code = %(grid)s AND a.geom && (SELECT ST_Collect(pg.geom) FROM grids pg "
+            "JOIN plans pp ON pp.id = pg.plan_id AND pp.status = 'published' WHERE pg.code = %(grid)s)"
+        )
     if collection_id == "grids":
         if plan_id is None:
             where.append(_PUBLISHED)

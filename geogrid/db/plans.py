@@ -177,18 +177,14 @@ def _overlapping_published(conn: Connection, scope_code: str) -> list[int]:
     return hits
 
 
-def _assign_addresses(conn: Connection, plan_id: int) -> None:
-    """Point each address inside the plan's grids at its grid; refresh the grids' counts."""
-    # Addresses of grids that are no longer published (retired plans) lose their grid first.
-    conn.execute(
-        sa.text(
-            "UPDATE addresses a SET grid_code = NULL WHERE grid_code IS NOT NULL AND NOT EXISTS ("
-            " SELECT 1 FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'"
-            " WHERE g.code = a.grid_code)"
-        )
-    )
-    conn.execute(sa.text(load_sql("plan_assign_addresses")), {"plan_id": plan_id})
-    conn.execute(sa.text(load_sql("plan_refresh_counts")), {"plan_id": plan_id})
+def _assign_addresses(conn: Connection, plan_id: int, retired: list[int]) -> None:
+    """Point the addresses at the grids of plan ``plan_id``; refresh the grids' counts.
+
+    Addresses that pointed at grids of the ``retired`` plans and lie in no grid of this plan
+    lose their grid.  One statement (``plan_assign_addresses.sql``) that visits only the
+    addresses of these plans, so publishing a county costs the same in a province.
+    """
+    conn.execute(sa.text(load_sql("plan_assign_addresses")), {"plan_id": plan_id, "retired": retired})
 
 
 def _carry_staff(conn: Connection, plan_id: int, retired: list[int]) -> None:
@@ -197,7 +193,9 @@ def _carry_staff(conn: Connection, plan_id: int, retired: list[int]) -> None:
         sa.text(
             "UPDATE grids g SET head_name = o.head_name, head_phone = o.head_phone, workers = o.workers "
             "FROM grids o WHERE g.plan_id = :p AND o.plan_id = ANY(:old) AND o.code = g.code "
-            "AND g.head_name IS NULL AND g.workers = '[]'::jsonb"
+            "AND g.head_name IS NULL AND g.workers = '[]'::jsonb "
+            # Only grids that had staff: rewriting every grid (and its GiST entry) costs the publish.
+            "AND (o.head_name IS NOT NULL OR o.head_phone IS NOT NULL OR o.workers <> '[]'::jsonb)"
         ),
         {"p": plan_id, "old": retired},
     )
@@ -285,7 +283,7 @@ def publish_plan(engine: Engine, plan_id: int) -> PlanInfo:
         )
         if old:
             _carry_staff(conn, plan_id, old)
-        _assign_addresses(conn, plan_id)
+        _assign_addresses(conn, plan_id, old)
         return get_plan(conn, plan_id)
 
 
@@ -314,7 +312,7 @@ def rollback_plan(engine: Engine, scope_code: str) -> PlanInfo:
             ),
             {"p": previous},
         )
-        _assign_addresses(conn, previous)
+        _assign_addresses(conn, previous, [current])
         return get_plan(conn, previous)
 
 
