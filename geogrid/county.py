@@ -51,13 +51,28 @@ def village_seed(seed: int, code: str) -> int:
     return int(np.random.SeedSequence([seed, digits % (2**63)]).generate_state(1)[0])
 
 
+def _on_worker(
+    task: dict[str, Any], work: Callable[[], dict[str, Any]], failed: dict[str, Any]
+) -> dict[str, Any]:
+    """``work()``'s fields for one village (runs on a worker), timed; never raises for a bad village:
+    its error becomes ``status="failed"`` with the reason and the ``failed`` fields."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"code": task["code"]}
+    try:
+        out.update(work())
+    except GeogridError as exc:
+        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}", **failed)
+    except Exception as exc:  # a bug in one village must not sink the county run; it is reported
+        out.update(status="failed", reason=f"unexpected {type(exc).__name__}: {exc}", **failed)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
 def _run_village(task: dict[str, Any]) -> dict[str, Any]:
     """Partition one village (runs on a worker); never raises for a bad village."""
     from geogrid.partition import partition
 
-    t0 = time.perf_counter()
-    out: dict[str, Any] = {"code": task["code"]}
-    try:
+    def work() -> dict[str, Any]:
         result = partition(
             task["area"],
             task["addresses"],
@@ -71,25 +86,10 @@ def _run_village(task: dict[str, Any]) -> dict[str, Any]:
             # Addresses grouped by village code may lie outside the drawn boundary: reported, not fatal.
             drop_outside=True,
         )
-        out.update(
-            status="ok",
-            reason=None,
-            grids=result.grids,
-            n_grids=len(result.grids),
-            cv=result.diagnostics.household_cv,
-        )
-    except GeogridError as exc:
-        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}", grids=None, n_grids=0, cv=np.nan)
-    except Exception as exc:  # a bug in one village must not sink the county run; it is reported
-        out.update(
-            status="failed",
-            reason=f"unexpected {type(exc).__name__}: {exc}",
-            grids=None,
-            n_grids=0,
-            cv=np.nan,
-        )
-    out["seconds"] = time.perf_counter() - t0
-    return out
+        n, cv = len(result.grids), result.diagnostics.household_cv
+        return {"status": "ok", "reason": None, "grids": result.grids, "n_grids": n, "cv": cv}
+
+    return _on_worker(task, work, {"grids": None, "n_grids": 0, "cv": np.nan})
 
 
 def _village_tasks(
@@ -377,9 +377,7 @@ def _repair_village(task: dict[str, Any]) -> dict[str, Any]:
     """Repair one village's grids (runs on a worker); never raises for a bad village."""
     from geogrid.repair import repair_plan
 
-    t0 = time.perf_counter()
-    out: dict[str, Any] = {"code": task["code"]}
-    try:
+    def work() -> dict[str, Any]:
         result = repair_plan(
             task["grids"],
             task["addresses"],
@@ -388,17 +386,15 @@ def _repair_village(task: dict[str, Any]) -> dict[str, Any]:
             seed=task["seed"],
             max_changed=task["max_changed"],
         )
-        out.update(status="repaired", reason=None, grids=result.plan, changed=len(result.changed))
-        out["operations"] = result.operations
-    except GeogridError as exc:
-        out.update(
-            status="failed", reason=f"{type(exc).__name__}: {exc}", grids=None, changed=0, operations=[]
-        )
-    except Exception as exc:  # a bug in one village must not sink the county run; it is reported
-        out.update(status="failed", reason=f"unexpected {type(exc).__name__}: {exc}", grids=None, changed=0)
-        out["operations"] = []
-    out["seconds"] = time.perf_counter() - t0
-    return out
+        return {
+            "status": "repaired",
+            "reason": None,
+            "grids": result.plan,
+            "changed": len(result.changed),
+            "operations": result.operations,
+        }
+
+    return _on_worker(task, work, {"grids": None, "changed": 0, "operations": []})
 
 
 def repair_county(

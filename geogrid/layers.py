@@ -46,6 +46,7 @@ import shapely
 from pyproj import CRS
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from shapely.geometry import box
 
 from geogrid.crs import planar_crs_for
 from geogrid.errors import InvalidGeometryError
@@ -145,11 +146,7 @@ def prepare_layer(
 
     Examples
     --------
-    >>> from shapely.geometry import box
-    >>> base = gpd.GeoDataFrame({"code": ["a", "b"], "households": [60, 40]},
-    ...                         geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)],
-    ...                         crs="EPSG:4326")
-    >>> layer = gpd.GeoDataFrame({"code": ["D1"]}, geometry=[box(120.60, 31.30, 120.615, 31.31)], crs="EPSG:4326")
+    >>> base, layer = _example_layers()  # base grids a, b; department grid D1 covers a and half of b
     >>> frames = prepare_layer(base, layer)
     >>> frames.exact, len(frames.pairs)
     (False, 2)
@@ -247,6 +244,18 @@ def _share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
 
 
+def _example_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The layers of this module's examples: base grids ``a`` (60 households) and ``b`` (40), two
+    squares of 0.01° side by side, and a department's grid ``D1`` over ``a`` and the west half of ``b``."""
+    base = gpd.GeoDataFrame(
+        {"code": ["a", "b"], "households": [60, 40]},
+        geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)],
+        crs="EPSG:4326",
+    )
+    layer = gpd.GeoDataFrame({"code": ["D1"]}, geometry=[box(120.60, 31.30, 120.615, 31.31)], crs="EPSG:4326")
+    return base, layer
+
+
 def crosswalk(frames: LayerFrames) -> pd.DataFrame:
     """Which base grids each department grid covers, with area and household shares both ways.
 
@@ -258,11 +267,7 @@ def crosswalk(frames: LayerFrames) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from shapely.geometry import box
-    >>> base = gpd.GeoDataFrame({"code": ["a", "b"], "households": [60, 40]},
-    ...                         geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)],
-    ...                         crs="EPSG:4326")
-    >>> layer = gpd.GeoDataFrame({"code": ["D1"]}, geometry=[box(120.60, 31.30, 120.615, 31.31)], crs="EPSG:4326")
+    >>> base, layer = _example_layers()  # base grids a, b; department grid D1 covers a and half of b
     >>> cw = crosswalk(prepare_layer(base, layer))
     >>> cw[["base_code", "base_area_share", "households"]].round(2).values.tolist()
     [['a', 1.0, 60.0], ['b', 0.5, 20.0]]
@@ -424,11 +429,7 @@ def conflicts(
 
     Examples
     --------
-    >>> from shapely.geometry import box
-    >>> base = gpd.GeoDataFrame({"code": ["a", "b"], "households": [60, 40]},
-    ...                         geometry=[box(120.60, 31.30, 120.61, 31.31), box(120.61, 31.30, 120.62, 31.31)],
-    ...                         crs="EPSG:4326")
-    >>> layer = gpd.GeoDataFrame({"code": ["D1"]}, geometry=[box(120.60, 31.30, 120.615, 31.31)], crs="EPSG:4326")
+    >>> base, layer = _example_layers()  # base grids a, b; department grid D1 covers a and half of b
     >>> report = conflicts(prepare_layer(base, layer))
     >>> report.cut_base_codes, len(report.gaps), round(float(report.gaps.households.sum()))
     (['b'], 1, 20)

@@ -33,6 +33,7 @@ import shapely
 from pyproj import CRS
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
+from shapely.geometry import LineString, Point, box
 
 from geogrid.blocks import (
     BlockGraph,
@@ -1098,6 +1099,15 @@ class BlockSet:
         return self._attached(graph, blocks)
 
 
+def _example_inputs() -> tuple[PreparedInputs, gpd.GeoDataFrame]:
+    """The inputs of the step functions' examples: a 200 m × 100 m area (UTM 51N) cut in two by
+    one street, 30 households west of it and 40 east, bounds 20–60; prepared, and the street."""
+    crs = "EPSG:32651"
+    streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
+    addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
+    return prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60)), streets
+
+
 def build_blocks(
     prepared: PreparedInputs,
     streets: gpd.GeoDataFrame,
@@ -1113,12 +1123,7 @@ def build_blocks(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import LineString, Point, box
-    >>> crs = "EPSG:32651"
-    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
-    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
-    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> p, streets = _example_inputs()  # 30 and 40 households on either side of one street
     >>> sorted(build_blocks(p, streets).initial.households.tolist())
     [30, 40]
     """
@@ -1169,12 +1174,7 @@ def search(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import LineString, Point, box
-    >>> crs = "EPSG:32651"
-    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
-    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
-    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> p, streets = _example_inputs()  # 30 and 40 households on either side of one street
     >>> sorted(search(build_blocks(p, streets)).partition.households.tolist())
     [30, 40]
     """
@@ -1258,12 +1258,7 @@ def assemble(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import LineString, Point, box
-    >>> crs = "EPSG:32651"
-    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
-    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
-    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> p, streets = _example_inputs()  # 30 and 40 households on either side of one street
     >>> out = assemble(search(build_blocks(p, streets)), p, division_code="320508019044")
     >>> out.grids[["code", "households"]].values.tolist()
     [['320508019044001', 30], ['320508019044002', 40]]
@@ -1303,12 +1298,7 @@ def diagnose(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import LineString, Point, box
-    >>> crs = "EPSG:32651"
-    >>> streets = gpd.GeoDataFrame(geometry=[LineString([(100, -5), (100, 105)])], crs=crs)
-    >>> addresses = gpd.GeoDataFrame({"households": [30, 40]}, crs=crs, geometry=[Point(50, 50), Point(150, 50)])
-    >>> p = prepare(gpd.GeoSeries([box(0, 0, 200, 100)], crs=crs), addresses, (20, 60))
+    >>> p, streets = _example_inputs()  # 30 and 40 households on either side of one street
     >>> found = search(build_blocks(p, streets))
     >>> d = diagnose(p, found, assemble(found, p))
     >>> d.k, d.total_households, d.households_min, d.households_max

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry import Point, box
 
 from geogrid.plans import recount
 from geogrid.rules import Rule, resolve_rule
@@ -86,6 +87,22 @@ def _per_building(rule: Rule) -> int:
     return max(1, rule.lo // 5)
 
 
+def _example_plan(households: list[int]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The plan and addresses of this module's examples: grids 320508019044001 and …002, two
+    100 m squares side by side (UTM 51N), and one address per count in ``households``, evenly
+    spread along the line through their middles."""
+    crs = "EPSG:32651"
+    plan = gpd.GeoDataFrame(
+        {"code": ["320508019044001", "320508019044002"]},
+        crs=crs,
+        geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)],
+    )
+    step = 200 / len(households)
+    points = [Point(step * (i + 0.5), 50) for i in range(len(households))]
+    ids = [chr(ord("a") + i) for i in range(len(households))]
+    return plan, gpd.GeoDataFrame({"address_id": ids, "households": households}, crs=crs, geometry=points)
+
+
 def growth(
     plan: gpd.GeoDataFrame,
     addresses: gpd.GeoDataFrame,
@@ -104,12 +121,7 @@ def growth(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import Point, box
-    >>> plan = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"]}, crs="EPSG:32651",
-    ...                         geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)])
-    >>> pts = gpd.GeoDataFrame({"address_id": ["a", "b"], "households": [60, 70]}, crs="EPSG:32651",
-    ...                        geometry=[Point(50, 50), Point(150, 50)])
+    >>> plan, pts = _example_plan([60, 70])  # two grids, one address in each
     >>> s = growth(plan, pts, "rural", share=0.5, seed=1)
     >>> s.over, int(s.addresses.households.sum()) > 130
     (['320508019044002'], True)
@@ -148,12 +160,7 @@ def decline(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import Point, box
-    >>> plan = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"]}, crs="EPSG:32651",
-    ...                         geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)])
-    >>> pts = gpd.GeoDataFrame({"address_id": list("abcdef"), "households": [20] * 6}, crs="EPSG:32651",
-    ...                        geometry=[Point(20 + 30 * i, 50) for i in range(6)])
+    >>> plan, pts = _example_plan([20] * 6)  # two grids, six addresses along a line
     >>> decline(plan, pts, (40, 80), share=0.5).under
     ['320508019044001']
     """
@@ -189,12 +196,7 @@ def relocation(
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import Point, box
-    >>> plan = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"]}, crs="EPSG:32651",
-    ...                         geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)])
-    >>> pts = gpd.GeoDataFrame({"address_id": list("abcdef"), "households": [20] * 6}, crs="EPSG:32651",
-    ...                        geometry=[Point(20 + 30 * i, 50) for i in range(6)])
+    >>> plan, pts = _example_plan([20] * 6)  # two grids, six addresses along a line
     >>> s = relocation(plan, pts, (40, 80), share=1.0)
     >>> int(s.addresses.households.sum())
     120

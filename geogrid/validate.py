@@ -26,6 +26,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from pyproj import CRS
+from shapely.geometry import box
 
 from geogrid.codes import DIVISION_LEN, parse_code
 from geogrid.crs import planar_crs_for
@@ -370,17 +371,25 @@ def _metric_crs(src: CRS, geoms_src: np.ndarray) -> CRS:
 # --------------------------------------------------------------------------- one check per kind
 
 
+def _example_context() -> ValidationContext:
+    """The context of the check functions' examples: grids 320508019044001 (80 households) and
+    320508019044002 (120) in UTM 51N, overlapping by a 10 m strip and ending 10 m short of their
+    210 m × 100 m parent, checked against the rural rule."""
+    grids = gpd.GeoDataFrame(
+        {"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
+        geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)],
+        crs="EPSG:32651",
+    )
+    parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
+    return ValidationContext.build(grids, parent=parent, rule="rural")
+
+
 def check_geometry(ctx: ValidationContext) -> list[Issue]:
     """``empty``, ``not_polygon``, ``invalid`` and ``multipart`` grids (always applies)
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> check_geometry(ctx)
     []
     """
@@ -422,12 +431,7 @@ def check_overlaps(ctx: ValidationContext) -> list[Issue]:
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> [(i.codes, round(i.measure)) for i in check_overlaps(ctx)]
     [(('320508019044001', '320508019044002'), 1000)]
     """
@@ -459,12 +463,7 @@ def check_outside(ctx: ValidationContext) -> list[Issue] | None:
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> check_outside(ctx)
     []
     """
@@ -498,12 +497,7 @@ def check_gaps(ctx: ValidationContext) -> list[Issue]:
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> [round(i.measure) for i in check_gaps(ctx)]
     [1000]
     """
@@ -534,12 +528,7 @@ def check_addresses(ctx: ValidationContext) -> list[Issue] | None:
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> check_addresses(ctx) is None  # no addresses given
     True
     """
@@ -567,12 +556,7 @@ def check_households(ctx: ValidationContext) -> list[Issue] | None:
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> [i.message for i in check_households(ctx)]
     ['grid 320508019044002 has 120 households, outside [50, 100]']
     """
@@ -603,12 +587,7 @@ def check_codes(ctx: ValidationContext) -> list[Issue] | None:
 
     Examples
     --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"code": ["320508019044001", "320508019044002"], "households": [80, 120]},
-    ...                          geometry=[box(0, 0, 100, 100), box(90, 0, 200, 100)], crs="EPSG:32651")
-    >>> parent = gpd.GeoSeries([box(0, 0, 210, 100)], crs="EPSG:32651")
-    >>> ctx = ValidationContext.build(grids, parent=parent, rule="rural")
+    >>> ctx = _example_context()  # two rural grids overlapping by 10 m, 10 m short of the parent
     >>> check_codes(ctx)
     []
     """
