@@ -125,17 +125,28 @@ def register(app: typer.Typer) -> None:
         addresses: Annotated[
             Path | None, typer.Option(exists=True, dir_okay=False, help="address points to count households")
         ] = None,
+        encoding: Annotated[
+            str | None, typer.Option(help="text encoding of CSV/Shapefile inputs (default: detected)")
+        ] = None,
+        crs: Annotated[
+            str | None, typer.Option(help="CRS of coordinates without one: EPSG code, gcj02 or bd09")
+        ] = None,
     ) -> None:
-        """Check grids for overlaps, gaps, outside parts, household bounds and codes; exit 1 if invalid."""
+        """Check grids for overlaps, gaps, outside parts, household bounds and codes; exit 1 if invalid.
+
+        Any format geogrid imports (Shapefile in GBK without .cpg, GeoPackage, GeoJSON, KML, zip,
+        Excel/CSV with coordinates); unreadable rows are named and nothing is checked (exit 2).
+        """
+        from geogrid import io
         from geogrid.validate import validate
 
+        options = {key: v for key, v in {"encoding": encoding, "crs": crs}.items() if v is not None}
         try:
-            grids = gpd.read_file(file)
             report = validate(
-                grids,
-                parent=gpd.read_file(parent) if parent else None,
+                _with_grid_names(_read_checked(file, options, "nothing checked")),
+                parent=_read_checked(parent, options, "nothing checked") if parent else None,
                 rule=parse_rule(rule) if rule else None,
-                addresses=gpd.read_file(addresses) if addresses else None,
+                addresses=io.read_addresses(addresses, progress=False, **options) if addresses else None,
             )
         except (GeogridError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -214,6 +225,25 @@ def register(app: typer.Typer) -> None:
         )
 
 
+def _with_grid_names(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Chinese field names of a grid file (网格编码, 户数...) as the names validate() reads."""
+    from geogrid.io import CHINESE_FIELDS
+
+    names = CHINESE_FIELDS["grids"]
+    renames = {c: names[c] for c in grids.columns if c in names and names[c] not in grids.columns}
+    return grids.rename(columns=renames)
+
+
+def _read_checked(path: Path, options: dict, what: str) -> gpd.GeoDataFrame:
+    """Features of ``path`` in EPSG:4326; :class:`ImportRowsError` naming its unreadable rows."""
+    from geogrid.io import read_features
+
+    frame, errors = read_features(path, **options)
+    if errors:
+        raise ImportRowsError(str(path), errors, what=what)
+    return frame
+
+
 def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path | None, publish: bool) -> None:
     from rich.console import Console
 
@@ -253,11 +283,9 @@ def _partition_stored(division: str, *, rule: str | None, seed: int, out: Path |
 def _read_area(path: Path, read_options: dict) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
     """The area file as EPSG:4326 polygons, with its division code and kind when it has one each."""
     from geogrid.errors import InputFileError
-    from geogrid.io import CHINESE_FIELDS, read_features
+    from geogrid.io import CHINESE_FIELDS
 
-    frame, errors = read_features(path, **read_options)
-    if errors:
-        raise ImportRowsError(str(path), errors, what="nothing partitioned")
+    frame = _read_checked(path, read_options, "nothing partitioned")
     names = {**CHINESE_FIELDS["divisions"], "code": "code", "kind": "kind"}
     found = {ours: c for c in frame.columns if (ours := names.get(str(c)))}
     values = {

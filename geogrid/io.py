@@ -137,6 +137,21 @@ CHINESE_FIELDS: dict[str, dict[str, str]] = {
         "addr:housenumber": "house_number",
         "name": "full_text",  # a KML placemark's name
     },
+    "grids": {
+        "网格编码": "code",
+        "网格代码": "code",
+        "网格编号": "code",
+        "编码": "code",
+        "网格名称": "name",
+        "名称": "name",
+        "户数": "households",
+        "住户数": "households",
+        "区划代码": "division_code",
+        "所属区划": "division_code",
+        "所属区划代码": "division_code",
+        "类型": "kind",
+        "网格类型": "kind",
+    },
     "streets": {
         "道路名称": "name",
         "名称": "name",

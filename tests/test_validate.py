@@ -287,3 +287,27 @@ def test_tolerances_are_in_metres_and_cover_coordinate_precision(width_m, report
     # With no linear tolerance even the narrow strip is a gap of its full area.
     (strict,) = validate(gap, parent=to_lonlat(PARENT), tolerance_m=0).of_kind("gap")
     assert strict.measure == pytest.approx(100 * width_m, rel=1e-3)
+
+
+def test_cli_validate_reads_a_county_shapefile_in_gbk_without_cpg(tmp_path, cli):
+    """A county office's grids: GBK text, no .cpg, Chinese field names, CGCS2000 Gauss-Krüger."""
+    import pyogrio
+
+    grids = good_grids().rename(columns={"code": "网格编码", "households": "户数"})
+    grids["网格名称"] = [f"第{i + 1}网格" for i in range(len(grids))]
+    shp = tmp_path / "网格.shp"
+    pyogrio.write_dataframe(grids.to_crs("EPSG:4549"), shp, encoding="GBK")
+    shp.with_suffix(".cpg").unlink()
+    parent = tmp_path / "parent.geojson"
+    gpd.GeoDataFrame(geometry=[to_lonlat(PARENT)], crs="EPSG:4326").to_file(parent, driver="GeoJSON")
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["validate", str(shp), "--parent", str(parent), "--rule", "rural"])
+    assert ok.exit_code == 0, ok.output
+    # 户数 is read as the households and 网格编码 as the codes: a narrower rule names the grids.
+    narrow = runner.invoke(cli, ["validate", str(shp), "--rule", "65,75"])
+    assert narrow.exit_code == 1
+    assert f"{VILLAGE}001" in narrow.output and f"{VILLAGE}003" in narrow.output
+    # Read as UTF-8 the same file is refused, naming the file and the encoding.
+    forced = runner.invoke(cli, ["validate", str(shp), "--encoding", "utf-8"])
+    assert forced.exit_code == 2
+    assert "网格.shp" in forced.output and "utf-8" in forced.output
