@@ -8,7 +8,7 @@ command calls once it has loaded the division, its addresses and its streets.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import geopandas as gpd
 import typer
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         from geogrid import io
         from geogrid.validate import validate
 
-        options = {key: v for key, v in {"encoding": encoding, "crs": crs}.items() if v is not None}
+        options: dict[str, Any] = {key: v for key, v in {"encoding": encoding, "crs": crs}.items() if v}
         try:
             report = validate(
                 _with_grid_names(_read_checked(file, options, "nothing checked")),
