@@ -1484,16 +1484,36 @@ def _move_region(
     """Cut ``region`` (metric) out of every grid but ``target`` and add it to ``target``; check the result."""
     geoms = metric.geoms(plan)
     noise = _noise(geoms)
+    region, sources = _move_sources(plan, geoms, region, target, noise, what)
+    new_geoms = _cut_and_join(geoms, metric, region, sources, target, noise)
+    hh = _households(plan)
+    new_hh, new_n = _moved_counts(plan, hh, new_geoms, target, addresses, delta)
+    codes = ", ".join(str(plan["code"].iloc[j]) for j in sources)
+    what = f"{what} (from {codes}, {new_hh[target] - int(hh[target])} households)"
+    problems = _move_problems(plan, new_geoms, sources, target, hh, new_hh, rule)
+    if problems and not force:
+        raise PlanEditError(_refusal(what, problems))
+    return _apply_move(plan, hh, new_hh, new_n, new_geoms)
+
+
+def _move_sources(
+    plan: gpd.GeoDataFrame, geoms: np.ndarray, region, target: int, noise: float, what: str
+) -> tuple[Any, list[int]]:
+    """``region`` snapped onto the grids, and the grids (other than ``target``) it takes area from.
+
+    Raises :class:`PlanEditError` when it takes from none, or from a grid of another village.
+    """
     to_code = str(plan["code"].iloc[target])
     candidates = shapely.STRtree(geoms).query(region, predicate="intersects")
     # Blocks come back from a CRS round trip: snap their vertices onto the grids' own so
     # that cutting them out leaves no hair-thin slivers or spikes along shared edges.
     if len(candidates):
         region = shapely.snap(region, shapely.union_all(geoms[candidates]), _SNAP * _diagonal(geoms))
-    sources = []
-    for j in candidates:
-        if j != target and shapely.area(shapely.intersection(geoms[j], region)) > noise:
-            sources.append(int(j))
+    sources = sorted(
+        int(j)
+        for j in candidates
+        if j != target and shapely.area(shapely.intersection(geoms[j], region)) > noise
+    )
     if not sources:
         raw_target = shapely.area(shapely.intersection(geoms[target], region))
         where = f"already in {to_code}" if raw_target > noise else "outside the plan"
@@ -1507,11 +1527,18 @@ def _move_region(
                 f"{what}: {', '.join(foreign)} lie outside village {village} of {to_code}; "
                 "grids never cross villages"
             )
+    return region, sources
+
+
+def _cut_and_join(
+    geoms: np.ndarray, metric: _Metric, region, sources: list[int], target: int, noise: float
+) -> dict[int, Any]:
+    """The new geometries (plan CRS) of the sources and the target: None for an emptied grid."""
     new_m: dict[int, Any] = {}
     pieces = []
     # Snap-rounding on a 10 nm grid collapses the zero-width spikes floating-point overlay
     # leaves where a cut runs along a grid's own edge; it moves vertices by < 5e-9 m.
-    for j in sorted(sources):
+    for j in sources:
         pieces.append(shapely.intersection(geoms[j], region, grid_size=_GRID_M))
         new_m[j] = _tidy(shapely.difference(geoms[j], region, grid_size=_GRID_M), noise)
     new_m[target] = _tidy(shapely.union_all([geoms[target], *pieces], grid_size=_GRID_M), noise)
@@ -1519,8 +1546,19 @@ def _move_region(
     kept = [j for j in new_m if new_m[j] is not None]
     new_geoms: dict[int, Any] = {j: None for j in new_m}
     new_geoms.update(zip(kept, metric.back([new_m[j] for j in kept]), strict=True))
+    return new_geoms
 
-    hh = _households(plan)
+
+def _moved_counts(
+    plan: gpd.GeoDataFrame,
+    hh: np.ndarray,
+    new_geoms: dict[int, Any],
+    target: int,
+    addresses: gpd.GeoDataFrame | None,
+    delta: dict[int, tuple[int, int]] | None,
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Households and address counts of the touched grids after the move: recounted from
+    ``addresses`` when given, else the ``delta`` of the moved blocks, else unchanged."""
     counts = plan["address_count"].fillna(0).to_numpy(dtype=np.int64) if "address_count" in plan else None
     new_hh = {j: int(hh[j]) for j in new_geoms}
     new_n = {j: int(counts[j]) for j in new_geoms} if counts is not None else {}
@@ -1532,8 +1570,7 @@ def _move_region(
             crs=plan.crs,
         )
         # Only addresses of the touched grids count (a point on an outer boundary stays put).
-        before = _locate(plan, addresses)
-        mine = np.isin(before, touched)
+        mine = np.isin(_locate(plan, addresses), touched)
         counted = recount(sub, addresses[mine])
         for k, j in enumerate(touched):
             new_hh[j] = int(counted["households"].iloc[k])
@@ -1546,37 +1583,55 @@ def _move_region(
                 if new_n:
                     new_n[j] -= dn
                     new_n[target] += dn
+    return new_hh, new_n
 
-    moved_hh = new_hh[target] - int(hh[target])
-    codes = ", ".join(str(plan["code"].iloc[j]) for j in sorted(sources))
-    what = f"{what} (from {codes}, {moved_hh} households)"
+
+def _move_problems(
+    plan: gpd.GeoDataFrame,
+    new_geoms: dict[int, Any],
+    sources: list[int],
+    target: int,
+    hh: np.ndarray,
+    new_hh: dict[int, int],
+    rule: Rule,
+) -> list[str]:
+    """Why the move would leave a bad plan: a split or emptied grid, households out of bounds."""
     problems = []
     if _parts(new_geoms[target]) > 1:
         problems.append(
-            f"the moved area does not border {to_code}, which would be split into "
+            f"the moved area does not border {plan['code'].iloc[target]}, which would be split into "
             f"{_parts(new_geoms[target])} parts"
         )
-    for j in sorted(sources):
+    for j in sources:
         code = plan["code"].iloc[j]
         if new_geoms[j] is None:
             problems.append(f"{code} would be left empty")
         elif _parts(new_geoms[j]) > 1:
             problems.append(f"{code} would be split into {_parts(new_geoms[j])} parts")
-    for j in [*sorted(sources), target]:
+    for j in [*sources, target]:
         if new_geoms[j] is None:
             continue
         problem = _bound_problem(str(plan["code"].iloc[j]), int(hh[j]), new_hh[j], rule)
         if problem:
             problems.append(problem)
-    if problems and not force:
-        raise PlanEditError(_refusal(what, problems))
+    return problems
 
+
+def _apply_move(
+    plan: gpd.GeoDataFrame,
+    hh: np.ndarray,
+    new_hh: dict[int, int],
+    new_n: dict[int, int],
+    new_geoms: dict[int, Any],
+) -> gpd.GeoDataFrame:
+    """The plan with the moved geometries and counts; emptied grids dropped and named retired."""
     out = plan.copy()
     out["households"] = hh
     for j, v in new_hh.items():
         out.loc[out.index[j], "households"] = v
     if new_n:
-        out["address_count"] = counts
+        had = "address_count" in plan
+        out["address_count"] = plan["address_count"].fillna(0).to_numpy(dtype=np.int64) if had else None
         for j, v in new_n.items():
             out.loc[out.index[j], "address_count"] = v
     out = _set_geometry(out, {j: g for j, g in new_geoms.items() if g is not None})
