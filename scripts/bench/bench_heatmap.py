@@ -108,6 +108,176 @@ def serve(app) -> tuple[str, object, threading.Thread]:
     return f"http://127.0.0.1:{port}", server, thread
 
 
+Rows = list[tuple[str, str]]
+
+
+def _load(engine, frame: pd.DataFrame, catalogue) -> Rows:
+    """COPY the incidents in, then VACUUM until the heatmap's index-only scans can work."""
+    n = len(frame)
+    t0 = time.perf_counter()
+    store.import_incidents(engine, frame, catalogue=catalogue, actor_name="bench")
+    load_s = time.perf_counter() - t0
+    # VACUUM, not just ANALYZE: the heatmap's index-only scans need the visibility map that a
+    # fresh COPY has not got yet (autovacuum sets it a little later on a live server).  A
+    # snapshot still open elsewhere in the cluster can keep VACUUM from marking the new rows
+    # all-visible: repeat it a few times and report what it reached.
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        for _ in range(10):
+            conn.execute(sa.text("VACUUM ANALYZE incidents"))
+            visible = conn.execute(
+                sa.text(
+                    "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class "
+                    "WHERE relname = 'incidents'"
+                )
+            ).scalar_one()
+            if visible > 0.99:
+                break
+            time.sleep(2)
+    vacuum_s = time.perf_counter() - t0
+    print(f"loaded {n:,} incidents (COPY + history) in {load_s:.1f} s", flush=True)
+    return [
+        (
+            f"load {n:,} incidents (COPY, grid placement join, {n:,} history rows)",
+            f"{load_s:.1f} s (+ VACUUM ANALYZE {vacuum_s:.1f} s: {visible:.0%} of pages all-visible)",
+        )
+    ]
+
+
+def _times(t: list[float]) -> str:
+    return f"best {min(t):.3f} s, median {statistics.median(t):.3f} s"
+
+
+def _whole_county(engine, n: int, repeat: int) -> Rows:
+    """H3 cells of every incident at three resolutions."""
+    rows = []
+    for res in (7, 8, 9):
+        t, df = timed(lambda r=res: store.heat_cells(engine, res=r), repeat)
+        assert int(df["count"].sum()) == n
+        rows.append((f"H3 in PostGIS, all {n:,} incidents, res {res} ({len(df):,} cells)", _times(t)))
+    return rows
+
+
+def _city(engine, frame: pd.DataFrame, repeat: int) -> Rows:
+    """The city bbox the old way (GiST bitmap scan + heap) and by cell ranges, same answer."""
+    city = store.Filters(bbox=heat.BBox(*CITY_BBOX))
+    w, s_, e, n_ = CITY_BBOX
+    in_city = int(((frame.lon >= w) & (frame.lon <= e) & (frame.lat >= s_) & (frame.lat <= n_)).sum())
+    par8 = heat.parent_sql("i.h3_cell", 8)
+    gist_sql = sa.text(
+        f"SELECT {par8} AS cell, count(*) FROM incidents i WHERE i.status <> 'merged' "
+        "AND ST_Intersects(i.location, ST_MakeEnvelope(:w, :s, :e, :n, 4326)) GROUP BY 1 ORDER BY 1"
+    )
+    with engine.connect() as conn:
+        t, old = timed(lambda: conn.execute(gist_sql, {"w": w, "s": s_, "e": e, "n": n_}).all(), repeat)
+    rows = [(f"city bbox ({in_city:,} incidents), res 8, GiST + heap (before, ST_Intersects)", _times(t))]
+    for res in (7, 8, 9):
+        t, df = timed(lambda r=res: store.heat_cells(engine, res=r, filters=city), repeat * 4)
+        assert int(df["count"].sum()) == in_city
+        if res == 8:
+            assert list(zip(df["cell"].tolist(), df["count"].tolist(), strict=False)) == [
+                tuple(r) for r in old
+            ]
+        rows.append(
+            (
+                f"city bbox ({in_city:,} incidents), res {res} ({len(df):,} cells), cell ranges on ix_incidents_heat",
+                _times(t),
+            )
+        )
+    return rows
+
+
+def _stages(engine, repeat: int) -> Rows:
+    """The stages of one request, in process: cells to GeoJSON (cold, cached rings), serialising."""
+    import json
+
+    import orjson
+
+    city = store.Filters(bbox=heat.BBox(*CITY_BBOX))
+    rows = []
+    for res in (8, 9):
+        df = store.heat_cells(engine, res=res, filters=city)
+        heat._ring_lnglat.cache_clear()
+        t_cold, _ = timed(lambda d=df: heat.cells_to_geojson(d), 1)
+        t_warm, fc = timed(lambda d=df: heat.cells_to_geojson(d), repeat)
+        t_json, _ = timed(lambda f=fc: json.dumps(f, ensure_ascii=False, separators=(",", ":")), repeat)
+        t_or, body = timed(lambda f=fc: orjson.dumps(f), repeat)
+        rows.append(
+            (
+                f"stages at res {res} ({len(df):,} cells, {len(body) / 1e3:,.0f} kB): "
+                "cells_to_geojson cold / cached rings; json.dumps / orjson",
+                f"{t_cold[0] * 1e3:.1f} / {min(t_warm) * 1e3:.1f} ms; "
+                f"{min(t_json) * 1e3:.1f} / {min(t_or) * 1e3:.1f} ms",
+            )
+        )
+    return rows
+
+
+def _hexgrid(engine, repeat: int) -> Rows:
+    """The PostGIS alternative: a hexagon grid intersected with the incidents."""
+    t, n_hex = timed(lambda: hexgrid_counts(engine, CITY_BBOX), max(1, min(3, repeat)))
+    return [
+        (f"ST_HexagonGrid({HEX_EDGE_3857:.0f} m) + ST_Intersects, city bbox ({n_hex:,} hexagons)", _times(t))
+    ]
+
+
+def _latencies(client, path: str, n: int) -> tuple[list[float], object]:
+    out, r = [], None
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = client.get(path)
+        out.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return out, r
+
+
+def _api(engine, url: str, requests: int) -> Rows:
+    """The heatmap endpoint end to end, sequential requests, beside /ping (the framework floor)."""
+    import httpx
+
+    from api import create_app
+    from api.settings import Settings
+
+    app = create_app(Settings(database_url=url, rate_limit_per_address=0), engine=engine)
+    base, server, thread = serve(app)
+    query = "/heatmap?res=8&bbox=" + ",".join(map(str, CITY_BBOX))
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            _latencies(client, query, 5)  # warm up connections and caches
+            lat_ms, last = _latencies(client, query, requests)
+            ping, _ = _latencies(client, "/ping", requests)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    features = len(last.json()["features"])  # type: ignore[union-attr]
+    q = np.percentile(lat_ms, [50, 95])
+    return [
+        (
+            f"GET {query} ({features:,} hexagons, GeoJSON), {requests} sequential requests",
+            f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, max {max(lat_ms):.0f} ms",
+        ),
+        (
+            f"GET /ping (framework floor), {requests} requests",
+            f"p50 {np.percentile(ping, 50):.1f} ms, p95 {np.percentile(ping, 95):.1f} ms",
+        ),
+    ]
+
+
+def _print(args: argparse.Namespace, rows: Rows) -> None:
+    print()
+    print(
+        f"Command: `.venv/bin/python scripts/bench/bench_heatmap.py --n {args.n} --seed {args.seed} "
+        f"--requests {args.requests}`"
+    )
+    print(f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    print()
+    print("| measurement | time |")
+    print("|---|---|")
+    for what, value in rows:
+        print(f"| {what} | {value} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -122,178 +292,23 @@ def main() -> None:
     ensure_database(admin, name)
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url, pool_size=4)
-    rows: list[tuple[str, str]] = []
     try:
         migrate.upgrade(engine)
         catalogue = wf.load_catalogue()
         frame = synthetic(args.n, seed=args.seed, catalogue=catalogue)
-        t0 = time.perf_counter()
-        store.import_incidents(engine, frame, catalogue=catalogue, actor_name="bench")
-        load_s = time.perf_counter() - t0
-        # VACUUM, not just ANALYZE: the heatmap's index-only scans need the visibility map that a
-        # fresh COPY has not got yet (autovacuum sets it a little later on a live server).  A
-        # snapshot still open elsewhere in the cluster can keep VACUUM from marking the new rows
-        # all-visible: repeat it a few times and report what it reached.
-        t0 = time.perf_counter()
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            for _ in range(10):
-                conn.execute(sa.text("VACUUM ANALYZE incidents"))
-                visible = conn.execute(
-                    sa.text(
-                        "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class "
-                        "WHERE relname = 'incidents'"
-                    )
-                ).scalar_one()
-                if visible > 0.99:
-                    break
-                time.sleep(2)
-        vacuum_s = time.perf_counter() - t0
-        print(f"loaded {args.n:,} incidents (COPY + history) in {load_s:.1f} s", flush=True)
-        rows.append(
-            (
-                f"load {args.n:,} incidents (COPY, grid placement join, {args.n:,} history rows)",
-                f"{load_s:.1f} s (+ VACUUM ANALYZE {vacuum_s:.1f} s: {visible:.0%} of pages all-visible)",
-            )
-        )
-
-        city = store.Filters(bbox=heat.BBox(*CITY_BBOX))
-        in_city = int(
-            (
-                (frame.lon >= CITY_BBOX[0])
-                & (frame.lon <= CITY_BBOX[2])
-                & (frame.lat >= CITY_BBOX[1])
-                & (frame.lat <= CITY_BBOX[3])
-            ).sum()
-        )
-        for res in (7, 8, 9):
-            t, df = timed(lambda r=res: store.heat_cells(engine, res=r), args.repeat)
-            assert int(df["count"].sum()) == args.n
-            rows.append(
-                (
-                    f"H3 in PostGIS, all {args.n:,} incidents, res {res} ({len(df):,} cells)",
-                    f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
-                )
-            )
-        # The same bbox the old way (GiST bitmap scan + heap), to show what the ranges replace.
-        par8 = heat.parent_sql("i.h3_cell", 8)
-        w, s_, e, n_ = CITY_BBOX
-        gist_sql = sa.text(
-            f"SELECT {par8} AS cell, count(*) FROM incidents i WHERE i.status <> 'merged' "
-            "AND ST_Intersects(i.location, ST_MakeEnvelope(:w, :s, :e, :n, 4326)) GROUP BY 1 ORDER BY 1"
-        )
-        with engine.connect() as conn:
-            t, old = timed(
-                lambda: conn.execute(gist_sql, {"w": w, "s": s_, "e": e, "n": n_}).all(), args.repeat
-            )
-        rows.append(
-            (
-                f"city bbox ({in_city:,} incidents), res 8, GiST + heap (before, ST_Intersects)",
-                f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
-            )
-        )
-        for res in (7, 8, 9):
-            t, df = timed(lambda r=res: store.heat_cells(engine, res=r, filters=city), args.repeat * 4)
-            assert int(df["count"].sum()) == in_city
-            if res == 8:
-                assert list(zip(df["cell"].tolist(), df["count"].tolist(), strict=False)) == [
-                    tuple(r) for r in old
-                ]
-            rows.append(
-                (
-                    f"city bbox ({in_city:,} incidents), res {res} ({len(df):,} cells), "
-                    "cell ranges on ix_incidents_heat",
-                    f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
-                )
-            )
-        # Stages of one request, in process.
-        import json
-
-        import orjson
-
-        for res in (8, 9):
-            df = store.heat_cells(engine, res=res, filters=city)
-            heat._ring_lnglat.cache_clear()
-            t_cold, _ = timed(lambda d=df: heat.cells_to_geojson(d), 1)
-            t_warm, fc = timed(lambda d=df: heat.cells_to_geojson(d), args.repeat)
-            t_json, _ = timed(
-                lambda f=fc: json.dumps(f, ensure_ascii=False, separators=(",", ":")), args.repeat
-            )
-            t_or, body = timed(lambda f=fc: orjson.dumps(f), args.repeat)
-            rows.append(
-                (
-                    f"stages at res {res} ({len(df):,} cells, {len(body) / 1e3:,.0f} kB): "
-                    "cells_to_geojson cold / cached rings; json.dumps / orjson",
-                    f"{t_cold[0] * 1e3:.1f} / {min(t_warm) * 1e3:.1f} ms; "
-                    f"{min(t_json) * 1e3:.1f} / {min(t_or) * 1e3:.1f} ms",
-                )
-            )
+        rows = _load(engine, frame, catalogue)
+        rows += _whole_county(engine, args.n, args.repeat)
+        rows += _city(engine, frame, args.repeat)
+        rows += _stages(engine, args.repeat)
         # Cross-check with the library on the same points (bit ops in numpy).
         lib = heat.aggregate(heat.cells_for_points(frame.lon.to_numpy(), frame.lat.to_numpy()), res=8)
         assert lib["count"].tolist() == store.heat_cells(engine, res=8)["count"].tolist()
-
-        hex_repeat = max(1, min(3, args.repeat))
-        t, n_hex = timed(lambda: hexgrid_counts(engine, CITY_BBOX), hex_repeat)
-        rows.append(
-            (
-                f"ST_HexagonGrid({HEX_EDGE_3857:.0f} m) + ST_Intersects, city bbox ({n_hex:,} hexagons)",
-                f"best {min(t):.3f} s, median {statistics.median(t):.3f} s",
-            )
-        )
-
-        import httpx
-
-        from api import create_app
-        from api.settings import Settings
-
-        app = create_app(Settings(database_url=url, rate_limit_per_address=0), engine=engine)
-        base, server, thread = serve(app)
-        query = "/heatmap?res=8&bbox=" + ",".join(map(str, CITY_BBOX))
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(5):  # warm up connections and caches
-                client.get(query).raise_for_status()
-            lat_ms = []
-            for _ in range(args.requests):
-                t0 = time.perf_counter()
-                r = client.get(query)
-                lat_ms.append((time.perf_counter() - t0) * 1000)
-                r.raise_for_status()
-            features = len(r.json()["features"])
-            ping = []
-            for _ in range(args.requests):
-                t0 = time.perf_counter()
-                client.get("/ping").raise_for_status()
-                ping.append((time.perf_counter() - t0) * 1000)
-        server.should_exit = True
-        thread.join(timeout=10)
-        q = np.percentile(lat_ms, [50, 95])
-        rows.append(
-            (
-                f"GET {query} ({features:,} hexagons, GeoJSON), {args.requests} sequential requests",
-                f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, max {max(lat_ms):.0f} ms",
-            )
-        )
-        rows.append(
-            (
-                f"GET /ping (framework floor), {args.requests} requests",
-                f"p50 {np.percentile(ping, 50):.1f} ms, p95 {np.percentile(ping, 95):.1f} ms",
-            )
-        )
+        rows += _hexgrid(engine, args.repeat)
+        rows += _api(engine, url, args.requests)
     finally:
         engine.dispose()
         drop_database(admin, name)
-
-    print()
-    print(
-        f"Command: `.venv/bin/python scripts/bench/bench_heatmap.py --n {args.n} --seed {args.seed} "
-        f"--requests {args.requests}`"
-    )
-    print(f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
-    print()
-    print("| measurement | time |")
-    print("|---|---|")
-    for what, value in rows:
-        print(f"| {what} | {value} |")
+    _print(args, rows)
 
 
 if __name__ == "__main__":
