@@ -1,0 +1,243 @@
+"""Evaluation (考评) over PostGIS: the facts of a period's incidents, the units of a level, their
+indicators, scores, ranks and grades (the rules are in :mod:`geogrid.evaluation`).
+
+Three queries read what a period needs (one row per incident, per 吹哨 call and per 督办,
+filtered like every incident query, so a key's scope and the public view apply), the roster
+gives the grid workers, and pandas counts the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from geogrid import evaluation as ev
+from geogrid import incidents as wf
+from geogrid.db import load_sql
+from geogrid.db.incidents.filters import NO_FILTERS, Filters
+from geogrid.db.incidents.records import utcnow
+from geogrid.errors import GeogridError
+from geogrid.organisation import load_roles
+from geogrid.staff import accounts
+from geogrid.times import DEFAULT_TIMEZONE
+
+
+@dataclass
+class Facts:
+    """What evaluation reads of the incidents of a time range (see :data:`geogrid.evaluation.FACT_COLUMNS`)."""
+
+    incidents: pd.DataFrame
+    calls: pd.DataFrame
+    supervisions: pd.DataFrame
+
+
+def read_facts(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    filters: Filters = NO_FILTERS,
+    now: datetime | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+) -> Facts:
+    """The facts of the incidents reported in ``[start, end)`` that ``filters`` let through."""
+    params: dict[str, Any] = {
+        "p_start": start,
+        "p_end": end,
+        "now": now or utcnow(),
+        "open_statuses": sorted(wf.OPEN_STATUSES),
+        "tz": tz,
+    }
+    where = filters.sql(params)
+
+    def frame(name: str, columns: list[str]) -> pd.DataFrame:
+        rows = conn.execute(sa.text(load_sql(name).format(where=where)), params).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+    incidents = frame("evaluation_facts", ["id", "public_id", "grid_code", "village_code", "township_code",
+                                           "centre_code", "department", "reporter_key_name", "month",
+                                           *ev.FACT_COLUMNS[7:]])  # fmt: skip
+    calls = frame("evaluation_calls", ["id", "department", "on_time"])
+    supervisions = frame("evaluation_supervisions", ["id", "target_kind", "target_code"])
+    return Facts(incidents, calls, supervisions)
+
+
+@dataclass(frozen=True)
+class Units:
+    """The units of a level under a division: code → Chinese name, households; and for the
+    worker level each person's posts and the names their keys act under."""
+
+    names: dict[str, str]
+    households: dict[str, int | None]
+    posts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["unit", "post_code"]))
+    reporters: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["unit", "key_name"]))
+
+
+def read_units(conn: Connection, level: str, *, prefix: str = "", roles: tuple[str, ...] = ()) -> Units:
+    """Every unit of ``level`` whose code starts with ``prefix`` (workers: posted there)."""
+    if level not in ev.LEVELS:
+        raise GeogridError(f"level must be one of {list(ev.LEVELS)}, got {level!r}")
+    if level == "worker":
+        return _workers(conn, prefix, roles)
+    rows = conn.execute(sa.text(load_sql("evaluation_units")), {"level": level, "prefix": prefix + "%"}).all()
+    return Units(
+        {r.unit: r.name for r in rows},
+        {r.unit: (int(r.households) if r.households is not None else None) for r in rows},
+    )
+
+
+def _workers(conn: Connection, prefix: str, roles: tuple[str, ...]) -> Units:
+    """Grid staff of ``roles`` as persons: ``P<id>`` (their first staff row), named
+    ``姓名（网格长，东港一网格）``; their keys' names (issued, or the roster's base name)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT s.id, s.name, coalesce(s.phone, '') AS phone, s.role, s.post_code, s.key_name, "
+            "coalesce(g.name, s.post_code) AS post_name, g.households FROM staff s "
+            "LEFT JOIN grids g ON g.code = s.post_code AND g.plan_id IN (SELECT id FROM plans WHERE status = 'published') "
+            "WHERE s.post_kind IN ('grid', 'link_group') AND s.role = ANY(CAST(:roles AS text[])) "
+            "AND s.post_code LIKE :prefix ORDER BY s.id"
+        ),
+        {"roles": list(roles), "prefix": prefix + "%"},
+    ).all()
+    staff = pd.DataFrame([tuple(r) for r in rows], columns=["id", "name", "phone", "role", "post_code", "key_name",
+                                                            "post_name", "households"])  # fmt: skip
+    if staff.empty:
+        return Units({}, {})
+    staff["unit"] = "P" + staff.groupby(["name", "phone"])["id"].transform("min").astype(str)
+    role_names = load_roles().names()
+    names, households = {}, {}
+    for unit, held in staff.groupby("unit", sort=True):
+        what = "、".join(dict.fromkeys(role_names.get(r, r) for r in held["role"]))
+        where = "、".join(dict.fromkeys(held["post_name"]))
+        names[unit] = f"{held['name'].iloc[0]}（{what}，{where}）"
+        grids = held.drop_duplicates("post_code")
+        households[unit] = int(grids["households"].fillna(0).sum()) if grids["households"].notna().any() else None
+    base = {
+        (a.name, a.phone): a.base_name
+        for a in accounts(staff[["name", "phone", "role", "post_code"]], load_roles())
+    }
+    keyed = staff.assign(base=[base.get((n, p)) for n, p in zip(staff["name"], staff["phone"], strict=True)])
+    reporters = pd.concat(
+        [keyed[["unit", "key_name"]], keyed[["unit", "base"]].rename(columns={"base": "key_name"})]
+    ).dropna().drop_duplicates()
+    return Units(names, households, staff[["unit", "post_code"]].drop_duplicates(), reporters)
+
+
+# --- evaluating a level ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """One unit's indicators, rates, score, rank and grade in a period."""
+
+    code: str
+    name: str
+    counts: dict[str, int]
+    rates: dict[str, float | None]
+    households: int | None
+    per_100_households: float | None
+    score: float | None
+    explanation: str
+    rank: int | None
+    grade: str | None
+    grade_name: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The evaluation of one level in one period: units best first, ungraded ones last."""
+
+    level: str
+    period: ev.Period
+    at: datetime
+    config: ev.EvaluationConfig
+    rows: list[UnitResult]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.config.weights.get(self.level, {}))
+
+
+def scope_prefix(filters: Filters) -> str:
+    """The code prefix the units of an evaluation are listed under: the ``division`` filter,
+    else the reader's division scope, else everything."""
+    if filters.division:
+        return wf.division_prefix(filters.division)
+    if filters.visible_to is not None and filters.visible_to.division:
+        return filters.visible_to.division
+    return ""
+
+
+def evaluate(
+    engine: Engine,
+    *,
+    level: str,
+    period: ev.Period,
+    filters: Filters = NO_FILTERS,
+    config: ev.EvaluationConfig | None = None,
+    now: datetime | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+) -> Evaluation:
+    """Indicators, scores, ranks and grades of every unit of ``level`` in ``period``.
+
+    Every unit under the filters' division is listed (those without cases are not graded);
+    incidents are those ``filters`` let through (a key's scope, the public view).  ``now`` is
+    the moment "overdue now" refers to (default: the current time).
+
+    Examples
+    --------
+    >>> from geogrid.db import make_engine                       # doctest: +SKIP
+    >>> e = evaluate(make_engine(), level="grid", period=ev.parse_period("2024-Q2"))  # doctest: +SKIP
+    >>> [(r.name, r.score, r.grade_name) for r in e.rows[:3]]    # doctest: +SKIP
+    """
+    config = config or ev.load_config()
+    now = now or utcnow()
+    with engine.connect() as conn:
+        facts = read_facts(conn, period.start, period.end, filters=filters, now=now, tz=tz)
+        units = read_units(conn, level, prefix=scope_prefix(filters), roles=config.worker_roles)
+    counts = ev.count_indicators(
+        level,
+        facts.incidents,
+        calls=facts.calls,
+        supervisions=facts.supervisions,
+        posts=units.posts,
+        reporters=units.reporters,
+    )
+    return Evaluation(level, period, now, config, _results(level, counts, units, config))
+
+
+def _results(level: str, counts: pd.DataFrame, units: Units, config: ev.EvaluationConfig) -> list[UnitResult]:
+    codes = sorted(set(units.names) | set(counts.index))
+    empty = dict.fromkeys(ev.COUNTS, 0)
+    per_unit = {c: ({k: int(v) for k, v in counts.loc[c].items()} if c in counts.index else empty) for c in codes}
+    weights = config.weights.get(level, {})
+    unit_rates = {c: ev.rates(per_unit[c]) for c in codes}
+    scores = {c: ev.score(unit_rates[c], weights) for c in codes}
+    graded = ev.grade({c: s.value for c, s in scores.items()}, {c: per_unit[c]["cases"] for c in codes}, config)
+    out = []
+    for g in graded:
+        hh = units.households.get(g.unit)
+        cases = per_unit[g.unit]["cases"]
+        out.append(
+            UnitResult(
+                code=g.unit,
+                name=units.names.get(g.unit, g.unit),
+                counts=per_unit[g.unit],
+                rates=unit_rates[g.unit],
+                households=hh,
+                per_100_households=round(100 * cases / hh, 2) if hh else None,
+                score=g.score,
+                explanation=scores[g.unit].explain(unit_rates[g.unit]),
+                rank=g.rank,
+                grade=g.grade,
+                grade_name=g.grade_name,
+                note=g.note,
+            )
+        )
+    return out
