@@ -72,7 +72,11 @@ PERIOD_KIND_NAMES = {"month": "月度", "quarter": "季度", "year": "年度"}
 GRADES: tuple[str, ...] = ("excellent", "good", "pass", "fail")
 GRADE_NAMES: dict[str, str] = {"excellent": "优秀", "good": "良好", "pass": "合格", "fail": "不合格"}
 VERDICTS: tuple[str, ...] = ("satisfied", "basically_satisfied", "unsatisfied")
-VERDICT_NAMES: dict[str, str] = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+VERDICT_NAMES: dict[str, str] = {
+    "satisfied": "满意",
+    "basically_satisfied": "基本满意",
+    "unsatisfied": "不满意",
+}
 
 #: Counted indicators with their Chinese names, in the order tables show them.
 COUNTS: dict[str, str] = {
@@ -175,7 +179,8 @@ def parse_period(text: str, tz: str = DEFAULT_TIMEZONE) -> Period:
     m = _PERIOD_RE.match(str(text).strip())
     if not m or (m.group(2) and not 1 <= int(m.group(2)) <= 12):
         raise GeogridError(
-            f"考评期间格式为 2024-05（月）、2024-Q2（季度）或 2024（年） / period must be YYYY-MM, YYYY-Qn or YYYY, got {text!r}"
+            "考评期间格式为 2024-05（月）、2024-Q2（季度）或 2024（年） / "
+            f"period must be YYYY-MM, YYYY-Qn or YYYY, got {text!r}"
         )
     year = int(m.group(1))
     if m.group(2):
@@ -228,7 +233,9 @@ class EvaluationConfig:
         out = self
         if method:
             if method not in ("quota", "thresholds"):
-                raise GeogridError(f"评定方式为 quota 或 thresholds / method must be quota or thresholds, got {method!r}")
+                raise GeogridError(
+                    f"评定方式为 quota 或 thresholds / method must be quota or thresholds, got {method!r}"
+                )
             out = replace(out, method=method)
         if quota:
             parts = quota.replace("：", ":").split(":")
@@ -279,7 +286,9 @@ def _config(raw: Mapping[str, Any], where: str) -> EvaluationConfig:
     config = EvaluationConfig(
         weights=weights,
         min_cases=int(raw.get("min_cases", 5)),
-        quota={k: int(v) for k, v in (grading.get("quota") or {"excellent": 1, "good": 2, "pass": 7}).items()},
+        quota={
+            k: int(v) for k, v in (grading.get("quota") or {"excellent": 1, "good": 2, "pass": 7}).items()
+        },
         thresholds={k: float(v) for k, v in (grading.get("thresholds") or {}).items()}
         or {"excellent": 90.0, "good": 80.0, "pass": 60.0},
         worker_roles=tuple(raw.get("worker_roles") or ("grid_head", "full_time_worker", "part_time_worker")),
@@ -290,21 +299,30 @@ def _config(raw: Mapping[str, Any], where: str) -> EvaluationConfig:
 # --- indicators ----------------------------------------------------------------------------------------
 
 
-def members(level: str, facts: pd.DataFrame, calls: pd.DataFrame, posts: pd.DataFrame | None = None) -> pd.DataFrame:
+def members(
+    level: str, facts: pd.DataFrame, calls: pd.DataFrame, posts: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Which incidents belong to which unit of ``level``: a frame of ``unit``, ``id``.
 
     ``calls`` (``id``, ``department``, ...) adds the departments summoned to an incident;
     ``posts`` (``unit``, ``post_code``) gives each worker's grids and link groups.
     """
     if level in ("grid", "village", "township", "centre"):
-        column = {"grid": "grid_code", "village": "village_code", "township": "township_code"}.get(level, "centre_code")
+        column = {"grid": "grid_code", "village": "village_code", "township": "township_code"}.get(
+            level, "centre_code"
+        )
         out = facts[[column, "id"]].rename(columns={column: "unit"})
     elif level == "department":
         out = pd.concat(
-            [facts[["department", "id"]].rename(columns={"department": "unit"}), calls[["department", "id"]].rename(columns={"department": "unit"})]
+            [
+                facts[["department", "id"]].rename(columns={"department": "unit"}),
+                calls[["department", "id"]].rename(columns={"department": "unit"}),
+            ]
         )
     elif level == "worker":
-        out = _worker_members(facts, posts if posts is not None else pd.DataFrame(columns=["unit", "post_code"]))
+        out = _worker_members(
+            facts, posts if posts is not None else pd.DataFrame(columns=["unit", "post_code"])
+        )
     else:
         raise GeogridError(f"level must be one of {list(LEVELS)}, got {level!r}")
     return out.dropna(subset=["unit"]).drop_duplicates().reset_index(drop=True)
@@ -355,7 +373,11 @@ def count_indicators(
     (2, 1, 1, 1, 1)
     """
     calls = calls if calls is not None else pd.DataFrame(columns=["id", "department", "on_time"])
-    supervisions = supervisions if supervisions is not None else pd.DataFrame(columns=["id", "target_kind", "target_code"])
+    supervisions = (
+        supervisions
+        if supervisions is not None
+        else pd.DataFrame(columns=["id", "target_kind", "target_code"])
+    )
     m = members(level, facts, calls, posts)
     joined = m.merge(facts, on="id")
     counts = _case_counts(joined)
@@ -388,11 +410,11 @@ def _case_counts(joined: pd.DataFrame) -> pd.DataFrame:
 
 def _call_counts(level: str, m: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     """吹哨报到 calls: a department's own; every call on the cases of other units."""
-    if level == "department":
-        joined = calls.rename(columns={"department": "unit"})
-    else:
-        joined = m.merge(calls, on="id")
-    frame = pd.DataFrame({"unit": joined["unit"], "summoned": 1, "checked_in_on_time": joined["on_time"].astype(bool)})
+    own = level == "department"
+    joined = calls.rename(columns={"department": "unit"}) if own else m.merge(calls, on="id")
+    frame = pd.DataFrame(
+        {"unit": joined["unit"], "summoned": 1, "checked_in_on_time": joined["on_time"].astype(bool)}
+    )
     return frame.groupby("unit").sum().astype(int)
 
 
@@ -407,7 +429,9 @@ def _supervision_counts(level: str, m: pd.DataFrame, supervisions: pd.DataFrame)
     return pairs.drop_duplicates().groupby("unit").size().rename("supervised").to_frame()
 
 
-def _report_counts(level: str, facts: pd.DataFrame, reporters: pd.DataFrame | None, counts: pd.DataFrame) -> pd.DataFrame:
+def _report_counts(
+    level: str, facts: pd.DataFrame, reporters: pd.DataFrame | None, counts: pd.DataFrame
+) -> pd.DataFrame:
     """上报数 and 有效上报数: a worker's own reports; for other units their cases."""
     if level != "worker":
         return pd.DataFrame({"reports": counts["cases"], "valid_reports": counts["accepted"]})
@@ -560,7 +584,10 @@ def grade(
 
 
 def _rank_and_grade(
-    eligible: Sequence[str], scores: Mapping[str, float | None], cases: Mapping[str, int], config: EvaluationConfig
+    eligible: Sequence[str],
+    scores: Mapping[str, float | None],
+    cases: Mapping[str, int],
+    config: EvaluationConfig,
 ) -> list[Graded]:
     excellent, good = quota_counts(len(eligible), config.quota)
     out: list[Graded] = []
@@ -585,7 +612,9 @@ def _by_quota(start: int, end: int, excellent: int, good: int) -> tuple[str, str
     if end <= excellent:
         return "excellent", f"第{start + 1}名，优秀名额 {excellent} 个"
     if start < excellent:
-        return ("good" if end <= good else "pass"), f"{tie}并列超出优秀名额 {excellent} 个，按名额上限评为较低等次"
+        return (
+            "good" if end <= good else "pass"
+        ), f"{tie}并列超出优秀名额 {excellent} 个，按名额上限评为较低等次"
     if end <= good:
         return "good", f"良好名额（含优秀）{good} 个"
     if start < good:
@@ -598,3 +627,80 @@ def _by_threshold(s: float, thresholds: Mapping[str, float]) -> tuple[str, str]:
         if s >= thresholds[g]:
             return g, f"得分 ≥ {thresholds[g]:g}"
     return "fail", f"得分低于 {thresholds['pass']:g}"
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """One unit's indicators, rates, score, rank and grade in a period."""
+
+    code: str
+    name: str
+    counts: dict[str, int]
+    rates: dict[str, float | None]
+    households: int | None
+    per_100_households: float | None
+    score: float | None
+    explanation: str
+    rank: int | None
+    grade: str | None
+    grade_name: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The evaluation of one level in one period: units best first, ungraded ones last."""
+
+    level: str
+    period: Period
+    at: datetime
+    config: EvaluationConfig
+    rows: list[UnitResult]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.config.weights.get(self.level, {}))
+
+
+def results(
+    level: str,
+    counts: pd.DataFrame,
+    *,
+    names: Mapping[str, str],
+    households: Mapping[str, int | None],
+    config: EvaluationConfig,
+) -> list[UnitResult]:
+    """Every unit's rates, score, rank and grade from its counts (:func:`count_indicators`);
+    ``names`` lists the units (those without counts get zeros), ``households`` their households."""
+    codes = sorted(set(names) | set(counts.index))
+    empty = dict.fromkeys(COUNTS, 0)
+    counted = counts.to_dict("index")
+    per_unit = {c: ({k: int(v) for k, v in counted[c].items()} if c in counted else empty) for c in codes}
+    weights = config.weights.get(level, {})
+    unit_rates = {c: rates(per_unit[c]) for c in codes}
+    scores = {c: score(unit_rates[c], weights) for c in codes}
+    graded = grade({c: s.value for c, s in scores.items()}, {c: per_unit[c]["cases"] for c in codes}, config)
+    out = []
+    for g in graded:
+        hh = households.get(g.unit)
+        cases = per_unit[g.unit]["cases"]
+        out.append(
+            UnitResult(
+                code=g.unit,
+                name=names.get(g.unit, g.unit),
+                counts=per_unit[g.unit],
+                rates=unit_rates[g.unit],
+                households=hh,
+                per_100_households=round(100 * cases / hh, 2) if hh else None,
+                score=g.score,
+                explanation=scores[g.unit].explain(unit_rates[g.unit]),
+                rank=g.rank,
+                grade=g.grade,
+                grade_name=g.grade_name,
+                note=g.note,
+            )
+        )
+    return out

@@ -104,64 +104,41 @@ def _workers(conn: Connection, prefix: str, roles: tuple[str, ...]) -> Units:
         ),
         {"roles": list(roles), "prefix": prefix + "%"},
     ).all()
-    staff = pd.DataFrame([tuple(r) for r in rows], columns=["id", "name", "phone", "role", "post_code", "key_name",
-                                                            "post_name", "households"])  # fmt: skip
-    if staff.empty:
+    if not rows:
         return Units({}, {})
-    staff["unit"] = "P" + staff.groupby(["name", "phone"])["id"].transform("min").astype(str)
     role_names = load_roles().names()
-    names, households = {}, {}
-    for unit, held in staff.groupby("unit", sort=True):
-        what = "、".join(dict.fromkeys(role_names.get(r, r) for r in held["role"]))
-        where = "、".join(dict.fromkeys(held["post_name"]))
-        names[unit] = f"{held['name'].iloc[0]}（{what}，{where}）"
-        grids = held.drop_duplicates("post_code")
-        households[unit] = int(grids["households"].fillna(0).sum()) if grids["households"].notna().any() else None
-    base = {
-        (a.name, a.phone): a.base_name
-        for a in accounts(staff[["name", "phone", "role", "post_code"]], load_roles())
-    }
-    keyed = staff.assign(base=[base.get((n, p)) for n, p in zip(staff["name"], staff["phone"], strict=True)])
-    reporters = pd.concat(
-        [keyed[["unit", "key_name"]], keyed[["unit", "base"]].rename(columns={"base": "key_name"})]
-    ).dropna().drop_duplicates()
-    return Units(names, households, staff[["unit", "post_code"]].drop_duplicates(), reporters)
+    unit_of: dict[tuple[str, str], str] = {}
+    held: dict[str, dict[str, dict]] = {}
+    for r in rows:  # ordered by id: a person's unit is their first staff row
+        unit = unit_of.setdefault((r.name, r.phone), f"P{r.id}")
+        h = held.setdefault(unit, {"name": r.name, "roles": {}, "posts": {}, "keys": set()})
+        h["roles"][role_names.get(r.role, r.role)] = None
+        h["posts"][r.post_code] = (r.post_name, r.households)
+        if r.key_name:
+            h["keys"].add(r.key_name)
+    staff = pd.DataFrame(
+        [(r.name, r.phone, r.role, r.post_code) for r in rows], columns=["name", "phone", "role", "post_code"]
+    )
+    for a in accounts(staff, load_roles()):
+        held[unit_of[(a.name, a.phone)]]["keys"].add(a.base_name)
+    names, households, posts, reporters = {}, {}, [], []
+    for unit, h in held.items():
+        names[unit] = (
+            f"{h['name']}（{'、'.join(h['roles'])}，{'、'.join(dict.fromkeys(n for n, _ in h['posts'].values()))}）"
+        )
+        counted = [hh for _n, hh in h["posts"].values() if hh is not None]
+        households[unit] = int(sum(counted)) if counted else None
+        posts += [(unit, p) for p in h["posts"]]
+        reporters += [(unit, k) for k in sorted(h["keys"])]
+    return Units(
+        names,
+        households,
+        pd.DataFrame(posts, columns=["unit", "post_code"]),
+        pd.DataFrame(reporters, columns=["unit", "key_name"]),
+    )
 
 
 # --- evaluating a level ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UnitResult:
-    """One unit's indicators, rates, score, rank and grade in a period."""
-
-    code: str
-    name: str
-    counts: dict[str, int]
-    rates: dict[str, float | None]
-    households: int | None
-    per_100_households: float | None
-    score: float | None
-    explanation: str
-    rank: int | None
-    grade: str | None
-    grade_name: str
-    note: str
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The evaluation of one level in one period: units best first, ungraded ones last."""
-
-    level: str
-    period: ev.Period
-    at: datetime
-    config: ev.EvaluationConfig
-    rows: list[UnitResult]
-
-    @property
-    def weights(self) -> dict[str, float]:
-        return dict(self.config.weights.get(self.level, {}))
 
 
 def scope_prefix(filters: Filters) -> str:
@@ -183,7 +160,7 @@ def evaluate(
     config: ev.EvaluationConfig | None = None,
     now: datetime | None = None,
     tz: str = DEFAULT_TIMEZONE,
-) -> Evaluation:
+) -> ev.Evaluation:
     """Indicators, scores, ranks and grades of every unit of ``level`` in ``period``.
 
     Every unit under the filters' division is listed (those without cases are not graded);
@@ -209,35 +186,5 @@ def evaluate(
         posts=units.posts,
         reporters=units.reporters,
     )
-    return Evaluation(level, period, now, config, _results(level, counts, units, config))
-
-
-def _results(level: str, counts: pd.DataFrame, units: Units, config: ev.EvaluationConfig) -> list[UnitResult]:
-    codes = sorted(set(units.names) | set(counts.index))
-    empty = dict.fromkeys(ev.COUNTS, 0)
-    per_unit = {c: ({k: int(v) for k, v in counts.loc[c].items()} if c in counts.index else empty) for c in codes}
-    weights = config.weights.get(level, {})
-    unit_rates = {c: ev.rates(per_unit[c]) for c in codes}
-    scores = {c: ev.score(unit_rates[c], weights) for c in codes}
-    graded = ev.grade({c: s.value for c, s in scores.items()}, {c: per_unit[c]["cases"] for c in codes}, config)
-    out = []
-    for g in graded:
-        hh = units.households.get(g.unit)
-        cases = per_unit[g.unit]["cases"]
-        out.append(
-            UnitResult(
-                code=g.unit,
-                name=units.names.get(g.unit, g.unit),
-                counts=per_unit[g.unit],
-                rates=unit_rates[g.unit],
-                households=hh,
-                per_100_households=round(100 * cases / hh, 2) if hh else None,
-                score=g.score,
-                explanation=scores[g.unit].explain(unit_rates[g.unit]),
-                rank=g.rank,
-                grade=g.grade,
-                grade_name=g.grade_name,
-                note=g.note,
-            )
-        )
-    return out
+    rows = ev.results(level, counts, names=units.names, households=units.households, config=config)
+    return ev.Evaluation(level, period, now, config, rows)
