@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(20, ge=1)
     notify_in_api: bool = True
     notify_interval_s: float = Field(5.0, gt=0)
+    # Evaluation (issue 14): the weights and grading (a JSON file; None: geogrid's default,
+    # geogrid/data/evaluation.json), and the days after closing within which an unsatisfied
+    # follow-up (回访 不满意) reopens the case.
+    evaluation: Path | None = None
+    reopen_within_days: float = Field(15.0, ge=0)
 
     @field_validator("timezone")
     @classmethod

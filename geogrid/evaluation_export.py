@@ -1,0 +1,142 @@
+"""Evaluation tables for Excel: ``.xlsx`` (formatted, Chinese headers) and CSV (UTF-8 with BOM).
+
+The same columns in both: rank, grade, code, name, score, every counted indicator, every rate,
+incidents per 100 households, how the score was made and why a unit was not graded.  The
+workbook adds a sheet with the weights of the level and one with the grading rules.
+
+Examples
+--------
+>>> from geogrid.evaluation import EvaluationConfig, Evaluation, parse_period
+>>> e = Evaluation("grid", parse_period("2024-05"), parse_period("2024-06").start, EvaluationConfig(weights={}), [])
+>>> to_csv(e)[:3] == b"\\xef\\xbb\\xbf"  # Excel reads Chinese CSV by its byte-order mark
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from geogrid.evaluation import COUNTS, GRADE_NAMES, LEVEL_NAMES, RATES, Evaluation
+
+#: (key, Chinese header, kind) of every column: kind ``text``, ``int``, ``score`` or ``rate``.
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("rank", "排名", "int"),
+    ("grade_name", "等次", "text"),
+    ("code", "编码", "text"),
+    ("name", "名称", "text"),
+    ("score", "得分", "score"),
+    *((k, v, "int") for k, v in COUNTS.items()),
+    *((k, v[0], "rate") for k, v in RATES.items()),
+    ("households", "户数", "int"),
+    ("per_100_households", "每百户事件数", "score"),
+    ("explanation", "得分计算", "text"),
+    ("note", "评定说明", "text"),
+)
+HEADERS: tuple[str, ...] = tuple(h for _k, h, _t in COLUMNS)
+
+
+def rows(e: Evaluation) -> list[list[Any]]:
+    """The table's rows (rates as fractions, None where there is nothing to count)."""
+    out = []
+    for r in e.rows:
+        values = {**r.counts, **r.rates, **{k: getattr(r, k) for k in (
+            "rank", "grade_name", "code", "name", "score", "households", "per_100_households", "explanation", "note")}}  # fmt: skip
+        out.append([values.get(k) for k, _h, _t in COLUMNS])
+    return out
+
+
+def title(e: Evaluation) -> str:
+    """``2024年第2季度 网格考评``."""
+    return f"{e.period.name} {LEVEL_NAMES[e.level]}考评"
+
+
+def to_csv(e: Evaluation) -> bytes:
+    """The table as CSV in UTF-8 with a byte-order mark (Excel opens Chinese text correctly)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(HEADERS)
+    for row in rows(e):
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(e: Evaluation) -> bytes:
+    """A workbook: 考评结果 (the table, formatted), 指标权重 (weights), 评定规则 (grading)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    sheet = wb.active
+    assert sheet is not None  # a new workbook has one sheet
+    sheet.title = "考评结果"
+    _result_sheet(sheet, e)
+    _weights_sheet(wb.create_sheet("指标权重"), e)
+    _rules_sheet(wb.create_sheet("评定规则"), e)
+    wb.properties.title = title(e)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _header(sheet, headers: list[str] | tuple[str, ...]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    sheet.append(list(headers))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E79")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    sheet.freeze_panes = "A2"
+
+
+def _result_sheet(sheet, e: Evaluation) -> None:
+    from openpyxl.styles import PatternFill
+    from openpyxl.utils import get_column_letter
+
+    _header(sheet, HEADERS)
+    fills = {"优秀": "C6EFCE", "良好": "DDEBF7", "不合格": "FFC7CE"}
+    for row in rows(e):
+        sheet.append(row)
+        grade = row[1]
+        if grade in fills:
+            sheet.cell(sheet.max_row, 2).fill = PatternFill("solid", fgColor=fills[grade])
+    widths = {"text": 14, "int": 9, "score": 9, "rate": 10}
+    for i, (key, _h, kind) in enumerate(COLUMNS, start=1):
+        letter = get_column_letter(i)
+        sheet.column_dimensions[letter].width = {"name": 32, "explanation": 60, "note": 36}.get(key, widths[kind])
+        fmt = {"rate": "0.0%", "score": "0.00"}.get(kind)
+        if fmt:
+            for cell in sheet[letter][1:]:
+                cell.number_format = fmt
+    sheet.auto_filter.ref = sheet.dimensions
+
+
+def _weights_sheet(sheet, e: Evaluation) -> None:
+    _header(sheet, ("指标", "代码", "权重", "计算方法", "方向"))
+    for key, (name, numerators, denominator, lower) in RATES.items():
+        weight = e.weights.get(key, 0)
+        formula = " + ".join(COUNTS[n] for n in numerators) + " ÷ " + COUNTS[denominator]
+        sheet.append([name, key, weight, formula, "越低越好（按 1−率 计分）" if lower else "越高越好"])
+    for letter, width in zip("ABCDE", (14, 26, 8, 30, 24), strict=True):
+        sheet.column_dimensions[letter].width = width
+
+
+def _rules_sheet(sheet, e: Evaluation) -> None:
+    c = e.config
+    _header(sheet, ("项目", "内容"))
+    quota = "：".join(str(c.quota.get(g, 0)) for g in ("excellent", "good", "pass"))
+    lines = [
+        ("考评期间", f"{e.period.name}（{e.period.start.date()} 至 {e.period.end.date()} 前，{e.period.start.tzinfo}）"),
+        ("考评对象", LEVEL_NAMES[e.level]),
+        ("得分", "100 × Σ(权重 × 指标) ÷ Σ权重；本期无数据的指标不计，其余权重按比例计"),
+        ("评定方式", "按名额比例" if c.method == "quota" else "按分数线"),
+        ("名额比例", f"优秀：良好：合格 = {quota}（名额为上限，四舍五入；同分跨越名额线的并列评为较低等次）"),
+        ("分数线", "；".join(f"{GRADE_NAMES[g]} ≥ {c.thresholds[g]:g}" for g in ("excellent", "good", "pass"))),
+        ("参评条件", f"本期案件数不少于 {c.min_cases} 件"),
+        ("统计时点", "超时未办结数按 " + e.at.astimezone(e.period.start.tzinfo).isoformat(timespec="minutes")),
+    ]
+    for line in lines:
+        sheet.append(list(line))
+    sheet.column_dimensions["A"].width = 12
+    sheet.column_dimensions["B"].width = 90
