@@ -307,7 +307,9 @@ def members(
     ``calls`` (``id``, ``department``, ...) adds the departments summoned to an incident;
     ``posts`` (``unit``, ``post_code``) gives each worker's grids and link groups.
     """
-    if level in ("grid", "village", "township", "centre"):
+    if level == "all":  # one unit: every incident (a division's totals)
+        out = facts[["id"]].assign(unit="all")[["unit", "id"]]
+    elif level in ("grid", "village", "township", "centre"):
         column = {"grid": "grid_code", "village": "village_code", "township": "township_code"}.get(
             level, "centre_code"
         )

@@ -41,10 +41,12 @@ def rows(e: Evaluation) -> list[list[Any]]:
     """The table's rows (rates as fractions, None where there is nothing to count)."""
     out = []
     for r in e.rows:
-        values = {**r.counts, **r.rates, **{k: getattr(r, k) for k in (
-            "rank", "grade_name", "code", "name", "score", "households", "per_100_households", "explanation", "note")}}  # fmt: skip
+        values = {**r.counts, **r.rates, **{k: getattr(r, k) for k in _FIELDS}}
         out.append([values.get(k) for k, _h, _t in COLUMNS])
     return out
+
+
+_FIELDS = ("rank", "grade_name", "code", "name", "score", "households", "per_100_households", "explanation", "note")
 
 
 def title(e: Evaluation) -> str:
@@ -104,7 +106,9 @@ def _result_sheet(sheet, e: Evaluation) -> None:
     widths = {"text": 14, "int": 9, "score": 9, "rate": 10}
     for i, (key, _h, kind) in enumerate(COLUMNS, start=1):
         letter = get_column_letter(i)
-        sheet.column_dimensions[letter].width = {"name": 32, "explanation": 60, "note": 36}.get(key, widths[kind])
+        sheet.column_dimensions[letter].width = {"name": 32, "explanation": 60, "note": 36}.get(
+            key, widths[kind]
+        )
         fmt = {"rate": "0.0%", "score": "0.00"}.get(kind)
         if fmt:
             for cell in sheet[letter][1:]:
@@ -127,14 +131,23 @@ def _rules_sheet(sheet, e: Evaluation) -> None:
     _header(sheet, ("项目", "内容"))
     quota = "：".join(str(c.quota.get(g, 0)) for g in ("excellent", "good", "pass"))
     lines = [
-        ("考评期间", f"{e.period.name}（{e.period.start.date()} 至 {e.period.end.date()} 前，{e.period.start.tzinfo}）"),
+        (
+            "考评期间",
+            f"{e.period.name}（{e.period.start.date()} 至 {e.period.end.date()} 前，{e.period.start.tzinfo}）",
+        ),
         ("考评对象", LEVEL_NAMES[e.level]),
         ("得分", "100 × Σ(权重 × 指标) ÷ Σ权重；本期无数据的指标不计，其余权重按比例计"),
         ("评定方式", "按名额比例" if c.method == "quota" else "按分数线"),
         ("名额比例", f"优秀：良好：合格 = {quota}（名额为上限，四舍五入；同分跨越名额线的并列评为较低等次）"),
-        ("分数线", "；".join(f"{GRADE_NAMES[g]} ≥ {c.thresholds[g]:g}" for g in ("excellent", "good", "pass"))),
+        (
+            "分数线",
+            "；".join(f"{GRADE_NAMES[g]} ≥ {c.thresholds[g]:g}" for g in ("excellent", "good", "pass")),
+        ),
         ("参评条件", f"本期案件数不少于 {c.min_cases} 件"),
-        ("统计时点", "超时未办结数按 " + e.at.astimezone(e.period.start.tzinfo).isoformat(timespec="minutes")),
+        (
+            "统计时点",
+            "超时未办结数按 " + e.at.astimezone(e.period.start.tzinfo).isoformat(timespec="minutes"),
+        ),
     ]
     for line in lines:
         sheet.append(list(line))

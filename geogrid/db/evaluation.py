@@ -35,6 +35,27 @@ class Facts:
     calls: pd.DataFrame
     supervisions: pd.DataFrame
 
+    def only(self, keep: pd.Series) -> Facts:
+        """The facts of the incidents where ``keep`` (a boolean series over ``incidents``) holds."""
+        incidents = self.incidents[keep]
+        ids = set(incidents["id"])
+        return Facts(
+            incidents,
+            self.calls[self.calls["id"].isin(ids)],
+            self.supervisions[self.supervisions["id"].isin(ids)],
+        )
+
+    def counts(self, level: str, units: Units | None = None) -> pd.DataFrame:
+        """:func:`geogrid.evaluation.count_indicators` of these facts (``level`` ``all``: totals)."""
+        return ev.count_indicators(
+            level,
+            self.incidents,
+            calls=self.calls,
+            supervisions=self.supervisions,
+            posts=units.posts if units is not None else None,
+            reporters=units.reporters if units is not None else None,
+        )
+
 
 def read_facts(
     conn: Connection,
@@ -178,13 +199,13 @@ def evaluate(
     with engine.connect() as conn:
         facts = read_facts(conn, period.start, period.end, filters=filters, now=now, tz=tz)
         units = read_units(conn, level, prefix=scope_prefix(filters), roles=config.worker_roles)
-    counts = ev.count_indicators(
-        level,
-        facts.incidents,
-        calls=facts.calls,
-        supervisions=facts.supervisions,
-        posts=units.posts,
-        reporters=units.reporters,
-    )
+    return evaluate_facts(level, period, facts, units, config=config, now=now)
+
+
+def evaluate_facts(
+    level: str, period: ev.Period, facts: Facts, units: Units, *, config: ev.EvaluationConfig, now: datetime
+) -> ev.Evaluation:
+    """:func:`evaluate` on facts and units already read."""
+    counts = facts.counts(level, units)
     rows = ev.results(level, counts, names=units.names, households=units.households, config=config)
     return ev.Evaluation(level, period, now, config, rows)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from geogrid import heat
 from geogrid import incidents as wf
 from geogrid.errors import ConflictError, NotFoundError
+from geogrid.followup import CALLBACK_STATUS_NAMES
 from geogrid.times import DEFAULT_TIMEZONE, local_iso
 
 COLUMNS = """
@@ -172,6 +173,7 @@ class Incident:
             "flags": dict(self.flags),
             "hotline_ticket": self.hotline_ticket,
             "callback_status": self.callback_status,
+            "callback_status_name": CALLBACK_STATUS_NAMES.get(self.callback_status or ""),
         }
         if contact:
             out["reporter"] = {"name": self.reporter_name, "contact": self.reporter_contact}

@@ -63,7 +63,9 @@ def upgrade() -> None:
         sa.CheckConstraint("ticket_no ~ '^[0-9A-Za-z-]{4,32}$'", name="ck_hotline_ticket_no"),
         sa.CheckConstraint(_in("callback_status", CALLBACK_STATUSES), name="ck_hotline_callback_status"),
     )
-    op.execute("CREATE INDEX ix_incident_history_reopen ON incident_history (incident_id) WHERE action = 'reopen'")
+    op.execute(
+        "CREATE INDEX ix_incident_history_reopen ON incident_history (incident_id) WHERE action = 'reopen'"
+    )
 
 
 def downgrade() -> None:
