@@ -309,10 +309,10 @@ def members(
     """
     if level == "all":  # one unit: every incident (a division's totals)
         out = facts[["id"]].assign(unit="all")[["unit", "id"]]
-    elif level in ("grid", "village", "township", "centre"):
-        column = {"grid": "grid_code", "village": "village_code", "township": "township_code"}.get(
-            level, "centre_code"
-        )
+    elif level == "grid":  # a 17-digit link group's incidents count for its grid
+        out = pd.DataFrame({"unit": facts["grid_code"].str[:15], "id": facts["id"]})
+    elif level in ("village", "township", "centre"):
+        column = {"village": "village_code", "township": "township_code"}.get(level, "centre_code")
         out = facts[[column, "id"]].rename(columns={column: "unit"})
     elif level == "department":
         out = pd.concat(

@@ -46,7 +46,17 @@ def rows(e: Evaluation) -> list[list[Any]]:
     return out
 
 
-_FIELDS = ("rank", "grade_name", "code", "name", "score", "households", "per_100_households", "explanation", "note")
+_FIELDS = (
+    "rank",
+    "grade_name",
+    "code",
+    "name",
+    "score",
+    "households",
+    "per_100_households",
+    "explanation",
+    "note",
+)
 
 
 def title(e: Evaluation) -> str:
