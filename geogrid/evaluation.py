@@ -26,8 +26,8 @@ worker posted on its grid (a 17-digit link group's 联户长 only to incidents i
 - ``households`` and ``per_100_households`` 每百户事件数.
 
 **Rates** (:data:`RATES`, None when the denominator is 0): valid-report rate = valid / reports;
-on-time acceptance = accepted on time / accepted; on-time check-in = checked in on time /
-summoned; completion = completed / accepted; on-time completion = completed on time /
+on-time acceptance = accepted on time / cases (a case never accepted counts against it);
+on-time check-in = checked in on time / summoned; completion = completed / accepted; on-time completion = completed on time /
 accepted; rework = reopened / completed; supervision = supervised cases / cases;
 satisfaction = (满意 + 基本满意) / follow-ups.
 
@@ -100,7 +100,7 @@ COUNTS: dict[str, str] = {
 #: Rates: Chinese name, numerator(s), denominator, and whether lower is better.
 RATES: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
     "valid_report_rate": ("有效上报率", ("valid_reports",), "reports", False),
-    "accept_on_time_rate": ("按时受理率", ("accepted_on_time",), "accepted", False),
+    "accept_on_time_rate": ("按时受理率", ("accepted_on_time",), "cases", False),
     "check_in_on_time_rate": ("按时报到率", ("checked_in_on_time",), "summoned", False),
     "completion_rate": ("办结率", ("completed",), "accepted", False),
     "on_time_completion_rate": ("按期办结率", ("completed_on_time",), "accepted", False),

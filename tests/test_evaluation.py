@@ -148,7 +148,8 @@ def test_the_default_weighting_by_hand():
     assert sum(weights.values()) == 100
     # A: 15×0.5 + 15×1 + 25×0.5 + 10×(1−0.5) + 10×(1−0.5) + 25×0.5 = 57.5
     assert ev.score(ev.rates(GRID_A), weights).value == 57.5
-    assert ev.score(ev.rates(GRID_C), weights).value == 100.0
+    # C: one of its two cases accepted on time, everything else perfect: 100 − 15×0.5
+    assert ev.score(ev.rates(GRID_C), weights).value == 92.5
     # B has no rework or satisfaction rate: 15×1 + 15×0 + 25×0 + 10×(1−1) over 15+15+25+10 = 65
     s = ev.score(ev.rates(GRID_B), weights)
     assert s.value == round(100 * 15 / 65, 2) == 23.08
@@ -248,7 +249,7 @@ def test_results_rank_units_with_names_scores_and_households():
     rows = ev.results("grid", counts, names={A: "一网格", B: "二网格", C: "三网格"},
                       households={A: 400, B: 200, C: 50}, config=config)  # fmt: skip
     assert [(r.name, r.score, r.rank) for r in rows] == [
-        ("三网格", 100.0, 1),
+        ("三网格", 92.5, 1),
         ("一网格", 57.5, 2),
         ("二网格", 23.08, 3),
     ]
@@ -307,7 +308,7 @@ def test_xlsx_export_opens_with_openpyxl_with_chinese_sheets_and_headers(tmp_pat
     rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
     col = {h: i for i, h in enumerate(headers)}
     assert [(r[col["名称"]], r[col["得分"]], r[col["等次"]]) for r in rows] == [
-        ("三网格", 100.0, "良好"),
+        ("三网格", 92.5, "良好"),
         ("一网格", 57.5, "合格"),
         ("二网格", 23.08, "不参评"),  # scored, but one case is below min_cases 2
     ]
