@@ -459,7 +459,12 @@ def _register_plugins() -> None:
     """Commands that live next to the code they drive (partition, validate...)."""
     from importlib import import_module
 
-    for name in ("geogrid._cli_partition", "geogrid._cli_repair", "geogrid._cli_dispatch"):
+    for name in (
+        "geogrid._cli_partition",
+        "geogrid._cli_repair",
+        "geogrid._cli_dispatch",
+        "geogrid._cli_evaluation",
+    ):
         import_module(name).register(app)
 
 

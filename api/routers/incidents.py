@@ -195,7 +195,9 @@ class IncidentIn(BaseModel):
     address: str | None = Field(None, max_length=300)
     reporter_name: str | None = Field(None, max_length=100)
     reporter_contact: str | None = Field(None, max_length=200)
-    hotline_ticket: str | None = Field(None, max_length=32, description="12345 ticket number (工单号) of a hotline report")
+    hotline_ticket: str | None = Field(
+        None, max_length=32, description="12345 ticket number (工单号) of a hotline report"
+    )
 
     @model_validator(mode="after")
     def _located(self) -> IncidentIn:
