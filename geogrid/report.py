@@ -123,6 +123,8 @@ class MonthlyReport:
     grids: dict
     public: bool = False
     top_n: int = 5
+    #: Fewest cases a unit needs to be graded (the evaluation configuration's).
+    min_cases: int = 5
     notes: list[str] = field(default_factory=list)
 
     @property

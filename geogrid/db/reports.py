@@ -76,6 +76,7 @@ def monthly_report(
         overdue=_overdue(engine, f, catalogue, now, tz, overdue_limit),
         grids=_grid_map(engine, f, period, prefix, now),
         public=public,
+        min_cases=config.min_cases,
     )
 
 
