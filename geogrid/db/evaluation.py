@@ -112,6 +112,27 @@ def read_units(conn: Connection, level: str, *, prefix: str = "", roles: tuple[s
     )
 
 
+@dataclass
+class _Person:
+    """One person of the roster: roles (Chinese names), posts (code → name, households), key names."""
+
+    name: str
+    roles: dict[str, None] = field(default_factory=dict)
+    posts: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    keys: set[str] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        """``王芳（网格长，东港一网格）``."""
+        where = "、".join(dict.fromkeys(name for name, _hh in self.posts.values()))
+        return f"{self.name}（{'、'.join(self.roles)}，{where}）"
+
+    @property
+    def households(self) -> int | None:
+        counted = [hh for _name, hh in self.posts.values() if hh is not None]
+        return int(sum(counted)) if counted else None
+
+
 def _workers(conn: Connection, prefix: str, roles: tuple[str, ...]) -> Units:
     """Grid staff of ``roles`` as persons: ``P<id>`` (their first staff row), named
     ``姓名（网格长，东港一网格）``; their keys' names (issued, or the roster's base name)."""
@@ -129,28 +150,23 @@ def _workers(conn: Connection, prefix: str, roles: tuple[str, ...]) -> Units:
         return Units({}, {})
     role_names = load_roles().names()
     unit_of: dict[tuple[str, str], str] = {}
-    held: dict[str, dict[str, dict]] = {}
+    people: dict[str, _Person] = {}
     for r in rows:  # ordered by id: a person's unit is their first staff row
         unit = unit_of.setdefault((r.name, r.phone), f"P{r.id}")
-        h = held.setdefault(unit, {"name": r.name, "roles": {}, "posts": {}, "keys": set()})
-        h["roles"][role_names.get(r.role, r.role)] = None
-        h["posts"][r.post_code] = (r.post_name, r.households)
+        person = people.setdefault(unit, _Person(r.name))
+        person.roles[role_names.get(r.role, r.role)] = None
+        person.posts[r.post_code] = (r.post_name, r.households)
         if r.key_name:
-            h["keys"].add(r.key_name)
+            person.keys.add(r.key_name)
     staff = pd.DataFrame(
         [(r.name, r.phone, r.role, r.post_code) for r in rows], columns=["name", "phone", "role", "post_code"]
     )
     for a in accounts(staff, load_roles()):
-        held[unit_of[(a.name, a.phone)]]["keys"].add(a.base_name)
-    names, households, posts, reporters = {}, {}, [], []
-    for unit, h in held.items():
-        names[unit] = (
-            f"{h['name']}（{'、'.join(h['roles'])}，{'、'.join(dict.fromkeys(n for n, _ in h['posts'].values()))}）"
-        )
-        counted = [hh for _n, hh in h["posts"].values() if hh is not None]
-        households[unit] = int(sum(counted)) if counted else None
-        posts += [(unit, p) for p in h["posts"]]
-        reporters += [(unit, k) for k in sorted(h["keys"])]
+        people[unit_of[(a.name, a.phone)]].keys.add(a.base_name)
+    names = {unit: p.label for unit, p in people.items()}
+    households = {unit: p.households for unit, p in people.items()}
+    posts = [(unit, code) for unit, p in people.items() for code in p.posts]
+    reporters = [(unit, k) for unit, p in people.items() for k in sorted(p.keys)]
     return Units(
         names,
         households,
