@@ -164,3 +164,19 @@ def test_hotline_tickets_and_their_callback_status(engine, month):
     )
     fudb.record(engine, pid, fudb.FollowUpRequest(None), actor=ADMIN, catalogue=CAT, now=_h(11))
     assert store.get(engine, pid).callback_status == "unreachable"
+
+
+def test_the_orm_describes_the_evaluation_tables(engine, month):
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from geogrid.db.evaluation_models import FollowUp, HotlineTicket
+
+    inspector = sa.inspect(engine)
+    for model in (FollowUp, HotlineTicket):
+        stored = {c["name"] for c in inspector.get_columns(model.__tablename__)}
+        assert set(model.__table__.columns.keys()) == stored, model.__tablename__
+    with Session(engine) as session:
+        verdicts = sorted(v for v in session.scalars(sa.select(FollowUp.verdict)))
+        assert verdicts == ["basically_satisfied", "satisfied", "unsatisfied"]
+        assert session.scalars(sa.select(HotlineTicket.ticket_no)).all() == ["2024050100001"]

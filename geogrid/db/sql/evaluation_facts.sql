@@ -1,5 +1,5 @@
--- The facts evaluation reads of each incident reported in [:p_start, :p_end): where it is,
--- who has it, whether it was accepted and completed (on time), reopened, overdue at :now,
+-- The facts evaluation reads of each incident reported in the period: where it is,
+-- who has it, whether it was accepted and completed (on time), reopened, overdue now,
 -- and the verdict of its latest follow-up (回访).  {where} holds bound filters over alias i.
 -- Merged duplicates never count: their report lives on in the incident they joined.
 SELECT i.id, i.public_id, i.grid_code, i.village_code, i.township_code, i.centre_code, i.department,

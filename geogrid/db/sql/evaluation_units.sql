@@ -1,4 +1,4 @@
--- Every unit of a level under a code prefix :prefix (the units with no case are listed too),
+-- Every unit of a level under a code prefix (the units with no case are listed too),
 -- with its Chinese name and households (grids of published plans).  {level} picks one branch.
 WITH g AS (
     SELECT g.code, g.name, g.division_code, g.households
