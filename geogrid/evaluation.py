@@ -309,6 +309,8 @@ def members(
     """
     if level == "all":  # one unit: every incident (a division's totals)
         out = facts[["id"]].assign(unit="all")[["unit", "id"]]
+    elif level == "month":  # one unit per calendar month (``month``: "2024-05"), for trends
+        out = facts[["month", "id"]].rename(columns={"month": "unit"})
     elif level == "grid":  # a 17-digit link group's incidents count for its grid
         out = pd.DataFrame({"unit": facts["grid_code"].str[:15], "id": facts["id"]})
     elif level in ("village", "township", "centre"):

@@ -75,14 +75,15 @@ def to_csv(e: Evaluation) -> bytes:
 
 
 def to_xlsx(e: Evaluation) -> bytes:
-    """A workbook: 考评结果 (the table, formatted), 指标权重 (weights), 评定规则 (grading)."""
+    """A workbook: 考评结果 (the table, formatted), 指标权重 (weights), 评定规则 (grading).
+
+    Written in openpyxl's write-only mode (rows streamed, one style object per kind of cell), so
+    a county's few thousand grid workers take well under a second.
+    """
     from openpyxl import Workbook
 
-    wb = Workbook()
-    sheet = wb.active
-    assert sheet is not None  # a new workbook has one sheet
-    sheet.title = "考评结果"
-    _result_sheet(sheet, e)
+    wb = Workbook(write_only=True)
+    _result_sheet(wb.create_sheet("考评结果"), e)
     _weights_sheet(wb.create_sheet("指标权重"), e)
     _rules_sheet(wb.create_sheet("评定规则"), e)
     wb.properties.title = title(e)
@@ -91,54 +92,66 @@ def to_xlsx(e: Evaluation) -> bytes:
     return buffer.getvalue()
 
 
-def _header(sheet, headers: list[str] | tuple[str, ...]) -> None:
+def _header(sheet, headers: list[str] | tuple[str, ...], widths: list[float]) -> None:
+    """Column widths, a frozen bold white-on-blue header row (write-only sheets: before any row)."""
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
 
-    sheet.append(list(headers))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E79")
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for i, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
     sheet.freeze_panes = "A2"
+    font, fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F4E79")
+    align = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    cells = []
+    for h in headers:
+        cell = WriteOnlyCell(sheet, value=h)
+        cell.font, cell.fill, cell.alignment = font, fill, align
+        cells.append(cell)
+    sheet.append(cells)
+
+
+_WIDTHS = {"text": 14, "int": 9, "score": 9, "rate": 10}
+_FORMATS = {"rate": "0.0%", "score": "0.00"}
+_GRADE_FILLS = {"优秀": "C6EFCE", "良好": "DDEBF7", "不合格": "FFC7CE"}
 
 
 def _result_sheet(sheet, e: Evaluation) -> None:
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import PatternFill
     from openpyxl.utils import get_column_letter
 
-    _header(sheet, HEADERS)
-    fills = {"优秀": "C6EFCE", "良好": "DDEBF7", "不合格": "FFC7CE"}
-    for row in rows(e):
-        sheet.append(row)
-        grade = row[1]
-        if grade in fills:
-            sheet.cell(sheet.max_row, 2).fill = PatternFill("solid", fgColor=fills[grade])
-    widths = {"text": 14, "int": 9, "score": 9, "rate": 10}
-    for i, (key, _h, kind) in enumerate(COLUMNS, start=1):
-        letter = get_column_letter(i)
-        sheet.column_dimensions[letter].width = {"name": 32, "explanation": 60, "note": 36}.get(
-            key, widths[kind]
-        )
-        fmt = {"rate": "0.0%", "score": "0.00"}.get(kind)
-        if fmt:
-            for cell in sheet[letter][1:]:
+    widths = [{"name": 32, "explanation": 60, "note": 36}.get(k, _WIDTHS[kind]) for k, _h, kind in COLUMNS]
+    _header(sheet, HEADERS, widths)
+    fills = {g: PatternFill("solid", fgColor=c) for g, c in _GRADE_FILLS.items()}
+    formatted = [(i, _FORMATS[kind]) for i, (_k, _h, kind) in enumerate(COLUMNS) if kind in _FORMATS]
+    data = rows(e)
+    for row in data:
+        values: list = list(row)
+        for i, fmt in formatted:
+            if values[i] is not None:
+                cell = WriteOnlyCell(sheet, value=values[i])
                 cell.number_format = fmt
-    sheet.auto_filter.ref = sheet.dimensions
+                values[i] = cell
+        if row[1] in fills:
+            cell = WriteOnlyCell(sheet, value=row[1])
+            cell.fill = fills[row[1]]
+            values[1] = cell
+        sheet.append(values)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(data) + 1}"
 
 
 def _weights_sheet(sheet, e: Evaluation) -> None:
-    _header(sheet, ("指标", "代码", "权重", "计算方法", "方向"))
+    _header(sheet, ("指标", "代码", "权重", "计算方法", "方向"), [14, 26, 8, 30, 24])
     for key, (name, numerators, denominator, lower) in RATES.items():
         weight = e.weights.get(key, 0)
         formula = " + ".join(COUNTS[n] for n in numerators) + " ÷ " + COUNTS[denominator]
         sheet.append([name, key, weight, formula, "越低越好（按 1−率 计分）" if lower else "越高越好"])
-    for letter, width in zip("ABCDE", (14, 26, 8, 30, 24), strict=True):
-        sheet.column_dimensions[letter].width = width
 
 
 def _rules_sheet(sheet, e: Evaluation) -> None:
     c = e.config
-    _header(sheet, ("项目", "内容"))
+    _header(sheet, ("项目", "内容"), [12, 90])
     quota = "：".join(str(c.quota.get(g, 0)) for g in ("excellent", "good", "pass"))
     lines = [
         (
@@ -161,5 +174,3 @@ def _rules_sheet(sheet, e: Evaluation) -> None:
     ]
     for line in lines:
         sheet.append(list(line))
-    sheet.column_dimensions["A"].width = 12
-    sheet.column_dimensions["B"].width = 90

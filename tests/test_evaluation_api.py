@@ -48,7 +48,10 @@ def test_grid_rankings_with_chinese_names_and_grades(client, month, api_key):
         (G3, "西塘网格", None, "不参评"),
     ]
     assert body["rows"][0]["note"] == "案件数 2 件少于 5 件，不参评" and body["not_graded"] == 3
-    assert body["rows"][0]["rate_names"]["on_time_completion_rate"] == "按期办结率"
+    assert (
+        body["rate_names"]["on_time_completion_rate"] == "按期办结率"
+        and body["count_names"]["reopened"] == "返工数"
+    )
     # thresholds instead of the quota still need five cases; a bad quota is a 400 naming it
     assert client.get("/evaluation", params={**Q, "method": "thresholds"}).json()["method_name"] == "按分数线"
     bad = client.get("/evaluation", params={**Q, "quota": "1-2-7"})

@@ -11,10 +11,11 @@ key (the reporter, or a dispatcher who sees the incident).
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,9 +75,10 @@ def _period(text: str | None, kind: str, now: datetime, tz: str) -> ev.Period:
 
 
 def _row_json(r: ev.UnitResult) -> dict:
-    out = asdict(r)
-    out["rate_names"] = {k: ev.RATE_NAMES[k] for k in r.rates}
-    return out
+    return {f: getattr(r, f) for f in _ROW_FIELDS}
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(ev.UnitResult))
 
 
 def evaluation_json(e: ev.Evaluation, tz: str) -> dict:
@@ -101,6 +103,8 @@ def evaluation_json(e: ev.Evaluation, tz: str) -> dict:
             g: {"name": ev.GRADE_NAMES[g], "count": sum(r.grade == g for r in graded)} for g in ev.GRADES
         },
         "not_graded": len(e.rows) - len(graded),
+        "count_names": ev.COUNTS,
+        "rate_names": ev.RATE_NAMES,
         "rows": [_row_json(r) for r in e.rows],
     }
 
@@ -143,9 +147,7 @@ def get_evaluation(
         tz=tz,
     )
     if format == "json":
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(evaluation_json(e, tz))
+        return Response(orjson.dumps(evaluation_json(e, tz)), media_type="application/json")
     name = f"evaluation-{e.level}-{e.period.key}.{format}"
     if format == "xlsx":
         body, media = export.to_xlsx(e), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

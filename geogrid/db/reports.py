@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from geogrid import evaluation as ev
 from geogrid import incidents as wf
 from geogrid import report as rp
-from geogrid.db.evaluation import Facts, evaluate_facts, read_facts, read_units
+from geogrid.db.evaluation import evaluate_facts, read_facts, read_units
 from geogrid.db.incidents import grid_rates, overdue
 from geogrid.db.incidents.filters import NO_FILTERS, Filters
 from geogrid.db.incidents.records import Incident, utcnow
@@ -59,7 +59,9 @@ def monthly_report(
         units = read_units(conn, level, prefix=prefix, roles=config.worker_roles)
         departments = read_units(conn, "department", prefix=prefix[:6])
     months = [period.previous(n) for n in range(11, -1, -1)]
-    totals = {p.key: _totals(facts, p) for p in months}
+    per_month = facts.counts("month").to_dict("index")
+    empty = dict.fromkeys(ev.COUNTS, 0)
+    totals = {p.key: rp.figures(per_month.get(p.key, empty)) for p in months}
     this = facts.only(facts.incidents["month"] == period.key)
     return rp.MonthlyReport(
         division_code=division,
@@ -78,12 +80,6 @@ def monthly_report(
         public=public,
         min_cases=config.min_cases,
     )
-
-
-def _totals(facts: Facts, period: ev.Period) -> dict:
-    counts = facts.only(facts.incidents["month"] == period.key).counts("all")
-    row = counts.loc["all"].to_dict() if "all" in counts.index else dict.fromkeys(ev.COUNTS, 0)
-    return rp.figures(row)
 
 
 def _overdue(
