@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from geogrid.evaluation import COUNTS, GRADE_NAMES, LEVEL_NAMES, RATES, Evaluation
@@ -92,7 +93,7 @@ def to_xlsx(e: Evaluation) -> bytes:
     return buffer.getvalue()
 
 
-def _header(sheet, headers: list[str] | tuple[str, ...], widths: list[float]) -> None:
+def _header(sheet, headers: Sequence[str], widths: Sequence[float]) -> None:
     """Column widths, a frozen bold white-on-blue header row (write-only sheets: before any row)."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
