@@ -8,12 +8,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from geogrid.errors import GeogridError
+
+if TYPE_CHECKING:
+    from geogrid.evaluation import Evaluation
 
 
 def register(app: typer.Typer) -> None:
@@ -78,6 +81,16 @@ def evaluate(
         )
     except GeogridError as exc:
         _fail(str(exc))
+    console.print(_table(e))
+    if out is not None:
+        out.write_bytes(export.to_xlsx(e) if out.suffix.lower() == ".xlsx" else export.to_csv(e))
+        console.print(f"written to {out}")
+
+
+def _table(e: Evaluation) -> Table:
+    """The evaluation as a terminal table: rank, grade, name, score, cases, two rates, why."""
+    from geogrid import evaluation_export as export
+
     table = Table(
         "排名", "等次", "名称", "得分", "案件数", "按期办结率", "满意率", "说明", title=export.title(e)
     )
@@ -92,10 +105,7 @@ def evaluate(
             _pct(r.rates["satisfaction_rate"]),
             r.note,
         )
-    console.print(table)
-    if out is not None:
-        out.write_bytes(export.to_xlsx(e) if out.suffix.lower() == ".xlsx" else export.to_csv(e))
-        console.print(f"written to {out}")
+    return table
 
 
 def _pct(v: float | None) -> str:
