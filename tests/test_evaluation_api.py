@@ -243,6 +243,11 @@ def test_evaluate_command_prints_and_exports(cli_env, engine, month, tmp_path):
         app, ["report", "monthly", "--division", TOWNSHIP, "--month", "2024-05", "--out", str(html)]
     )
     assert r.exit_code == 0, r.output
-    assert "金港街道 2024年5月" in html.read_text(encoding="utf-8")
+    page = html.read_text(encoding="utf-8")
+    assert "金港街道 2024年5月" in page
+    # one file that opens anywhere: Chart.js, Leaflet and its style are inside it
+    assert (
+        'src=""' not in page and 'href=""' not in page and "Chart.js v4" in page and ".leaflet-pane" in page
+    )
     bad = runner.invoke(app, ["evaluate", "--period", "May"])
     assert bad.exit_code != 0 and "YYYY-MM" in bad.output
