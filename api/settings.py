@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     # first use, shared with the CLI) and the roles that may see residents within their scope.
     register_key: SecretStr | None = None
     register_roles: str = "admin,dispatcher,worker"
+    # Evaluation (issue 14): the weights and grading (a JSON file; None: geogrid's default,
+    # geogrid/data/evaluation.json), and the days after closing within which an unsatisfied
+    # follow-up (回访 不满意) reopens the case.
+    evaluation: Path | None = None
+    reopen_within_days: float = Field(15.0, ge=0)
 
     @field_validator("timezone")
     @classmethod

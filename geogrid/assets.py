@@ -50,6 +50,8 @@ ASSETS: dict[str, Asset] = {
             "swagger-ui/swagger-ui-bundle.js",
             "swagger-ui-dist/swagger-ui-bundle.js",
         ),
+        # Trend charts of the monthly report page (/reports/monthly).
+        Asset("chart.js", "js", "chart.js/chart.umd.js", "chart.js/dist/chart.umd.js"),
     )
 }
 # Files copied along with the assets: images referenced by leaflet.css, licences.
@@ -60,6 +62,7 @@ _EXTRA_FILES: tuple[tuple[str, str], ...] = (
     ("swagger-ui-dist/LICENSE", "swagger-ui/LICENSE"),
     ("swagger-ui-dist/NOTICE", "swagger-ui/NOTICE"),
     ("swagger-ui-dist/favicon-32x32.png", "swagger-ui/favicon-32x32.png"),
+    ("chart.js/LICENSE.md", "chart.js/LICENSE.md"),
 )
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif"}
 

@@ -465,6 +465,7 @@ def _register_plugins() -> None:
         "geogrid._cli_dispatch",
         "geogrid._cli_layers",
         "geogrid._cli_province",
+        "geogrid._cli_evaluation",
     ):
         import_module(name).register(app)
 

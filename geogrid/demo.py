@@ -51,11 +51,13 @@ def _has_published_grids(engine: Engine, division_prefix: str) -> bool:
 
 
 def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> Counter:
-    """Synthetic reports over the last 90 days, then their lives through the workflow up to now."""
+    """Synthetic reports over the last 90 days (two in five found on patrol by the grid head, the
+    rest from 12345 with a ticket number), their lives through the workflow up to now, then the
+    hotline's follow-ups (回访) of the closed ones."""
     from datetime import UTC, datetime
 
     from geogrid.db.incidents import import_incidents
-    from geogrid.db.replay import replay_incidents
+    from geogrid.db.replay import attribute_reports, follow_up_closed, replay_incidents
     from geogrid.incidents import load_catalogue
     from geogrid.synthetic import make_incidents
 
@@ -66,7 +68,10 @@ def _load_incidents(engine: Engine, county_code: str, *, n: int, seed: int) -> C
     now = datetime.now(UTC).replace(microsecond=0)
     reports = make_incidents(addresses, n=n, categories=sorted(catalogue.categories), seed=seed, end=now)
     import_incidents(engine, reports, catalogue=catalogue, actor_name="geogrid demo")
-    return replay_incidents(engine, catalogue, now=now, seed=seed, prefix=county_code)
+    attribute_reports(engine, catalogue, seed=seed, prefix=county_code)
+    lives = replay_incidents(engine, catalogue, now=now, seed=seed, prefix=county_code)
+    follow_up_closed(engine, catalogue, now=now, seed=seed, prefix=county_code)
+    return lives
 
 
 def _organise(engine: Engine, county_code: str, *, seed: int) -> None:

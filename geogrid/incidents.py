@@ -114,6 +114,7 @@ ACTION_NAMES: dict[str, str] = {
     "merge": "并单",
     "absorb": "并入重复事件",
     "supervise": "督办",
+    "follow_up": "回访",
 }
 SOURCE_NAMES: dict[str, str] = {"patrol": "网格员巡查", "resident": "群众上报", "hotline": "12345热线"}
 LEVEL_NAMES: dict[str, str] = {

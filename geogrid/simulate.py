@@ -228,3 +228,77 @@ def _county(plan, people: People, category, rng, accept_at, resolve_at):
     if not plan.add("dispatch", county, plan.steps[-1].at + rng.uniform(0.2, 2) * H, department=dept):
         return None
     return _department_handles(plan, people, dept, resolve_at, county, rng)
+
+
+# --- who reported, and the follow-ups (回访) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reported:
+    """Who reported a case: 网格员巡查 by the grid head's key, or the 12345 hotline with a ticket."""
+
+    source: str
+    reporter_key_name: str | None
+    hotline_ticket: str | None
+
+
+def reporters(cases: Sequence[Case], people: People, *, seed: int = 0) -> dict[int, Reported]:
+    """About two in five cases found on patrol by their grid's head, the rest from 12345 with a
+    ticket number (``<yyyymmdd><5 digits>``, the day it came in).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> c = Case(7, "E00000007", "HW01", "320508019001001", "320508019001", "320508019000",
+    ...          datetime(2024, 5, 1, tzinfo=timezone.utc), {"status": "reported"})
+    >>> head = wf.Actor("王芳·0001", "worker", {"grid_codes": ["320508019001001"]})
+    >>> r = reporters([c], People({"320508019001001": head}, {}, {}, {}, {}), seed=1)[7]
+    >>> r in (Reported("patrol", "王芳·0001", None), Reported("hotline", None, "2024050100007"))
+    True
+    """
+    rng = np.random.default_rng(seed + 7)
+    out = {}
+    for case in cases:
+        head = people.grids.get(case.grid_code or "")
+        if head is not None and rng.random() < 0.4:
+            out[case.id] = Reported("patrol", head.name, None)
+        else:
+            out[case.id] = Reported("hotline", None, f"{case.created_at:%Y%m%d}{case.id:05d}")
+    return out
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One synthetic follow-up: when, whether the reporter was reached, the verdict."""
+
+    incident_id: int
+    at: datetime
+    verdict: str | None
+    reopen: bool
+
+
+def callbacks(closed: Sequence[tuple[int, datetime]], *, now: datetime, seed: int = 0) -> list[Callback]:
+    """Follow-ups of closed cases (``(incident id, closed at)``): nine in ten called back one to
+    three days after closing (never after ``now``); of those 6% not reached, then 72% 满意,
+    20% 基本满意, 8% 不满意 — a third of which reopen the case.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    >>> out = callbacks([(i, t) for i in range(200)], now=t + timedelta(days=9), seed=2)
+    >>> 150 < len(out) < 200 and {c.verdict for c in out} == {None, "satisfied", "basically_satisfied", "unsatisfied"}
+    True
+    """
+    rng = np.random.default_rng(seed + 11)
+    out = []
+    for incident_id, closed_at in closed:
+        if rng.random() >= 0.9:
+            continue
+        at = closed_at + timedelta(days=float(rng.uniform(1, 3)))
+        reached = rng.random() >= 0.06
+        verdict = str(rng.choice(["satisfied", "basically_satisfied", "unsatisfied"], p=[0.72, 0.2, 0.08]))
+        reopen = reached and verdict == "unsatisfied" and rng.random() < 1 / 3
+        if at <= now:
+            out.append(Callback(incident_id, at, verdict if reached else None, reopen))
+    return out

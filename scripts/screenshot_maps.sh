@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Screenshots of the map pages of a running server (e.g. after scripts/run.sh) for docs/img.
+# Screenshots of the map pages and the monthly report of a running server (e.g. after scripts/run.sh) for docs/img.
 #   bash scripts/screenshot_maps.sh [http://127.0.0.1:8000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +16,4 @@ shot() {  # name path
 shot county_grids "/maps/grids?division=320508"
 shot county_dashboard "/maps/dashboard?division=320508"
 shot helsinki_grids "/maps/grids?division=320599001001"
+shot monthly_report "/reports/monthly?division=320508"

@@ -372,6 +372,7 @@ def test_asset_helpers():
         "leaflet-heat.js": "/static/vendor/leaflet.heat/leaflet-heat.js",
         "swagger-ui.css": "/static/vendor/swagger-ui/swagger-ui.css",
         "swagger-ui-bundle.js": "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "chart.js": "/static/vendor/chart.js/chart.umd.js",
     }
     css = assets.asset_text("leaflet.css")
     assert "url(images/" not in css and css.count("data:image/png;base64,") >= 3

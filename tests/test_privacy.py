@@ -18,23 +18,26 @@ import sqlalchemy as sa
 from incident_support import G1, G2, G3, IN_G1, TOWNSHIP, V1, V2, publish_sample
 
 from geogrid import incidents as wf
+from geogrid.db import followups, keys
 from geogrid.db import incidents as store
-from geogrid.db import keys
 
 CAT = wf.load_catalogue()
 PUBLIC_AT = (120.6051234, 31.3051234)  # in G1
 PRIVATE_AT = (120.6312345, 31.3056789)  # in G3, 2.5 km east of every public report
-SECRETS = ("秘密报告人", "13912345678", "SECRET 家庭纠纷细节")
+SECRETS = ("秘密报告人", "13912345678", "SECRET 家庭纠纷细节", "T20240501999", "SECRET 回访意见")
 EXACT = ("120.60512", "31.30512", "120.63123", "31.30567")
 ADMIN = wf.Actor("admin", "admin")
 
 
-def _report(engine, category: str, at: tuple[float, float], reporter: str = "r1") -> store.Incident:
+def _report(
+    engine, category: str, at: tuple[float, float], reporter: str = "r1", ticket: str | None = None
+) -> store.Incident:
     new = store.NewIncident(
         category=category,
         lon=at[0],
         lat=at[1],
-        source="resident",
+        source="hotline" if ticket else "resident",
+        hotline_ticket=ticket,
         description=SECRETS[2],
         reporter_name=SECRETS[0],
         reporter_contact=SECRETS[1],
@@ -50,11 +53,17 @@ def reports(engine) -> dict[str, list[str]]:
     merged report of a public category."""
     publish_sample(engine)
     public = _report(engine, "HW01", PUBLIC_AT)
-    private = [_report(engine, c, PRIVATE_AT).public_id for c in ("MD02", "GA01", "ZA01")]
+    private = [_report(engine, c, PRIVATE_AT).public_id for c in ("MD02", "GA01")]
+    private.append(_report(engine, "ZA01", PRIVATE_AT, ticket=SECRETS[3]).public_id)  # a 12345 ticket
     rejected = _report(engine, "HW01", PRIVATE_AT)
     store.transition(engine, rejected.public_id, "reject", actor=ADMIN, catalogue=CAT)
     merged = _report(engine, "HW02", PRIVATE_AT)
     store.merge(engine, merged.public_id, into=public.public_id, actor=ADMIN)
+    # the public report is closed and followed up (回访) with a note nobody outside may read
+    for action in ("accept", "start", "resolve", "verify", "close"):
+        store.transition(engine, public.public_id, action, actor=ADMIN, catalogue=CAT)
+    followup = followups.FollowUpRequest("不满意", SECRETS[4], reopen=False)
+    followups.record(engine, public.public_id, followup, actor=ADMIN, catalogue=CAT)
     return {"public": [public.public_id], "private": [*private, rejected.public_id, merged.public_id]}
 
 

@@ -40,6 +40,7 @@ from api.settings import Settings
 from geogrid import incidents as wf
 from geogrid.coords import to_wgs84
 from geogrid.db import incidents as store
+from geogrid.db.followups import followups_of
 from geogrid.db.lookup import normalise_address
 from geogrid.errors import ActionForbiddenError, NotFoundError
 from geogrid.limits import check_text
@@ -104,6 +105,7 @@ def incident_json(
         for p in store.photos(engine, inc.public_id)
     ]
     out.update(dispatch_records(engine, inc.public_id, tz))
+    out["followups"] = [f.as_json(tz) for f in followups_of(engine, inc.id)]
     codes = [c for h in out["history"] for c in _org_codes(h.get("details") or {})]
     codes += [
         c for s in out["summons"] for c in (s["centre_code"], *(d["department"] for d in s["departments"]))
@@ -193,6 +195,9 @@ class IncidentIn(BaseModel):
     address: str | None = Field(None, max_length=300)
     reporter_name: str | None = Field(None, max_length=100)
     reporter_contact: str | None = Field(None, max_length=200)
+    hotline_ticket: str | None = Field(
+        None, max_length=32, description="12345 ticket number (工单号) of a hotline report"
+    )
 
     @model_validator(mode="after")
     def _located(self) -> IncidentIn:
@@ -291,6 +296,7 @@ def report(
         reporter_contact=body.reporter_contact,
         reporter_key_name=principal.name,
         reporter_role=principal.role,
+        hotline_ticket=body.hotline_ticket,
     )
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
         raise HTTPException(400, "Idempotency-Key must be 1 to 200 characters")

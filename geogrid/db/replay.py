@@ -259,3 +259,112 @@ def replay_incidents(
         replay(cases, plans, org, catalogue, ids=lambda table: next(iter(pools[table])))
         write(conn, cases)
     return Counter(c.status for c in cases)
+
+
+# --- who reported, and the follow-ups (the demo county) ----------------------------------------------
+
+
+def attribute_reports(engine: Engine, catalogue: wf.Catalogue, *, seed: int = 0, prefix: str = "") -> Counter:
+    """Before the replay: patrol reports by their grid head's key, hotline reports with a 12345
+    ticket number (:func:`geogrid.simulate.reporters`); returns the count per source."""
+    from geogrid.simulate import reporters
+
+    with engine.begin() as conn:
+        cases = load_cases(conn, prefix=prefix)
+        who = reporters(cases, people(conn, catalogue), seed=seed)
+        ids = list(who)
+        conn.execute(
+            sa.text(
+                "UPDATE incidents i SET source = w.source, reporter_key_name = w.reporter "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:sources AS text[]), CAST(:reporters AS text[])) "
+                "AS w(id, source, reporter) WHERE i.id = w.id"
+            ),
+            {
+                "ids": ids,
+                "sources": [who[i].source for i in ids],
+                "reporters": [who[i].reporter_key_name for i in ids],
+            },
+        )
+        tickets = [(i, who[i].hotline_ticket) for i in ids if who[i].hotline_ticket]
+        conn.execute(
+            sa.text(
+                "INSERT INTO hotline_tickets (incident_id, ticket_no) "
+                "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tickets AS text[])) ON CONFLICT DO NOTHING"
+            ),
+            {"ids": [i for i, _t in tickets], "tickets": [t for _i, t in tickets]},
+        )
+    return Counter(w.source for w in who.values())
+
+
+def follow_up_closed(
+    engine: Engine, catalogue: wf.Catalogue, *, now: datetime, seed: int = 0, prefix: str = ""
+) -> Counter:
+    """After the replay: the 12345 hotline calls back the closed cases (:func:`geogrid.simulate.callbacks`);
+    the follow-ups that reopen a case go through :func:`geogrid.db.followups.record`, the others
+    are written in bulk with their history rows.  Returns the count per verdict."""
+    from geogrid.db import followups as fudb
+    from geogrid.simulate import callbacks
+
+    with engine.connect() as conn:
+        closed = conn.execute(
+            sa.text(
+                "SELECT i.id, i.public_id, i.closed_at FROM incidents i WHERE i.status = 'closed' "
+                "AND coalesce(i.village_code, i.township_code, '') LIKE :p "
+                "AND NOT EXISTS (SELECT 1 FROM incident_followups f WHERE f.incident_id = i.id) ORDER BY i.id"
+            ),
+            {"p": prefix + "%"},
+        ).all()
+    calls = callbacks([(r.id, r.closed_at) for r in closed], now=now, seed=seed)
+    closed_at = {r.id: r.closed_at for r in closed}
+    public = {r.id: r.public_id for r in closed}
+    hotline = wf.Actor("12345热线", "dispatcher")
+    with engine.begin() as conn:
+        _write_callbacks(conn, [c for c in calls if not c.reopen], closed_at, hotline)
+    for c in calls:
+        if c.reopen:
+            request = fudb.FollowUpRequest(c.verdict, "回访不满意", channel="hotline")
+            fudb.record(engine, public[c.incident_id], request, actor=hotline, catalogue=catalogue, now=c.at)
+    return Counter(("reopened" if c.reopen else c.verdict or "unreachable") for c in calls)
+
+
+def _write_callbacks(
+    conn: Connection, calls: Sequence[Any], closed_at: dict[int, datetime], by: wf.Actor
+) -> None:
+    """Follow-ups that reopen nothing, in bulk: their rows, history rows and tickets' callback status."""
+    from geogrid.followup import callback_status
+
+    followups, history = [], []
+    for c in calls:
+        followups.append([c.incident_id, closed_at[c.incident_id], "hotline", c.verdict is not None, c.verdict,
+                          None, by.name, by.role, c.at, False])  # fmt: skip
+        details = {"verdict": c.verdict, "channel": "hotline"}
+        history.append([c.incident_id, "closed", "closed", "follow_up", by.name, by.role, c.at, details])
+    _copy(conn, "incident_followups", _FOLLOWUP, followups)
+    _copy(conn, "incident_history", _HISTORY_FOLLOWUP, history)
+    conn.execute(
+        sa.text(
+            "UPDATE hotline_tickets t SET callback_status = s.status, updated_at = s.at "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:ats AS timestamptz[])) "
+            "AS s(id, status, at) WHERE t.incident_id = s.id"
+        ),
+        {
+            "ids": [c.incident_id for c in calls],
+            "statuses": [callback_status(c.verdict is not None, False) for c in calls],
+            "ats": [c.at for c in calls],
+        },
+    )
+
+
+_FOLLOWUP = (
+    "incident_id", "round_closed_at", "channel", "reached", "verdict", "note", "by_name", "by_role", "at", "reopened"
+)  # fmt: skip
+_HISTORY_FOLLOWUP = (
+    "incident_id",
+    "from_status",
+    "to_status",
+    "action",
+    "actor_name",
+    "actor_role",
+    "at",
+    "details",
+)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from geogrid import heat
 from geogrid import incidents as wf
 from geogrid.errors import ConflictError, NotFoundError
+from geogrid.followup import CALLBACK_STATUS_NAMES
 from geogrid.times import DEFAULT_TIMEZONE, local_iso
 
 COLUMNS = """
@@ -26,7 +27,9 @@ COLUMNS = """
     ARRAY(SELECT DISTINCT sd.department_code FROM summons s JOIN summon_departments sd ON sd.summon_id = s.id
           WHERE s.incident_id = i.id ORDER BY 1) AS summoned,
     ARRAY(SELECT sd.department_code FROM summons s JOIN summon_departments sd ON sd.summon_id = s.id
-          WHERE s.incident_id = i.id AND s.status = 'open' ORDER BY 1) AS summoned_now
+          WHERE s.incident_id = i.id AND s.status = 'open' ORDER BY 1) AS summoned_now,
+    (SELECT t.ticket_no FROM hotline_tickets t WHERE t.incident_id = i.id) AS hotline_ticket,
+    (SELECT t.callback_status FROM hotline_tickets t WHERE t.incident_id = i.id) AS callback_status
 """
 
 
@@ -100,6 +103,9 @@ class Incident:
     overdue: wf.Overdue = field(default_factory=lambda: wf.Overdue(False, False))
     #: Yellow/red flags of its own deadlines at the time it was read (``accept``, ``complete``).
     flags: dict[str, str] = field(default_factory=dict)
+    #: A hotline case's 12345 ticket number (工单号) and callback status (待回访, 已回访 ...).
+    hotline_ticket: str | None = None
+    callback_status: str | None = None
 
     def facts(self) -> dict[str, Any]:
         """What :func:`geogrid.incidents.authorize` reads of this incident."""
@@ -165,6 +171,9 @@ class Incident:
             "summoned": list(self.summoned),
             "summoned_now": list(self.summoned_now),
             "flags": dict(self.flags),
+            "hotline_ticket": self.hotline_ticket,
+            "callback_status": self.callback_status,
+            "callback_status_name": CALLBACK_STATUS_NAMES.get(self.callback_status or ""),
         }
         if contact:
             out["reporter"] = {"name": self.reporter_name, "contact": self.reporter_contact}
@@ -213,6 +222,8 @@ class NewIncident:
     reporter_contact: str | None = None
     reporter_key_name: str | None = None
     reporter_role: str = "anonymous"
+    #: A hotline report's 12345 ticket number (工单号).
+    hotline_ticket: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from geogrid.db.incidents.records import (
 )
 from geogrid.db.layers import incident_route
 from geogrid.db.organisation import centre_codes
-from geogrid.errors import GeogridError, NotFoundError
+from geogrid.errors import ConflictError, GeogridError, NotFoundError
+from geogrid.followup import check_ticket
 from geogrid.organisation import centres_above, division_level, queue_centre
 
 # --- placing a point ---------------------------------------------------------------------------------
@@ -160,6 +161,7 @@ def create(
     check_lnglat(new.lon, new.lat)
     if photos and photo_dir is None:
         raise GeogridError("photos given but no photo_dir to store them in")
+    ticket = check_ticket(new.hotline_ticket, new.source)
     digest = fingerprint(new, photos) if idempotency_key else None
     with engine.begin() as conn:
         params = _row(conn, new, category, catalogue.deadlines(category.code, now), now)
@@ -184,10 +186,27 @@ def create(
         public_id = conn.execute(
             sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}
         ).scalar_one()
+        if ticket is not None:
+            _store_ticket(conn, new_id, ticket)
         if photos:
             assert photo_dir is not None  # photos without a photo_dir were refused above
             _store_photos(conn, new_id, public_id, photos, Path(photo_dir))
         return Created(read_row(conn, public_id, now), created=True)
+
+
+def _store_ticket(conn: Connection, incident_id: int, ticket: str) -> None:
+    """The 12345 ticket number of a hotline report (one incident per ticket), waiting for its callback."""
+    stored = conn.execute(
+        sa.text(
+            "INSERT INTO hotline_tickets (incident_id, ticket_no) VALUES (:i, :t) "
+            "ON CONFLICT (ticket_no) DO NOTHING RETURNING incident_id"
+        ),
+        {"i": incident_id, "t": ticket},
+    ).scalar()
+    if stored is None:
+        raise ConflictError(
+            f"工单号 {ticket} 已登记 / hotline ticket {ticket} is already registered to another incident"
+        )
 
 
 def _row(conn: Connection, new: NewIncident, category: wf.Category, due: wf.Deadlines, now: datetime) -> dict:
