@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from api import errors
+from api import errors, routing
 from api.settings import Settings
 from geogrid.db import database_url, make_engine
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        await routing.dispose(app)
         if own_engine:
             engine.dispose()
 
@@ -64,6 +65,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.key_cache = {}
+    if settings.replica_url_list():
+        routing.install(
+            app,
+            settings.replica_url_list(),
+            retry_after_s=settings.retry_after_s,
+            header=settings.served_by_header,
+        )
     errors.install(app)
     for router in _routers():
         app.include_router(router)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.engine import Engine
 
+from api.routing import engine_for
 from api.settings import Settings
 from geogrid.db import keys
 
@@ -29,7 +30,8 @@ ANONYMOUS = Principal("anonymous", "anonymous")
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    """The engine of the server that answers this request (:mod:`api.routing`)."""
+    return engine_for(request)
 
 
 def get_settings(request: Request) -> Settings:
@@ -53,7 +55,7 @@ def get_principal(
     key = _key_from_headers(x_api_key, authorization)
     if key is None:
         return ANONYMOUS
-    record = keys.lookup_key(request.app.state.engine, key, cache=request.app.state.key_cache)
+    record = keys.lookup_key(engine_for(request), key, cache=request.app.state.key_cache)
     if record is None:
         raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     return Principal(record.name, record.role, record.scope)

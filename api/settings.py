@@ -41,3 +41,15 @@ class Settings(BaseSettings):
     incident_catalogue: Path | None = None
     duplicate_radius_m: float = Field(100.0, gt=0)
     duplicate_window_h: float = Field(48.0, gt=0)
+    # Read replicas (issue 16): comma-separated URLs of streaming standbys of DATABASE_URL.  Reads
+    # (lookups, tiles, features, heatmaps, stats, maps) go to them, writes and the workflow reads
+    # (incidents, Open311, plans) to the primary; see docs/DEPLOYMENT.md.  SERVED_BY_HEADER adds
+    # X-Geogrid-Served-By (which server answered) to every response, for tests and debugging.
+    replica_urls: str = ""
+    served_by_header: bool = False
+    # Retry-After (seconds) of 503 answers while the database is unreachable.
+    retry_after_s: int = Field(2, ge=1)
+
+    def replica_url_list(self) -> list[str]:
+        """``replica_urls`` as a list (empty entries dropped)."""
+        return [url.strip() for url in self.replica_urls.split(",") if url.strip()]

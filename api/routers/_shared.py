@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import ANONYMOUS, Principal, get_principal, require_reader, require_roles
+from api.routing import engine_for, replica_async_pool
 from geogrid.db.rawpool import RawPool, pool_for
 
 GEOJSON = "application/geo+json"
@@ -55,7 +56,7 @@ async def reader(request: Request) -> Principal:
 
 def pool(request: Request) -> RawPool:
     """The autocommit connection pool of the app's database (see :mod:`geogrid.db.rawpool`)."""
-    return pool_for(request.app.state.engine)
+    return pool_for(engine_for(request))
 
 
 async def async_pool(request: Request):
@@ -64,6 +65,9 @@ async def async_pool(request: Request):
     The point lookup is the one hot path served from the event loop: no thread hop.
     """
     state = request.app.state
+    engine = engine_for(request)
+    if engine is not state.engine:
+        return await replica_async_pool(request.app, engine)
     pool = getattr(state, "asyncpg_pool", None)
     if pool is None:
         # Per app (and so per event loop); no await between the check and the assignment.

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.errors import problem
 from api.routers._shared import Planner, Reader
+from api.routing import engine_for
 from geogrid.codes import parse_code
 from geogrid.db import plans as db_plans
 from geogrid.db import review, uploads
@@ -30,7 +31,7 @@ def _plan_dict(info: db_plans.PlanInfo) -> dict:
 
 
 def _engine(request: Request):
-    return request.app.state.engine
+    return engine_for(request)
 
 
 async def _frame_from_request(request: Request):

@@ -61,7 +61,11 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on ``port``.  PostgreSQL sets SO_REUSEADDR, so a port
+    whose old connections linger in TIME-WAIT (after a crash) is free to it: the check uses
+    the same option, and a restarted cluster comes back where its clients expect it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,208 @@
+"""Read replicas: each request is answered by the server its kind of work needs.
+
+With ``GEOGRID_REPLICA_URLS`` set, :func:`install` adds :class:`ReadRouting` in front of the
+app.  It picks the server before the endpoint runs and the endpoint's dependencies
+(:func:`api.deps.get_engine`, the raw and asyncpg pools) hand out that server's connections:
+
+- Reads (``GET``/``HEAD``) — lookups, tiles, features, heatmaps, stats, maps — go to the
+  replicas, taking turns, then the primary.
+- Writes go to the primary; while it is down they answer 503 with ``Retry-After``.
+- Reads of the workflow endpoints (incidents, Open311 requests, plans) go to the primary first:
+  a report, a transition or an uploaded plan is readable by the very next request, whichever
+  API process it reaches, and a transition acts on the state the caller was shown.  While the
+  primary is down they are answered by a replica (no writes happen then, so a replica that has
+  replayed the primary's last WAL is as current as the primary was).
+
+A read whose server cannot be reached is answered by the next server in line (the failed
+attempt's response is never sent) and the failed server is tried last for
+:attr:`geogrid.db.routing.ServerSet.recheck_s` seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from sqlalchemy.engine import Engine
+
+from geogrid.db.routing import Server, ServerSet, is_unavailable, needs_primary
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Path prefixes whose reads go to the primary first (read-your-writes).
+PRIMARY_FIRST = ("/incidents", "/open311", "/plans", "/scopes")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+STATE_KEY = "geogrid_server"
+SERVED_BY = "X-Geogrid-Served-By"
+
+
+def engine_for(request: Request) -> Engine:
+    """The engine of the server chosen for this request (the app's engine without replicas)."""
+    server = request.scope.get("state", {}).get(STATE_KEY)
+    return server.engine if server is not None else request.app.state.engine
+
+
+def servers_for(scope: Scope, servers: ServerSet) -> list[Server]:
+    """The servers that may answer this request, in the order to try them."""
+    if scope["method"] not in READ_METHODS:
+        return servers.for_write()
+    return servers.for_read(primary_first=scope["path"].startswith(PRIMARY_FIRST))
+
+
+class _Replay:
+    """``receive`` for repeated attempts: the request body read by the first is given again."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.messages: list[Message] = []
+        self.position = 0
+
+    def rewind(self) -> None:
+        self.position = 0
+
+    async def __call__(self) -> Message:
+        if self.position < len(self.messages):
+            self.position += 1
+            return self.messages[self.position - 1]
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.messages.append(message)
+            self.position += 1
+        return message
+
+
+class _Attempt:
+    """``send`` for one attempt: holds back a 503 answer when another server may still answer."""
+
+    def __init__(
+        self, send: Send, server: Server, *, may_retry: bool, header: bool, retry_after_s: int
+    ) -> None:
+        self.send = send
+        self.retry_after_s = retry_after_s
+        self.server = server
+        self.may_retry = may_retry
+        self.header = header
+        self.started = False
+        self.unavailable = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if self.may_retry and message["status"] == 503:
+                self.unavailable = True
+                return
+            headers = list(message.get("headers", []))
+            if message["status"] == 503 and not any(k == b"retry-after" for k, _ in headers):
+                headers.append((b"retry-after", str(self.retry_after_s).encode()))
+            if self.header:
+                headers.append((SERVED_BY.lower().encode(), self.server.name.encode()))
+            message = {**message, "headers": headers}
+            self.started = True
+        elif self.unavailable:
+            return
+        await self.send(message)
+
+
+class ReadRouting:
+    """ASGI middleware: run each request on its server, moving on while servers are down."""
+
+    def __init__(self, app: ASGIApp, *, servers: ServerSet, retry_after_s: int, header: bool) -> None:
+        self.app = app
+        self.servers = servers
+        self.retry_after_s = retry_after_s
+        self.header = header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        candidates = servers_for(scope, self.servers)
+        replay = _Replay(receive)
+        for i, server in enumerate(candidates):
+            last = i == len(candidates) - 1
+            attempt = _Attempt(
+                send, server, may_retry=not last, header=self.header, retry_after_s=self.retry_after_s
+            )
+            scope.setdefault("state", {})[STATE_KEY] = server
+            replay.rewind()
+            try:
+                await self.app(scope, replay, attempt)
+            except Exception as exc:
+                if attempt.started or not (is_unavailable(exc) or needs_primary(exc)):
+                    raise
+                if is_unavailable(exc):
+                    self.servers.mark_down(server)
+                if last:
+                    await self._unavailable(scope, send)
+                    return
+                continue
+            if not attempt.unavailable:
+                return
+            self.servers.mark_down(server)
+
+    async def _unavailable(self, scope: Scope, send: Send) -> None:
+        from api.errors import problem
+
+        response = problem(503, "数据库暂时无法访问，请稍后重试", title="DatabaseUnavailableError")
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        await response(scope, _Replay(_no_body), send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def install(app: FastAPI, replica_urls: list[str], *, retry_after_s: int, header: bool) -> ServerSet:
+    """Route the app's requests over its engine (the primary) and engines of ``replica_urls``.
+
+    The replicas' engines are disposed with the app (see :func:`dispose`).
+    """
+    from geogrid.db import make_engine
+
+    replicas = [
+        make_engine(url, pool_size=20, max_overflow=20, connect_args={"connect_timeout": 3})
+        for url in replica_urls
+    ]
+    servers = ServerSet(app.state.engine, replicas)
+    app.state.servers = servers
+    app.add_middleware(ReadRouting, servers=servers, retry_after_s=retry_after_s, header=header)
+    return servers
+
+
+async def dispose(app: FastAPI) -> None:
+    """Close the replicas' engines and asyncpg pools (the primary's belong to the app)."""
+    servers: ServerSet | None = getattr(app.state, "servers", None)
+    if servers is None:
+        return
+    for server in servers.replicas:
+        pools = getattr(app.state, "replica_asyncpg", {})
+        pool = pools.pop(str(server.engine.url), None)
+        if pool is not None:
+            await pool.close()
+        server.engine.dispose()
+
+
+async def replica_async_pool(app: FastAPI, engine: Engine):
+    """The asyncpg pool of a replica's ``engine`` (created on first use, one per replica)."""
+    import asyncio
+
+    import asyncpg
+
+    state = app.state
+    if not hasattr(state, "replica_asyncpg"):
+        state.replica_asyncpg, state.replica_asyncpg_lock = {}, asyncio.Lock()
+    key = str(engine.url)
+    pool = state.replica_asyncpg.get(key)
+    if pool is None:
+        async with state.replica_asyncpg_lock:
+            pool = state.replica_asyncpg.get(key)
+            if pool is None:
+                url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                pool = state.replica_asyncpg[key] = await asyncpg.create_pool(
+                    url, min_size=1, max_size=16, timeout=3
+                )
+    return pool
