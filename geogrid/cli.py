@@ -362,7 +362,7 @@ def _register_plugins() -> None:
     """Commands that live next to the code they drive (partition, validate...)."""
     from importlib import import_module
 
-    for name in ("geogrid._cli_partition", "geogrid._cli_province"):
+    for name in ("geogrid._cli_partition", "geogrid._cli_province", "geogrid._cli_replica"):
         import_module(name).register(app)
 
 
