@@ -121,14 +121,16 @@ class ReadRouting:
             await self.app(scope, receive, send)
             return
         candidates = servers_for(scope, self.servers)
-        replay = _Replay(receive)
+        # Only reads are tried again, and they read their (small) body again from the replay.
+        replay = _Replay(receive) if len(candidates) > 1 else receive
         for i, server in enumerate(candidates):
             last = i == len(candidates) - 1
             attempt = _Attempt(
                 send, server, may_retry=not last, header=self.header, retry_after_s=self.retry_after_s
             )
             scope.setdefault("state", {})[STATE_KEY] = server
-            replay.rewind()
+            if isinstance(replay, _Replay):
+                replay.rewind()
             try:
                 await self.app(scope, replay, attempt)
             except Exception as exc:
@@ -163,9 +165,13 @@ def install(app: FastAPI, replica_urls: list[str], *, retry_after_s: int, header
     """
     from geogrid.db import make_engine
 
+    # A replica on a machine that is gone must not hold a read for the TCP timeout.
+    connect_args: dict[str, Any] = {"connect_timeout": 3}
+    session = getattr(app.state, "server_settings", None)  # the primary's session settings, if any
+    if session:
+        connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in session.items())
     replicas = [
-        make_engine(url, pool_size=20, max_overflow=20, connect_args={"connect_timeout": 3})
-        for url in replica_urls
+        make_engine(url, pool_size=20, max_overflow=20, connect_args=connect_args) for url in replica_urls
     ]
     servers = ServerSet(app.state.engine, replicas)
     app.state.servers = servers
@@ -203,6 +209,10 @@ async def replica_async_pool(app: FastAPI, engine: Engine):
             if pool is None:
                 url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 pool = state.replica_asyncpg[key] = await asyncpg.create_pool(
-                    url, min_size=1, max_size=16, timeout=3
+                    url,
+                    min_size=1,
+                    max_size=16,
+                    timeout=3,
+                    server_settings=getattr(state, "server_settings", None),
                 )
     return pool

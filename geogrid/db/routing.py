@@ -122,10 +122,6 @@ class ServerSet:
         with self._lock:
             self._down_until[server.name] = time.monotonic() + self.recheck_s
 
-    def mark_up(self, server: Server) -> None:
-        with self._lock:
-            self._down_until.pop(server.name, None)
-
     def is_down(self, server: Server) -> bool:
         with self._lock:
             return self._down_until.get(server.name, 0.0) > time.monotonic()
