@@ -186,7 +186,7 @@ async def dispose(app: FastAPI) -> None:
         return
     for server in servers.replicas:
         pools = getattr(app.state, "replica_asyncpg", {})
-        pool = pools.pop(str(server.engine.url), None)
+        pool = pools.pop(server.engine, None)
         if pool is not None:
             await pool.close()
         server.engine.dispose()
@@ -201,14 +201,13 @@ async def replica_async_pool(app: FastAPI, engine: Engine):
     state = app.state
     if not hasattr(state, "replica_asyncpg"):
         state.replica_asyncpg, state.replica_asyncpg_lock = {}, asyncio.Lock()
-    key = str(engine.url)
-    pool = state.replica_asyncpg.get(key)
+    pool = state.replica_asyncpg.get(engine)
     if pool is None:
         async with state.replica_asyncpg_lock:
-            pool = state.replica_asyncpg.get(key)
+            pool = state.replica_asyncpg.get(engine)
             if pool is None:
                 url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                pool = state.replica_asyncpg[key] = await asyncpg.create_pool(
+                pool = state.replica_asyncpg[engine] = await asyncpg.create_pool(
                     url,
                     min_size=1,
                     max_size=16,
