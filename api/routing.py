@@ -134,14 +134,17 @@ class ReadRouting:
             try:
                 await self.app(scope, replay, attempt)
             except Exception as exc:
-                if attempt.started or not (is_unavailable(exc) or needs_primary(exc)):
+                unavailable = is_unavailable(exc)
+                if attempt.started or not (unavailable or needs_primary(exc)):
                     raise
-                if is_unavailable(exc):
+                if unavailable:
                     self.servers.mark_down(server)
-                if last:
-                    await self._unavailable(scope, send)
-                    return
-                continue
+                if not last:
+                    continue
+                if not unavailable:
+                    raise
+                await self._unavailable(scope, send)
+                return
             if not attempt.unavailable:
                 return
             self.servers.mark_down(server)
@@ -151,7 +154,7 @@ class ReadRouting:
 
         response = problem(503, "数据库暂时无法访问，请稍后重试", title="DatabaseUnavailableError")
         response.headers["Retry-After"] = str(self.retry_after_s)
-        await response(scope, _Replay(_no_body), send)
+        await response(scope, _no_body, send)
 
 
 async def _no_body() -> Message:

@@ -30,6 +30,7 @@ from geogrid.errors import DatabaseUnavailableError, GeogridError
 REPLICATION_ROLE = "geogrid_replicator"
 REPLICAS_DIR = "replicas"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+MAX_SLOT_WAL = "4GB"
 _HBA_LINE = f"host replication {REPLICATION_ROLE} 127.0.0.1/32 trust"
 # A standby sends the primary the oldest snapshot it still reads (no query is cancelled because
 # vacuum on the primary removed rows it needs) and waits at most this long before applying WAL
@@ -57,22 +58,21 @@ def _admin(url: str, sql: str, params: dict | None = None) -> list[tuple]:
 
 def prepare_primary(primary: LocalCluster, slot: str) -> None:
     """Give the running ``primary`` what a standby needs: the replication role, its
-    ``pg_hba.conf`` line (loopback only, like every connection to the local cluster) and the
-    physical replication slot ``slot``.  Each step is skipped when already done."""
+    ``pg_hba.conf`` line (loopback only, like every connection to the local cluster), a bound on
+    the WAL a slot may keep (``max_slot_wal_keep_size``) and the physical replication slot
+    ``slot``.  Each step is skipped when already done."""
     admin = primary.url("postgres")
-    _admin(
-        admin,
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"
-        + REPLICATION_ROLE
-        + "') THEN CREATE ROLE "
-        + REPLICATION_ROLE
-        + " WITH LOGIN REPLICATION; END IF; END $$",
-    )
+    if not _admin(admin, "SELECT 1 FROM pg_roles WHERE rolname = :r", {"r": REPLICATION_ROLE}):
+        _admin(admin, f"CREATE ROLE {REPLICATION_ROLE} WITH LOGIN REPLICATION")
     hba = primary.data_dir / "pg_hba.conf"
     lines = hba.read_text(encoding="utf-8").splitlines()
     if _HBA_LINE not in lines:
         # First match wins in pg_hba.conf: the role's line goes before the catch-all ones.
         hba.write_text("\n".join([_HBA_LINE, *lines]) + "\n", encoding="utf-8")
+        _admin(admin, "SELECT pg_reload_conf()")
+    # A slot keeps WAL until its replica takes it: bound what a replica gone for good can hold.
+    if _admin(admin, "SHOW max_slot_wal_keep_size")[0][0] == "-1":
+        _admin(admin, f"ALTER SYSTEM SET max_slot_wal_keep_size = '{MAX_SLOT_WAL}'")
         _admin(admin, "SELECT pg_reload_conf()")
     _admin(
         admin,
