@@ -11,10 +11,13 @@
 3. In ``--rounds`` rounds (alternating order) one uvicorn worker serves, tile cache off:
    ``primary`` (``GEOGRID_DATABASE_URL`` only), ``replica`` (plus ``GEOGRID_REPLICA_URLS``: reads go
    to the replica) and ``replica, primary down`` (the same server with the primary stopped).
-   ``wrk`` measures point lookups (2,000 address points), uncached grid tiles z12-15, grid
-   features in 200 small bboxes, the county's heatmap (res 8) and statistics by village:
-   req/s, p50/p95 and non-2xx answers.
-4. Both clusters are stopped at the end (their data stays in ``--workdir``).
+   ``wrk`` measures ``/ping`` (no database: what the routing itself costs), point lookups
+   (2,000 address points), uncached grid tiles z12-15, grid features in 200 small bboxes, the
+   county's heatmap (res 8) and statistics by village: req/s, p50/p95 and non-2xx answers.
+4. Side measurements without HTTP: a point lookup on one connection to each server, and the
+   app's own time per ``GET /ping`` called in process with and without replicas configured
+   (what the routing middleware adds).  ``--rounds 0`` measures only these.
+5. Both clusters are stopped at the end (their data stays in ``--workdir``).
 
 Prints a Markdown table for docs/BENCHMARKS.md.
 """
@@ -74,6 +77,7 @@ def requests_for(county: dict) -> dict[str, list[str]]:
         windows.append(f"{x - 0.01:.5f},{y - 0.01:.5f},{x + 0.01:.5f},{y + 0.01:.5f}")
     bbox = ",".join(f"{v:.5f}" for v in extent)
     return {
+        "ping (no database: the routing's own cost)": ["/ping"],
         "lookup (point)": [f"/lookup?lon={x:.7f}&lat={y:.7f}" for x, y in points],
         "tiles z12-15 (uncached)": [
             f"/collections/grids/tiles/WebMercatorQuad/{z}/{x}/{y}"
@@ -107,6 +111,73 @@ def serve(config: str, primary: LocalCluster, urls: tuple[str, str], paths, args
     return out
 
 
+def lookup_db_us(urls: dict[str, str], passes: int = 5) -> dict[str, float]:
+    """Per point lookup on one asyncpg connection to each server, best of ``passes`` passes over
+    2,000 address points (the servers' own time plus one loopback round trip)."""
+    import asyncio
+
+    import asyncpg
+
+    from geogrid.db import load_sql
+
+    async def measure() -> dict[str, float]:
+        conns = {name: await asyncpg.connect(url.replace("+psycopg2", "")) for name, url in urls.items()}
+        first = next(iter(conns.values()))
+        points = await first.fetch(
+            "SELECT ST_X(geom), ST_Y(geom) FROM addresses ORDER BY md5(id::text) LIMIT 2000"
+        )
+        sql, best = load_sql("lookup_point"), dict.fromkeys(conns, float("inf"))
+        for _ in range(passes):
+            for name, conn in conns.items():
+                t0 = time.perf_counter()
+                for x, y in points:
+                    await conn.fetchval(sql, x, y)
+                best[name] = min(best[name], (time.perf_counter() - t0) / len(points) * 1e6)
+        for conn in conns.values():
+            await conn.close()
+        return best
+
+    return asyncio.run(measure())
+
+
+def routing_us(batches: int = 15, n: int = 2000) -> dict[str, float]:
+    """The app's own time per ``GET /ping`` called in process (no server, no database), without and
+    with replicas configured: best of ``batches`` batches of ``n`` calls, the two interleaved."""
+    import asyncio
+
+    from api import create_app
+    from api.settings import Settings
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": "/ping", "raw_path": b"/ping", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        pass
+
+    async def batch(app) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await app({**scope, "state": {}}, receive, send)
+        return (time.perf_counter() - t0) / n * 1e6
+
+    unused = "postgresql+psycopg2://bench@127.0.0.1:9/none"  # /ping never connects
+    apps = {
+        "no replicas": create_app(Settings(database_url=unused, photo_dir=Path("/tmp"))),
+        "replicas": create_app(Settings(database_url=unused, replica_urls=unused, photo_dir=Path("/tmp"))),
+    }
+    best = dict.fromkeys(apps, float("inf"))
+    for _ in range(batches):
+        for name, app in apps.items():
+            best[name] = min(best[name], asyncio.run(batch(app)))
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/geogrid-replica-bench"))
@@ -125,6 +196,8 @@ def main() -> None:
         add_incidents(primary_url)
         replica_url = replica.start()
         wait_for_replay(primary_url, [replica_url], timeout_s=600)
+        sequential = {"lookup_db_us": lookup_db_us({"primary": primary_url, "replica": replica_url})}
+        sequential["routing_us"] = routing_us()
         paths = requests_for(county)
         rounds: dict[str, list[dict]] = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
@@ -135,10 +208,19 @@ def main() -> None:
         replica.stop()
         primary.stop()
     print_markdown(county, rounds, args)
+    print(
+        "\nOne connection, 2,000 address points, best of 5 passes: point lookup "
+        + ", ".join(f"{k} {v:.0f} µs" for k, v in sequential["lookup_db_us"].items())
+        + ".  The app's own time per GET /ping in process, best of 15 × 2,000: "
+        + ", ".join(f"{k} {v:.1f} µs" for k, v in sequential["routing_us"].items())
+        + "."
+    )
 
 
 def print_markdown(county: dict, rounds: dict[str, list[dict]], args) -> None:
     stats = county["stats"]
+    if not rounds[CONFIGS[0]]:
+        return
     print(
         f"\n{platform.node()} ({os.cpu_count()} cores, {platform.machine()}), {time.strftime('%Y-%m-%d')}; "
         f"county: {stats['households']:,} households, {stats['addresses']:,} addresses, {stats['grids']:,} grids, "
