@@ -174,9 +174,18 @@ def test_replica_commands(servers: Servers, monkeypatch):
     assert not servers.replicas[1].is_running()
     status = runner.invoke(app, ["db", "replica", "status"])
     assert "replica r2: running: False" in status.output and "replica r1: running: True" in status.output
-    started = runner.invoke(app, ["db", "replica", "start", "--name", "r2"])
-    assert started.exit_code == 0, started.output
-    assert f"replica r2 ready: {servers.replica_urls[1]}" in started.output
+    # A replica made before starts while the primary is down (to serve reads); a new one cannot be made.
+    servers.primary.stop()
+    try:
+        started = runner.invoke(app, ["db", "replica", "start", "--name", "r2"])
+        assert started.exit_code == 0, started.output
+        assert f"replica r2 ready: {servers.replica_urls[1]}" in started.output
+        assert _count(servers.replica_urls[1], "SELECT count(*) FROM grids") == 3
+        refused = runner.invoke(app, ["db", "replica", "start", "--name", "r3"])
+        assert refused.exit_code == 1 and "the primary is not running" in refused.output
+        assert "r3" not in runner.invoke(app, ["db", "replica", "status"]).output
+    finally:
+        servers.primary.start()
     assert servers.replicas[1].is_running()
     refused = runner.invoke(app, ["db", "replica", "start", "--name", "R-2"])
     assert refused.exit_code == 1 and "replica name 'R-2'" in refused.output

@@ -119,6 +119,15 @@ class ReplicaCluster(LocalCluster):
         super().__init__(primary.home / REPLICAS_DIR / name)
 
     @property
+    def made(self) -> bool:
+        """Whether the replica's data exists (it was made by :meth:`start`)."""
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def _forget(self) -> None:
+        for folder in {self.data_dir.parent, self.home}:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @property
     def slot(self) -> str:
         return f"geogrid_{self.name}"
 
@@ -145,14 +154,22 @@ class ReplicaCluster(LocalCluster):
         )
 
     def start(self, *, dbname: str = "geogrid", timeout_s: int = 60) -> str:
-        """Make the replica from the running primary the first time, start it; return its URL."""
+        """Make the replica from the running primary the first time, start it; return its URL.
+
+        A replica made before starts without the primary too (it serves what it has replayed and
+        follows the primary once that runs again).
+        """
+        made = self.made
         if not self.primary.is_running():
-            raise DatabaseUnavailableError(
-                "the primary is not running; start it first (`geogrid db start`): a replica is made from it"
-            )
-        prepare_primary(self.primary, self.slot)
+            if not made:
+                self._forget()
+                raise DatabaseUnavailableError(
+                    "the primary is not running; start it first (`geogrid db start`): a replica is made from it"
+                )
+        else:
+            prepare_primary(self.primary, self.slot)
         self._prepare_dirs()
-        if not (self.data_dir / "PG_VERSION").exists():
+        if not made:
             self._base_backup(timeout_s)
         if not self.is_running():
             self._start_standby(timeout_s)
@@ -185,8 +202,7 @@ class ReplicaCluster(LocalCluster):
         """Stop the replica, delete its data and drop its slot on the primary (which then keeps
         no WAL for it).  The slot stays when the primary is down; removing again drops it."""
         self.stop()
-        shutil.rmtree(self.data_dir.parent, ignore_errors=True)
-        shutil.rmtree(self.home, ignore_errors=True)
+        self._forget()
         if self.primary.is_running():
             _admin(
                 self.primary.url("postgres"),
