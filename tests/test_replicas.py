@@ -189,3 +189,37 @@ def test_replica_commands(servers: Servers, monkeypatch):
     assert servers.replicas[1].is_running()
     refused = runner.invoke(app, ["db", "replica", "start", "--name", "R-2"])
     assert refused.exit_code == 1 and "replica name 'R-2'" in refused.output
+
+
+def test_server_errors_are_told_apart(servers: Servers):
+    """Only a server that cannot answer moves a read on; a write refused by a replica goes to the
+    primary; a cancelled statement is the request's own error."""
+    import psycopg2
+
+    from geogrid.db.routing import is_unavailable, needs_primary
+
+    replica_dsn = servers.replica_urls[0].replace("+psycopg2", "")
+    with psycopg2.connect(replica_dsn) as conn, conn.cursor() as cur:
+        with pytest.raises(psycopg2.Error) as written:
+            cur.execute("CREATE TABLE on_a_replica (x int)")
+        conn.rollback()
+        cur.execute("SET statement_timeout = 10")
+        with pytest.raises(psycopg2.Error) as cancelled:
+            cur.execute("SELECT pg_sleep(1)")
+    conn.close()
+    assert needs_primary(written.value) and not is_unavailable(written.value)
+    assert not is_unavailable(cancelled.value) and not needs_primary(cancelled.value)
+    port = servers.replicas[0].port
+    servers.replicas[0].stop()
+    try:
+        with pytest.raises(psycopg2.OperationalError) as refused:
+            psycopg2.connect(replica_dsn)
+        assert is_unavailable(refused.value) and not needs_primary(refused.value)
+        engine = sa.create_engine(servers.replica_urls[0])
+        with pytest.raises(sa.exc.OperationalError) as wrapped:
+            engine.connect()
+        engine.dispose()
+        assert is_unavailable(wrapped.value)
+    finally:
+        servers.replicas[0].start()
+    assert servers.replicas[0].port == port
