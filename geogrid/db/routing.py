@@ -18,10 +18,11 @@ from sqlalchemy.engine import Engine
 
 from geogrid.errors import DatabaseUnavailableError
 
-# SQLSTATE classes of a server that cannot answer: 08 connection exceptions, 57P operator
-# intervention (shutdown, crash shutdown, cannot connect now); 25006 is a write sent to a
-# standby (read-only transaction), which the primary can still answer.
-_UNAVAILABLE_STATES = ("08", "57P")
+# SQLSTATEs of a server that cannot answer: classes 08 (connection exception), 53 (insufficient
+# resources: too many connections, out of memory or disk), 58 (system error) and 57P (shutdown,
+# crash shutdown, cannot connect now...; not 57014, a statement cancelled by its time limit);
+# 25006 is a write sent to a standby (read-only transaction), which the primary can answer.
+_UNAVAILABLE_STATES = ("08", "53", "58", "57P")
 READ_ONLY_STATE = "25006"
 
 
