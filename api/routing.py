@@ -48,7 +48,20 @@ def engine_for(request: Request) -> Engine:
 
 
 def servers_for(scope: Scope, servers: ServerSet) -> list[Server]:
-    """The servers that may answer this request, in the order to try them."""
+    """The servers that may answer this request, in the order to try them.
+
+    Examples
+    --------
+    >>> import sqlalchemy as sa
+    >>> servers = ServerSet(sa.create_engine("postgresql+psycopg2://p/db"),
+    ...                     [sa.create_engine("postgresql+psycopg2://r/db")])
+    >>> [s.name for s in servers_for({"method": "GET", "path": "/lookup"}, servers)]
+    ['replica 1', 'primary']
+    >>> [s.name for s in servers_for({"method": "GET", "path": "/incidents/X1"}, servers)]
+    ['primary', 'replica 1']
+    >>> [s.name for s in servers_for({"method": "POST", "path": "/incidents"}, servers)]
+    ['primary']
+    """
     if scope["method"] not in READ_METHODS:
         return servers.for_write()
     return servers.for_read(primary_first=scope["path"].startswith(PRIMARY_FIRST))

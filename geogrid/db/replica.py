@@ -60,7 +60,12 @@ def prepare_primary(primary: LocalCluster, slot: str) -> None:
     """Give the running ``primary`` what a standby needs: the replication role, its
     ``pg_hba.conf`` line (loopback only, like every connection to the local cluster), a bound on
     the WAL a slot may keep (``max_slot_wal_keep_size``) and the physical replication slot
-    ``slot``.  Each step is skipped when already done."""
+    ``slot``.  Each step is skipped when already done.
+
+    Examples
+    --------
+    >>> prepare_primary(LocalCluster(Path(".geogrid")), "geogrid_r1")   # doctest: +SKIP
+    """
     admin = primary.url("postgres")
     if not _admin(admin, "SELECT 1 FROM pg_roles WHERE rolname = :r", {"r": REPLICATION_ROLE}):
         _admin(admin, f"CREATE ROLE {REPLICATION_ROLE} WITH LOGIN REPLICATION")
@@ -235,6 +240,10 @@ def wait_for_replay(primary_url: str, replica_urls: list[str], *, timeout_s: flo
     ------
     DatabaseUnavailableError
         A replica is still behind after ``timeout_s`` seconds.
+
+    Examples
+    --------
+    >>> wait_for_replay(primary_url, [replica_url])   # doctest: +SKIP
     """
     target = _admin(primary_url, "SELECT pg_current_wal_lsn()::text")[0][0]
     deadline = time.monotonic() + timeout_s

@@ -79,7 +79,17 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def needs_primary(exc: BaseException) -> bool:
-    """True when a replica refused ``exc``'s statement because it writes (SQLSTATE 25006)."""
+    """True when a replica refused ``exc``'s statement because it writes (SQLSTATE 25006).
+
+    Examples
+    --------
+    >>> class Refused(Exception):
+    ...     pgcode = "25006"
+    >>> needs_primary(Refused("cannot execute INSERT in a read-only transaction"))
+    True
+    >>> needs_primary(ConnectionRefusedError())
+    False
+    """
     return any(_sqlstate(cause) == READ_ONLY_STATE for cause in _causes(exc))
 
 
