@@ -169,6 +169,7 @@ def test_replica_commands(servers: Servers, monkeypatch):
     status = runner.invoke(app, ["db", "replica", "status"])
     assert status.exit_code == 0, status.output
     assert status.output.count("in recovery: True") == 2
+    assert "replicas: r1 (running), r2 (running)" in runner.invoke(app, ["db", "status"]).output
     stopped = runner.invoke(app, ["db", "replica", "stop", "--name", "r2"])
     assert "replica r2: stopped" in stopped.output
     assert not servers.replicas[1].is_running()
