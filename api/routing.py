@@ -4,8 +4,8 @@ With ``GEOGRID_REPLICA_URLS`` set, :func:`install` adds :class:`ReadRouting` in 
 app.  It picks the server before the endpoint runs and the endpoint's dependencies
 (:func:`api.deps.get_engine`, the raw and asyncpg pools) hand out that server's connections:
 
-- Reads (``GET``/``HEAD``) — lookups, tiles, features, heatmaps, stats, maps — go to the
-  replicas, taking turns, then the primary.
+- Reads (``GET``/``HEAD``, and ``POST /lookup/batch``) — lookups, tiles, features, heatmaps,
+  stats, maps — go to the replicas, taking turns, then the primary.
 - Writes go to the primary; while it is down they answer 503 with ``Retry-After``.
 - Reads of the workflow endpoints (incidents, Open311 requests, plans) go to the primary first:
   a report, a transition or an uploaded plan is readable by the very next request, whichever
@@ -37,6 +37,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Path prefixes whose reads go to the primary first (read-your-writes).
 PRIMARY_FIRST = ("/incidents", "/open311", "/plans", "/scopes")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Reads that are POSTed (their body is the question): routed like the other reads.
+READ_POSTS = frozenset({"/lookup/batch"})
 STATE_KEY = "geogrid_server"
 SERVED_BY = "X-Geogrid-Served-By"
 
@@ -61,8 +63,12 @@ def servers_for(scope: Scope, servers: ServerSet) -> list[Server]:
     ['primary', 'replica 1']
     >>> [s.name for s in servers_for({"method": "POST", "path": "/incidents"}, servers)]
     ['primary']
+    >>> [s.name for s in servers_for({"method": "POST", "path": "/lookup/batch"}, servers)]
+    ['replica 1', 'primary']
     """
-    if scope["method"] not in READ_METHODS:
+    if scope["method"] not in READ_METHODS and not (
+        scope["method"] == "POST" and scope["path"] in READ_POSTS
+    ):
         return servers.for_write()
     return servers.for_read(primary_first=scope["path"].startswith(PRIMARY_FIRST))
 

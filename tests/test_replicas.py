@@ -112,6 +112,7 @@ def test_reads_on_replicas_reports_on_primary_and_reads_while_servers_are_down(s
         client.get("/collections/grids/items", params={"limit": 5}),
         client.get("/heatmap", params={"res": 8}),
         client.get("/stats", headers=admin),
+        client.post("/lookup/batch", json={"points": [list(IN_G1), list(IN_G3)]}),
     ]
     for r in reads:
         assert r.status_code == 200, (r.request.url, r.text)
