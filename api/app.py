@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             settings.replica_url_list(),
             retry_after_s=settings.retry_after_s,
             header=settings.served_by_header,
+            max_lag_mb=settings.replica_max_lag_mb,
         )
     errors.install(app)
     for router in _routers():

@@ -20,6 +20,8 @@ attempt's response is never sent) and the failed server is tried last for
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -34,6 +36,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+log = logging.getLogger("geogrid.api")
+
 #: Path prefixes whose reads go to the primary first (read-your-writes).
 PRIMARY_FIRST = ("/incidents", "/open311", "/plans", "/scopes")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -41,6 +45,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_POSTS = frozenset({"/lookup/batch"})
 STATE_KEY = "geogrid_server"
 SERVED_BY = "X-Geogrid-Served-By"
+#: ``application_name`` of the lag watch's connections (one per server and API process).
+WATCH_NAME = "geogrid lag watch"
 
 
 def engine_for(request: Request) -> Engine:
@@ -126,19 +132,93 @@ class _Attempt:
         await self.send(message)
 
 
+class LagWatch:
+    """Every ``interval_s`` seconds: how many bytes of WAL each replica is behind the primary.
+
+    Replicas more than ``max_lag_bytes`` behind are read after the primary until they catch up
+    (:meth:`geogrid.db.routing.ServerSet.set_lagging`), so a replica whose stream broke does not
+    go on answering with old grids.  While the primary does not answer, no replica is behind.
+    """
+
+    def __init__(self, servers: ServerSet, *, max_lag_bytes: int, interval_s: float = 1.0) -> None:
+        self.servers = servers
+        self.max_lag_bytes = max_lag_bytes
+        self.interval_s = interval_s
+        self._conns: dict[str, Any] = {}
+        self._task: asyncio.Task | None = None
+
+    async def _value(self, server: Server, sql: str, *args: Any) -> Any:
+        import asyncpg
+
+        conn = self._conns.get(server.name)
+        try:
+            if conn is None or conn.is_closed():
+                url = server.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                conn = self._conns[server.name] = await asyncpg.connect(
+                    url, timeout=3, server_settings={"application_name": WATCH_NAME}
+                )
+            return await conn.fetchval(sql, *args, timeout=3)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._conns.pop(server.name, None)
+            return None
+
+    async def check(self) -> dict[str, int | None]:
+        """Bytes each replica is behind (None: unknown); sets the lagging replicas aside."""
+        head = await self._value(self.servers.primary, "SELECT pg_current_wal_lsn()::text")
+        behind: dict[str, int | None] = {}
+        for replica in self.servers.replicas:
+            behind[replica.name] = (
+                None
+                if head is None
+                else await self._value(
+                    replica,
+                    "SELECT pg_wal_lsn_diff(CAST($1::text AS pg_lsn), pg_last_wal_replay_lsn())::bigint",
+                    head,
+                )
+            )
+        self.servers.set_lagging({n for n, b in behind.items() if b is not None and b > self.max_lag_bytes})
+        return behind
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:  # the watch must outlive any surprise; reads go on meanwhile
+                log.exception("replica lag check failed")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        """Run the checks in the current event loop (once)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        for conn in self._conns.values():
+            conn.terminate()
+        self._conns.clear()
+
+
 class ReadRouting:
     """ASGI middleware: run each request on its server, moving on while servers are down."""
 
-    def __init__(self, app: ASGIApp, *, servers: ServerSet, retry_after_s: int, header: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, servers: ServerSet, retry_after_s: int, header: bool, watch: LagWatch | None
+    ) -> None:
         self.app = app
         self.servers = servers
         self.retry_after_s = retry_after_s
         self.header = header
+        self.watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.watch is not None:
+            self.watch.start()
         candidates = servers_for(scope, self.servers)
         # Only reads are tried again, and they read their (small) body again from the replay.
         replay = _Replay(receive) if len(candidates) > 1 else receive
@@ -180,8 +260,11 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
-def install(app: FastAPI, replica_urls: list[str], *, retry_after_s: int, header: bool) -> ServerSet:
-    """Route the app's requests over its engine (the primary) and engines of ``replica_urls``.
+def install(
+    app: FastAPI, replica_urls: list[str], *, retry_after_s: int, header: bool, max_lag_mb: float = 16.0
+) -> ServerSet:
+    """Route the app's requests over its engine (the primary) and engines of ``replica_urls``;
+    replicas more than ``max_lag_mb`` behind the primary are read after it (0: never).
 
     The replicas' engines are disposed with the app (see :func:`dispose`).
     """
@@ -197,7 +280,9 @@ def install(app: FastAPI, replica_urls: list[str], *, retry_after_s: int, header
     ]
     servers = ServerSet(app.state.engine, replicas)
     app.state.servers = servers
-    app.add_middleware(ReadRouting, servers=servers, retry_after_s=retry_after_s, header=header)
+    watch = LagWatch(servers, max_lag_bytes=int(max_lag_mb * 2**20)) if max_lag_mb > 0 else None
+    app.state.lag_watch = watch
+    app.add_middleware(ReadRouting, servers=servers, retry_after_s=retry_after_s, header=header, watch=watch)
     return servers
 
 
@@ -206,6 +291,9 @@ async def dispose(app: FastAPI) -> None:
     servers: ServerSet | None = getattr(app.state, "servers", None)
     if servers is None:
         return
+    watch: LagWatch | None = getattr(app.state, "lag_watch", None)
+    if watch is not None:
+        await watch.stop()
     for server in servers.replicas:
         pools = getattr(app.state, "replica_asyncpg", {})
         pool = pools.pop(server.engine, None)
@@ -216,8 +304,6 @@ async def dispose(app: FastAPI) -> None:
 
 async def replica_async_pool(app: FastAPI, engine: Engine):
     """The asyncpg pool of a replica's ``engine`` (created on first use, one per replica)."""
-    import asyncio
-
     import asyncpg
 
     state = app.state

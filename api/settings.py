@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # X-Geogrid-Served-By (which server answered) to every response, for tests and debugging.
     replica_urls: str = ""
     served_by_header: bool = False
+    # A replica more WAL than this behind the primary is read only after the primary (0: never).
+    replica_max_lag_mb: float = Field(16.0, ge=0)
     # Retry-After (seconds) of 503 answers while the database is unreachable.
     retry_after_s: int = Field(2, ge=1)
 

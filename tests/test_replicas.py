@@ -5,6 +5,7 @@ primary are stopped, and ``geogrid db replica start|status|stop``."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from api_support import tile_of
 from incident_support import G1, G3, IN_G1, IN_G3, publish_sample
 from typer.testing import CliRunner
 
+from api.routing import WATCH_NAME
 from geogrid.db import keys, make_engine, migrate
 from geogrid.db.cluster import LocalCluster
 from geogrid.db.replica import ReplicaCluster, wait_for_replay
@@ -61,14 +63,23 @@ def _count(url: str, sql: str, params: dict | None = None) -> int:
         engine.dispose()
 
 
+def _execute(url: str, sql: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(sql))
+    finally:
+        engine.dispose()
+
+
 def _connections_since(url: str, since: datetime) -> int:
-    """Client connections to the ``geogrid`` database of this server opened after ``since``
-    (other than the asking one)."""
+    """Connections of the API's pools to the ``geogrid`` database of this server opened after
+    ``since`` (not the asking one, nor the lag watch's, which reads WAL positions only)."""
     return _count(
         url,
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'geogrid' "
-        "AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND backend_start > :t",
-        {"t": since},
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'geogrid' AND backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid() AND backend_start > :t AND application_name <> :watch",
+        {"t": since, "watch": WATCH_NAME},
     )
 
 
@@ -225,3 +236,48 @@ def test_server_errors_are_told_apart(servers: Servers):
     finally:
         servers.replicas[0].start()
     assert servers.replicas[0].port == port
+
+
+def _served_by_within(client, wanted: str, timeout_s: float = 15.0) -> str:
+    """Look up until a lookup is answered by a server whose name starts with ``wanted``."""
+    deadline = time.monotonic() + timeout_s
+    served = ""
+    while time.monotonic() < deadline:
+        served = _lookup(client).headers[SERVED_BY]
+        if served.startswith(wanted):
+            return served
+        time.sleep(0.2)
+    return served
+
+
+def test_replicas_far_behind_are_read_after_the_primary(servers: Servers, tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from api.settings import Settings
+
+    settings = Settings(
+        database_url=servers.primary_url,
+        replica_urls=",".join(servers.replica_urls),
+        served_by_header=True,
+        replica_max_lag_mb=0.05,
+        photo_dir=tmp_path / "photos",
+    )
+    with TestClient(create_app(settings)) as client:
+        assert _lookup(client).headers[SERVED_BY].startswith("replica")
+        for url in servers.replica_urls:
+            _execute(url, "SELECT pg_wal_replay_pause()")
+        try:
+            # ~1 MB of WAL the paused replicas do not replay: lookups move to the primary.
+            _execute(
+                servers.primary_url,
+                "CREATE TABLE lag_probe AS SELECT g, repeat('x', 100) AS t FROM generate_series(1, 8000) g",
+            )
+            assert _served_by_within(client, "primary") == "primary"
+        finally:
+            for url in servers.replica_urls:
+                _execute(url, "SELECT pg_wal_replay_resume()")
+            _execute(servers.primary_url, "DROP TABLE IF EXISTS lag_probe")
+        # Caught up again: back on the replicas.
+        assert _served_by_within(client, "replica").startswith("replica")
+    wait_for_replay(servers.primary_url, servers.replica_urls)

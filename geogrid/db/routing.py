@@ -118,6 +118,9 @@ class ServerSet:
     ['replica 2', 'primary', 'replica 1']
     >>> [s.name for s in servers.for_read(primary_first=True)]
     ['primary', 'replica 2', 'replica 1']
+    >>> servers.set_lagging({"replica 2"})   # too far behind the primary: after it
+    >>> [s.name for s in servers.for_read()]
+    ['primary', 'replica 2', 'replica 1']
     """
 
     def __init__(self, primary: Engine, replicas: list[Engine], *, recheck_s: float = 2.0) -> None:
@@ -125,6 +128,7 @@ class ServerSet:
         self.replicas = [Server(f"replica {i}", engine) for i, engine in enumerate(replicas, start=1)]
         self.recheck_s = recheck_s
         self._down_until: dict[str, float] = {}
+        self._lagging: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._turn = itertools.count()
 
@@ -137,12 +141,19 @@ class ServerSet:
         with self._lock:
             return self._down_until.get(server.name, 0.0) > time.monotonic()
 
+    def set_lagging(self, names: set[str]) -> None:
+        """The replicas (by name) that are too far behind the primary: read after the primary."""
+        self._lagging = frozenset(names)
+
     def for_read(self, *, primary_first: bool = False) -> list[Server]:
         """Servers to try for a read, in order: the replicas taking turns (or the primary first,
-        for reads that must see the latest writes), then the primary, then servers marked down."""
+        for reads that must see the latest writes), then the primary, then replicas too far
+        behind it, then servers marked down."""
         start = next(self._turn) % len(self.replicas) if self.replicas else 0
         replicas = self.replicas[start:] + self.replicas[:start]
-        order = [self.primary, *replicas] if primary_first else [*replicas, self.primary]
+        fresh = [s for s in replicas if s.name not in self._lagging]
+        late = [s for s in replicas if s.name in self._lagging]
+        order = [self.primary, *fresh, *late] if primary_first else [*fresh, self.primary, *late]
         return [s for s in order if not self.is_down(s)] + [s for s in order if self.is_down(s)]
 
     def for_write(self) -> list[Server]:
