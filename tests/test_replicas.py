@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from api.routing import WATCH_NAME
 from geogrid.db import keys, make_engine, migrate
 from geogrid.db.cluster import LocalCluster
-from geogrid.db.replica import ReplicaCluster, wait_for_replay
+from geogrid.db.replica import REPLICATION_ROLE, ReplicaCluster, wait_for_replay
 
 SERVED_BY = "x-geogrid-served-by"
 
@@ -182,6 +182,16 @@ def test_replica_commands(servers: Servers, monkeypatch):
     assert status.exit_code == 0, status.output
     assert status.output.count("in recovery: True") == 2
     assert "replicas: r1 (running), r2 (running)" in runner.invoke(app, ["db", "status"]).output
+    # Both stream as the project's replication role, through its own pg_hba.conf line and slots.
+    streams = _count(
+        servers.primary_url,
+        "SELECT count(*) FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid "
+        "WHERE r.usename = :role AND s.slot_name IN ('geogrid_r1', 'geogrid_r2') AND r.state = 'streaming'",
+        {"role": REPLICATION_ROLE},
+    )
+    assert streams == 2
+    rule = "SELECT count(*) FROM pg_hba_file_rules WHERE :role = ANY(user_name) AND 'replication' = ANY(database)"
+    assert _count(servers.primary_url, rule, {"role": REPLICATION_ROLE}) == 1
     stopped = runner.invoke(app, ["db", "replica", "stop", "--name", "r2"])
     assert "replica r2: stopped" in stopped.output
     assert not servers.replicas[1].is_running()
