@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from api import errors
+from api import errors, routing
 from api.cors import ReadCorsMiddleware, parse_origins
 from api.deps import libpq_options, session_settings
 from api.limits import BodyLimit, RateLimit
@@ -118,6 +118,7 @@ def _lifespan(settings: Settings, engine: Engine, *, own_engine: bool):
         stop_notifier = start_notifier(settings, engine)
         yield
         stop_notifier()
+        await routing.dispose(app)
         if own_engine:
             engine.dispose()
 
@@ -162,9 +163,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # with SQLAlchemy's dispatch of that event (RuntimeError: deque mutated during iteration).
     state_for(engine)
     # Session settings of the connections this app opens (its own engine, the raw and asyncpg
-    # pools); an engine passed in keeps its own.
+    # pools, the replicas' engines and pools); an engine passed in keeps its own.
     app.state.server_settings = server_settings
     app.state.key_cache = KeyCache(check_interval_s=settings.key_check_interval_s)
+    if settings.replica_url_list():
+        routing.install(
+            app,
+            settings.replica_url_list(),
+            retry_after_s=settings.retry_after_s,
+            header=settings.served_by_header,
+            max_lag_mb=settings.replica_max_lag_mb,
+        )
     errors.install(app)
     _install_limits(app, settings)
     # Added last, so outermost: 413/429 answers to another origin carry the CORS headers too.

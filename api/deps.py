@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.engine import Engine
 
+from api.routing import engine_for
 from api.settings import Settings
 from geogrid.db import keys
 
@@ -36,7 +37,8 @@ def get_now() -> datetime:
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    """The engine of the server that answers this request (:mod:`api.routing`)."""
+    return engine_for(request)
 
 
 def get_settings(request: Request) -> Settings:
@@ -60,7 +62,7 @@ def get_principal(
     key = key_from_headers(x_api_key, authorization)
     if key is None:
         return ANONYMOUS
-    record = request.app.state.key_cache.lookup(request.app.state.engine, key)
+    record = request.app.state.key_cache.lookup(engine_for(request), key)
     return principal_of(record)
 
 

@@ -103,6 +103,14 @@ class Settings(BaseSettings):
     # follow-up (回访 不满意) reopens the case.
     evaluation: Path | None = None
     reopen_within_days: float = Field(15.0, ge=0)
+    # Read replicas (issue 16): comma-separated URLs of streaming standbys of DATABASE_URL.  Reads
+    # (lookups, tiles, features, heatmaps, stats, maps) go to them, writes and the workflow reads
+    # (incidents, Open311, plans) to the primary; see docs/DEPLOYMENT.md.  SERVED_BY_HEADER adds
+    # X-Geogrid-Served-By (which server answered) to every response, for tests and debugging.
+    replica_urls: str = ""
+    served_by_header: bool = False
+    # A replica more WAL than this behind the primary is read only after the primary (0: never).
+    replica_max_lag_mb: float = Field(16.0, ge=0)
 
     @field_validator("timezone")
     @classmethod
@@ -114,3 +122,7 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
         return value
+
+    def replica_url_list(self) -> list[str]:
+        """``replica_urls`` as a list (empty entries dropped)."""
+        return [url.strip() for url in self.replica_urls.split(",") if url.strip()]

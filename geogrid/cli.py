@@ -95,6 +95,12 @@ def db_status() -> None:
         f"home: {home.path} ({home.reason})\nrunning: {status.running}\n"
         f"data: {status.data_dir}\nurl: {status.url or '-'}"
     )
+    from geogrid.db.replica import ReplicaCluster, replica_names
+
+    replicas = [ReplicaCluster(_cluster(), name) for name in replica_names(home.path)]
+    if replicas:
+        listed = ", ".join(f"{r.name} ({'running' if r.is_running() else 'stopped'})" for r in replicas)
+        console.print(f"replicas: {listed}  (geogrid db replica status)")
     if not status.running:
         raise typer.Exit(1)
 
@@ -466,6 +472,7 @@ def _register_plugins() -> None:
         "geogrid._cli_layers",
         "geogrid._cli_province",
         "geogrid._cli_evaluation",
+        "geogrid._cli_replica",
     ):
         import_module(name).register(app)
 

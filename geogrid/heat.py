@@ -409,10 +409,16 @@ def bbox_cell_ranges(
     >>> bool(((r.lo <= c[0]) & (c[0] <= r.hi)).any()), bool(r.inside.any()), r.res
     (True, True, 8)
     """
+    return _cell_ranges(check_bbox(bbox), max_cells)
+
+
+# Dashboards ask for the same views again and again: computing a view's ranges (two H3 polyfills)
+# costs more than a third of a county heatmap's request; the cached arrays are read-only.
+@lru_cache(maxsize=256)
+def _cell_ranges(b: BBox, max_cells: int) -> CellRanges | None:
     import h3
     from h3.api import basic_int
 
-    b = check_bbox(bbox)
     mid_lat = math.radians((b.south + b.north) / 2)
     area_km2 = (b.east - b.west) * math.cos(mid_lat) * (b.north - b.south) * (_METRES_PER_DEGREE / 1000) ** 2
     res = 0
@@ -457,4 +463,7 @@ def bbox_cell_ranges(
     start[1:] = (lo[1:] != hi[:-1] + 512) | (flags[1:] != flags[:-1])
     first = np.flatnonzero(start)
     last = np.r_[first[1:] - 1, lo.size - 1]
-    return CellRanges(lo=lo[first], hi=hi[last], inside=flags[first], res=res)
+    arrays = lo[first], hi[last], flags[first]
+    for array in arrays:
+        array.setflags(write=False)
+    return CellRanges(*arrays, res=res)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, shape
 
+from geogrid.coords import BBox
 from geogrid.errors import InvalidCellError, InvalidGeometryError
 from geogrid.heat import (
     STORED_RES,
@@ -263,6 +264,18 @@ def test_bbox_cell_ranges_city_and_refusals():
     assert bbox_cell_ranges((10.0, 79.99, 11.0, 80.5)) is None
     with pytest.raises(InvalidGeometryError, match="west"):
         bbox_cell_ranges((120.7, 31.2, 120.5, 31.4))
+
+
+def test_bbox_cell_ranges_are_cached_and_read_only():
+    box = (120.55, 31.20, 120.76, 31.38)
+    first = bbox_cell_ranges(box)
+    again = bbox_cell_ranges(BBox(*box))  # the same view, given as a BBox
+    assert first is again  # served from the cache
+    assert first is not None and bbox_cell_ranges((120.55, 31.20, 120.76, 31.39)) is not first
+    # A caller cannot change what the next caller gets.
+    with pytest.raises(ValueError, match="read-only"):
+        first.lo[0] = 0
+    assert not first.hi.flags.writeable and not first.inside.flags.writeable
 
 
 def test_cells_to_geojson_rings_are_cached_and_immutable():

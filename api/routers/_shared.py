@@ -22,6 +22,7 @@ from api.deps import (
     require_reader,
     require_roles,
 )
+from api.routing import engine_for, replica_async_pool
 from geogrid.db.health import state_for
 from geogrid.db.lookup import normalise_address
 from geogrid.db.rawpool import RawPool, pool_for
@@ -75,7 +76,7 @@ async def reader(request: Request) -> Principal:
 def pool(request: Request) -> RawPool:
     """The autocommit connection pool of the app's database (see :mod:`geogrid.db.rawpool`)."""
     state = request.app.state
-    return pool_for(state.engine, options=libpq_options(state.server_settings))
+    return pool_for(engine_for(request), options=libpq_options(state.server_settings))
 
 
 async def async_pool(request: Request):
@@ -84,6 +85,9 @@ async def async_pool(request: Request):
     The point lookup is the one hot path served from the event loop: no thread hop.
     """
     state = request.app.state
+    engine = engine_for(request)
+    if engine is not state.engine:
+        return await replica_async_pool(request.app, engine)
     pool = getattr(state, "asyncpg_pool", None)
     if pool is None:
         # Per app (and so per event loop); no await between the check and the assignment.

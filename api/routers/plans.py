@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.errors import problem
 from api.routers._shared import Planner, Reader
+from api.routing import engine_for
 from geogrid.codes import parse_code
 from geogrid.db import plans as db_plans
 from geogrid.db import review, uploads, workflow
@@ -43,7 +44,7 @@ def _plan_dict(info: db_plans.PlanInfo, request: Request, *, names: dict[str, st
 
 
 def _engine(request: Request):
-    return request.app.state.engine
+    return engine_for(request)
 
 
 def _geojson(request: Request, data: bytes):
