@@ -62,7 +62,7 @@ def get_principal(
     key = key_from_headers(x_api_key, authorization)
     if key is None:
         return ANONYMOUS
-    record = request.app.state.key_cache.lookup(engine_for(request), key)
+    record = request.app.state.key_cache.lookup(engine_for(request), key, writer=request.app.state.engine)
     return principal_of(record)
 
 

@@ -207,6 +207,7 @@ def database_problem(
     """503 (with ``Retry-After``) while the database is unreachable, 504 for a statement past
     its time limit: one log line per outage (:class:`geogrid.db.health.DatabaseState`), one
     line per timeout, never a traceback per request."""
+    from api.routing import engine_for
     from geogrid.db.health import state_for
 
     state = request.app.state
@@ -215,7 +216,8 @@ def database_problem(
         detail = message("query_timeout", limit_ms=state.settings.statement_timeout_ms)
         return problem(504, detail, title="QueryTimeoutError")
     reason = cause or error.__cause__ or error
-    state_for(state.engine).mark_down(f"{type(reason).__name__}: {reason}".strip())
+    # The server this request was sent to (a replica's outage is not the primary's).
+    state_for(engine_for(request)).mark_down(f"{type(reason).__name__}: {reason}".strip())
     response = problem(503, message("db_unavailable"), title="DatabaseUnavailableError")
     response.headers["Retry-After"] = str(state.settings.retry_after_s)
     return response

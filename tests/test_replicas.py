@@ -109,8 +109,13 @@ def test_reads_on_replicas_reports_on_primary_and_reads_while_servers_are_down(s
     engine = make_engine(servers.primary_url)
     resident = {"X-API-Key": keys.create_key(engine, "居民甲", "resident")}
     admin = {"X-API-Key": keys.create_key(engine, "管理员", "admin")}
+    viewer = {"X-API-Key": keys.create_key(engine, "领导乙", "viewer")}  # first used with the primary down
     engine.dispose()
     wait_for_replay(servers.primary_url, servers.replica_urls)
+    # The admin key's first use is recorded (a write: on the primary, once per interval).
+    assert client.get("/incidents", headers=admin).headers[SERVED_BY] == "primary"
+    used = _count(servers.primary_url, "SELECT count(*) FROM api_keys WHERE last_used_at IS NOT NULL", {})
+    assert used == 1
     reads_start = datetime.now(UTC)
 
     # Reads: every kind is answered by a replica, the replicas taking turns.
@@ -158,6 +163,9 @@ def test_reads_on_replicas_reports_on_primary_and_reads_while_servers_are_down(s
         got = client.get(f"/incidents/{public_id}", headers=resident)
         assert got.status_code == 200 and got.json()["id"] == public_id
         assert got.headers[SERVED_BY] == "replica 2"
+        # A key's first use cannot be recorded on a stopped primary: the read is answered anyway.
+        stats = client.get("/stats", headers=viewer)
+        assert stats.status_code == 200 and stats.headers[SERVED_BY] == "replica 2", stats.text
         refused = client.post("/incidents", json=report, headers=resident)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert refused.headers["content-type"].startswith("application/problem+json")

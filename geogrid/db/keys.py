@@ -268,11 +268,26 @@ class KeyCache:
         assert record is None or isinstance(record, KeyRecord)
         return True, record
 
+    def _touch(self, engine: Engine, digest: str, now: float) -> None:
+        """Record the key's use (once per interval); skipped while the database is unreachable."""
+        self._used_written[digest] = now
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text("UPDATE api_keys SET last_used_at = now() WHERE key_hash = :h"), {"h": digest}
+                )
+        except sa.exc.OperationalError:
+            self._used_written.pop(digest, None)  # written with a later request
+
     def _due_for_touch(self, digest: str, now: float) -> bool:
         return now - self._used_written.get(digest, float("-inf")) > self.last_used_interval_s
 
-    def lookup(self, engine: Engine, key: str) -> KeyRecord | None:
-        """The live record of ``key`` or None, from the cache while the key version is unchanged."""
+    def lookup(self, engine: Engine, key: str, *, writer: Engine | None = None) -> KeyRecord | None:
+        """The live record of ``key`` or None, from the cache while the key version is unchanged.
+
+        ``engine`` may be a read replica; ``last_used_at`` is written through ``writer`` (the
+        primary; default ``engine``), best effort: a primary that is down does not fail a read.
+        """
         now = time.monotonic()
         if now - self._checked_at > self.check_interval_s:
             self._refresh(engine, now)
@@ -289,9 +304,5 @@ class KeyCache:
                     self._records[digest] = record
         assert record is None or isinstance(record, KeyRecord)
         if record is not None and self._due_for_touch(digest, now):
-            self._used_written[digest] = now
-            with engine.begin() as conn:
-                conn.execute(
-                    sa.text("UPDATE api_keys SET last_used_at = now() WHERE key_hash = :h"), {"h": digest}
-                )
+            self._touch(writer or engine, digest, now)
         return record
