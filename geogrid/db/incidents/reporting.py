@@ -225,7 +225,10 @@ def _row(conn: Connection, new: NewIncident, category: wf.Category, due: wf.Dead
 def _replayed(conn: Connection, idempotency_key: str | None, digest: str | None, now: datetime) -> Created:
     """The incident an earlier request with this idempotency key created (same content only)."""
     row = conn.execute(
-        sa.text("SELECT public_id, idempotency_hash FROM incidents WHERE idempotency_key = :k"),
+        sa.text(
+            "SELECT i.public_id, k.hash AS idempotency_hash FROM incident_keys k "
+            "JOIN incidents i ON i.id = k.incident_id WHERE k.key = :k"
+        ),
         {"k": idempotency_key},
     ).one()
     if row.idempotency_hash != digest:
