@@ -40,8 +40,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from geogrid import heat
-from geogrid.catalogue import load_catalogue
 from geogrid import incidents as wf
+from geogrid.catalogue import load_catalogue
 from geogrid.db import ENV_URL, default_home, make_engine, migrate
 from geogrid.db import incidents as store
 from geogrid.db.cluster import LocalCluster, drop_database, ensure_database
@@ -78,7 +78,9 @@ def county_bbox(c: int) -> tuple[float, float, float, float]:
 
 
 def _iso(seconds: np.ndarray) -> np.ndarray:
-    stamps = (np.datetime64(T0.replace(tzinfo=None), "s") + seconds.astype("timedelta64[s]")).astype("datetime64[s]")
+    stamps = (np.datetime64(T0.replace(tzinfo=None), "s") + seconds.astype("timedelta64[s]")).astype(
+        "datetime64[s]"
+    )
     return np.char.add(np.datetime_as_string(stamps, unit="s"), "Z")
 
 
@@ -90,14 +92,20 @@ def chunk(rng: np.random.Generator, start: int, n: int, total: int, span_s: int,
     """Rows ``start .. start + n`` of ``total`` (created in time order), as COPY columns."""
     created = ((start + np.arange(n)) * (span_s / total)).astype(np.int64)
     county = rng.integers(0, COUNTIES, n)
-    town, village, grid = rng.integers(0, TOWNSHIPS, n), rng.integers(0, VILLAGES, n), rng.integers(0, GRIDS, n)
+    town, village, grid = (
+        rng.integers(0, TOWNSHIPS, n),
+        rng.integers(0, VILLAGES, n),
+        rng.integers(0, GRIDS, n),
+    )
     w, s = BOX[0] + (county % 10) * 0.5, BOX[1] + (county // 10) * 0.4
     lon = w + (town * VILLAGES + village + rng.random(n)) * (0.5 / (TOWNSHIPS * VILLAGES))
     lat = s + (grid + rng.random(n)) * (0.4 / GRIDS)
     codes = np.array(county_codes())[county]
     township = np.char.add(np.char.add(codes, np.char.zfill((town + 1).astype(str), 3)), "000")
-    village_code = np.char.add(np.char.add(codes, np.char.zfill((town + 1).astype(str), 3)),
-                               np.char.zfill((village + 200).astype(str), 3))
+    village_code = np.char.add(
+        np.char.add(codes, np.char.zfill((town + 1).astype(str), 3)),
+        np.char.zfill((village + 200).astype(str), 3),
+    )
     cat = rng.integers(0, len(cats), n)
     roll = rng.random(n)
     closed, accepted = roll < 0.85, roll < 0.95
@@ -170,12 +178,20 @@ def load(engine: sa.Engine, n: int, months: int, seed: int) -> dict[str, float]:
     """COPY ``n`` incidents in chunks; indexes and keys built afterwards.  Timings per step."""
     catalogue = load_catalogue()
     cats = list(catalogue)
-    span_s = int((np.datetime64("2025-01-01") + np.timedelta64(months, "M").astype("timedelta64[D]")
-                  - np.datetime64("2025-01-01")) / np.timedelta64(1, "s"))
+    span_s = int(
+        (
+            np.datetime64("2025-01-01")
+            + np.timedelta64(months, "M").astype("timedelta64[D]")
+            - np.datetime64("2025-01-01")
+        )
+        / np.timedelta64(1, "s")
+    )
     span_s = months * 30 * 86400 if span_s <= 0 else span_s
     with engine.begin() as conn:
-        conn.execute(sa.text("SELECT incidents_ensure_months(:a, :b)"),
-                     {"a": T0, "b": datetime.fromtimestamp(T0.timestamp() + span_s, UTC)})
+        conn.execute(
+            sa.text("SELECT incidents_ensure_months(:a, :b)"),
+            {"a": T0, "b": datetime.fromtimestamp(T0.timestamp() + span_s, UTC)},
+        )
         defs = _index_defs(conn, "incidents")
         for d in defs:
             conn.execute(sa.text("DROP INDEX " + d.split(" ")[2]))
@@ -190,8 +206,10 @@ def load(engine: sa.Engine, n: int, months: int, seed: int) -> dict[str, float]:
         _copy(engine, table)
         times["generate"] += t1 - t0
         times["copy"] += time.perf_counter() - t1
-        print(f"  {start + len(table):,} rows: copy {times['copy']:.0f} s, generate {times['generate']:.0f} s",
-              flush=True)
+        print(
+            f"  {start + len(table):,} rows: copy {times['copy']:.0f} s, generate {times['generate']:.0f} s",
+            flush=True,
+        )
     t0 = time.perf_counter()
     with engine.begin() as conn:
         for name, definition in _CONSTRAINTS:
@@ -220,15 +238,27 @@ def copy_plain(engine: sa.Engine) -> dict[str, float]:
     with engine.begin() as conn:
         defs = _index_defs(conn, "incidents")
         conn.execute(sa.text("CREATE SCHEMA plain"))
-        conn.execute(sa.text("CREATE TABLE plain.incidents (LIKE public.incidents INCLUDING DEFAULTS "
-                             "INCLUDING GENERATED INCLUDING CONSTRAINTS)"))
-        cols = ", ".join(
-            c for (c,) in conn.execute(sa.text(
-                "SELECT attname FROM pg_attribute WHERE attrelid = 'public.incidents'::regclass AND attnum > 0 "
-                "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE plain.incidents (LIKE public.incidents INCLUDING DEFAULTS "
+                "INCLUDING GENERATED INCLUDING CONSTRAINTS)"
+            )
         )
-        conn.execute(sa.text(f"INSERT INTO plain.incidents ({cols}) SELECT {cols} FROM public.incidents "
-                             "ORDER BY created_at, id"))
+        cols = ", ".join(
+            c
+            for (c,) in conn.execute(
+                sa.text(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = 'public.incidents'::regclass AND attnum > 0 "
+                    "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum"
+                )
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO plain.incidents ({cols}) SELECT {cols} FROM public.incidents "
+                "ORDER BY created_at, id"
+            )
+        )
     copied = time.perf_counter() - t0
     t0 = time.perf_counter()
     with engine.begin() as conn:
@@ -249,8 +279,9 @@ def sizes(engine: sa.Engine, schema: str) -> dict[str, int]:
         heap, idx = conn.execute(sa.text(sql), {"t": f"{schema}.incidents"}).one()
         out = {"heap": int(heap), "indexes": int(idx)}
         if schema == "public":
-            out["registry"] = int(conn.execute(sa.text(
-                "SELECT pg_total_relation_size('incident_ids')")).scalar_one())
+            out["registry"] = int(
+                conn.execute(sa.text("SELECT pg_total_relation_size('incident_ids')")).scalar_one()
+            )
     return out
 
 
@@ -283,8 +314,10 @@ def workload(months: int, repeat: int, seed: int, max_id: int) -> dict[str, list
         c, m = int(rng.integers(COUNTIES)), int(rng.integers(months))
         out["heatmap"].append((county_bbox(c), month_range(m)))
         out["stats"].append((codes[c], month_range(int(rng.integers(months)))))
-        grid = (f"{codes[c]}{int(rng.integers(TOWNSHIPS)) + 1:03d}{int(rng.integers(VILLAGES)) + 200:03d}"
-                f"{int(rng.integers(GRIDS)) + 1:03d}")
+        grid = (
+            f"{codes[c]}{int(rng.integers(TOWNSHIPS)) + 1:03d}{int(rng.integers(VILLAGES)) + 200:03d}"
+            f"{int(rng.integers(GRIDS)) + 1:03d}"
+        )
         out["listing"].append((grid,))
         out["lookup"].append((f"E{int(rng.integers(1, max_id + 1)):08d}",))
     return out
@@ -293,23 +326,46 @@ def workload(months: int, repeat: int, seed: int, max_id: int) -> dict[str, list
 def measure(engine: sa.Engine, draws: dict[str, list[tuple]]) -> dict[str, dict[str, float]]:
     from geogrid.coords import BBox
 
-    F = store.Filters
+    filters = store.Filters
     now = datetime.now(UTC)
     return {
-        "heatmap": timed([
-            (lambda b=b, r=r: store.heat_cells(engine, res=8, filters=F(bbox=BBox(*b), date_from=r[0], date_to=r[1])))
-            for b, r in draws["heatmap"]
-        ]),
-        "stats": timed([
-            (lambda d=d, r=r: store.statistics(engine, group_by="village", now=now,
-                                               filters=F(division=d, date_from=r[0], date_to=r[1])))
-            for d, r in draws["stats"]
-        ]),
-        "listing": timed([
-            (lambda g=g: store.list_incidents(engine, actor=wf.Actor("bench", "worker", {"grid_codes": [g]}),
-                                              filters=F(grid_code=g), limit=20, now=now))
-            for (g,) in draws["listing"]
-        ]),
+        "heatmap": timed(
+            [
+                (
+                    lambda b=b, r=r: store.heat_cells(
+                        engine, res=8, filters=filters(bbox=BBox(*b), date_from=r[0], date_to=r[1])
+                    )
+                )
+                for b, r in draws["heatmap"]
+            ]
+        ),
+        "stats": timed(
+            [
+                (
+                    lambda d=d, r=r: store.statistics(
+                        engine,
+                        group_by="village",
+                        now=now,
+                        filters=filters(division=d, date_from=r[0], date_to=r[1]),
+                    )
+                )
+                for d, r in draws["stats"]
+            ]
+        ),
+        "listing": timed(
+            [
+                (
+                    lambda g=g: store.list_incidents(
+                        engine,
+                        actor=wf.Actor("bench", "worker", {"grid_codes": [g]}),
+                        filters=filters(grid_code=g),
+                        limit=20,
+                        now=now,
+                    )
+                )
+                for (g,) in draws["listing"]
+            ]
+        ),
         "lookup": timed([(lambda p=p: store.get(engine, p, now=now)) for (p,) in draws["lookup"]]),
     }
 
@@ -318,8 +374,10 @@ def explain_month(engine: sa.Engine) -> str:
     lo, hi = month_range(5)
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("EXPLAIN SELECT village_code, count(*) FROM incidents i WHERE i.status <> 'merged' "
-                    "AND i.created_at >= :lo AND i.created_at < :hi GROUP BY 1"),
+            sa.text(
+                "EXPLAIN SELECT village_code, count(*) FROM incidents i WHERE i.status <> 'merged' "
+                "AND i.created_at >= :lo AND i.created_at < :hi GROUP BY 1"
+            ),
             {"lo": lo, "hi": hi},
         ).all()
     return "\n".join(r[0] for r in rows)
@@ -333,10 +391,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--plain", action="store_true", help="also copy the rows into a plain table and compare")
     ap.add_argument("--keep", action="store_true", help="keep the database")
-    ap.add_argument("--measure-only", action="store_true", help="measure a database kept by an earlier --keep run")
+    ap.add_argument(
+        "--measure-only", action="store_true", help="measure a database kept by an earlier --keep run"
+    )
     args = ap.parse_args()
-    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
-          f"load average {os.getloadavg()}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+        f"load average {os.getloadavg()}",
+        flush=True,
+    )
     server = server_url()
     admin = _with_db(server, "postgres")
     url = _with_db(server, DB)
@@ -372,11 +435,16 @@ def compare(url: str, args: argparse.Namespace) -> None:
         tables["plain"] = make_engine(url, connect_args={"options": "-csearch_path=plain,public"})
     results: dict[str, dict] = {name: {} for name in tables}
     for round_ in range(2):  # alternating, so a busy minute on the machine hits both
-        for name, eng in (tables.items() if round_ == 0 else reversed(tables.items())):
+        for name, eng in tables.items() if round_ == 0 else reversed(tables.items()):
             results[name][round_] = measure(eng, draws)
-            print(f"round {round_ + 1} {name}: " + ", ".join(
-                f"{q} p50 {v['p50']:.1f} / p95 {v['p95']:.1f} ms" for q, v in results[name][round_].items()),
-                flush=True)
+            print(
+                f"round {round_ + 1} {name}: "
+                + ", ".join(
+                    f"{q} p50 {v['p50']:.1f} / p95 {v['p95']:.1f} ms"
+                    for q, v in results[name][round_].items()
+                ),
+                flush=True,
+            )
     print(f"load average at the end {os.getloadavg()}", flush=True)
     for eng in tables.values():
         eng.dispose()

@@ -289,7 +289,9 @@ def read_row(conn: Connection, public_id: str, now: datetime, *, lock: bool = Fa
     ident = incident_id(public_id)
     at = None
     if ident is not None:
-        at = conn.execute(sa.text("SELECT created_at FROM incident_ids WHERE id = :id"), {"id": ident}).scalar()
+        at = conn.execute(
+            sa.text("SELECT created_at FROM incident_ids WHERE id = :id"), {"id": ident}
+        ).scalar()
     row = None
     if at is not None:
         row = conn.execute(

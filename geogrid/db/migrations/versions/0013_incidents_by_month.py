@@ -148,9 +148,7 @@ def _take_indexes(table: str) -> list[str]:
 
 
 def _registry() -> None:
-    op.execute(
-        "CREATE TABLE incident_ids (id bigint PRIMARY KEY, created_at timestamptz NOT NULL)"
-    )
+    op.execute("CREATE TABLE incident_ids (id bigint PRIMARY KEY, created_at timestamptz NOT NULL)")
     op.execute("INSERT INTO incident_ids (id, created_at) SELECT id, created_at FROM incidents")
     op.execute(
         "CREATE TABLE incident_keys (key text PRIMARY KEY, hash varchar(64), "
@@ -227,7 +225,9 @@ def downgrade() -> None:
         "CREATE TABLE incidents (LIKE incidents_parted INCLUDING DEFAULTS INCLUDING GENERATED "
         "INCLUDING CONSTRAINTS)"
     )
-    op.execute("ALTER TABLE incidents ADD COLUMN idempotency_key text, ADD COLUMN idempotency_hash varchar(64)")
+    op.execute(
+        "ALTER TABLE incidents ADD COLUMN idempotency_key text, ADD COLUMN idempotency_hash varchar(64)"
+    )
     op.execute("ALTER TABLE incidents ADD CONSTRAINT incidents_pkey PRIMARY KEY (id)")
     op.execute("ALTER TABLE incidents ADD CONSTRAINT incidents_public_id_key UNIQUE (public_id)")
     op.execute("ALTER TABLE incidents ADD CONSTRAINT incidents_idempotency_key_key UNIQUE (idempotency_key)")
