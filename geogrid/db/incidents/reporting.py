@@ -182,7 +182,9 @@ def create(
             {"source": new.source, **incident_route(conn, category.department, params["grid"])},
         )
         public_id = conn.execute(
-            sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}
+            # created_at too: the planner then reads only this month's partition.
+            sa.text("SELECT public_id FROM incidents WHERE id = :i AND created_at = :now"),
+            {"i": new_id, "now": now},
         ).scalar_one()
         if photos:
             assert photo_dir is not None  # photos without a photo_dir were refused above
