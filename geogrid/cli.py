@@ -60,13 +60,16 @@ def _external_url() -> str | None:
 
 @db_app.command("start")
 def db_start() -> None:
-    """Start the project-local PostgreSQL + PostGIS (initialising it the first time) and migrate."""
+    """Start the project-local PostgreSQL + PostGIS (initialising it the first time), migrate, and
+    create the coming months' incident partitions."""
     from geogrid.db import make_engine, migrate
+    from geogrid.db.incidents.partitions import ensure_ahead
 
     try:
         url = _external_url() or _cluster().start()
         engine = make_engine(url)
         migrate.upgrade(engine)
+        ensure_ahead(engine)  # the coming months' incident partitions, at every start
         engine.dispose()
     except GeogridError as exc:
         _fail(str(exc))
@@ -154,7 +157,7 @@ def db_partitions(
 def _local(moment) -> str:
     from geogrid.times import local_iso
 
-    return "-" if moment is None else local_iso(moment)
+    return local_iso(moment) or "-"
 
 
 # -- import / export -------------------------------------------------------------------------
