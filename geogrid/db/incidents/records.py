@@ -383,10 +383,15 @@ UPDATABLE = frozenset(
 )
 
 
-def write_update(conn: Connection, incident_id: int, updates: dict[str, Any]) -> None:
+def write_update(
+    conn: Connection, incident_id: int, updates: dict[str, Any], *, created_at: datetime | None = None
+) -> None:
+    """Write ``updates`` (updatable columns only) to one incident; with its ``created_at`` the
+    statement is planned for that month's partition only."""
     cols = [c for c in updates if c in UPDATABLE]
     sets = ", ".join(f'"{c}" = :u_{c}' for c in cols)
+    month = " AND created_at = :at" if created_at is not None else ""
     conn.execute(
-        sa.text(f"UPDATE incidents SET {sets} WHERE id = :id"),
-        {"id": incident_id, **{f"u_{c}": updates[c] for c in cols}},
+        sa.text(f"UPDATE incidents SET {sets} WHERE id = :id{month}"),
+        {"id": incident_id, "at": created_at, **{f"u_{c}": updates[c] for c in cols}},
     )
