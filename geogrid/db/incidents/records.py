@@ -272,15 +272,18 @@ def write_history(
 
 
 def incident_id(public_id: str) -> int | None:
-    """The id inside a public id (``E00000042`` → 42), ``None`` if it is not one.
+    """The id inside a public id (``E00000042`` → 42), ``None`` if it is not one as the column
+    ``incidents.public_id`` writes it.
 
     Examples
     --------
-    >>> incident_id("E00000042"), incident_id("E4x"), incident_id("42")
-    (42, None, None)
+    >>> incident_id("E00000042"), incident_id("E0000042"), incident_id("E4x"), incident_id("42")
+    (42, None, None, None)
     """
     digits = public_id[1:]
-    return int(digits) if public_id[:1] == "E" and digits.isascii() and digits.isdigit() else None
+    if public_id[:1] != "E" or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits) if f"E{int(digits):08d}" == public_id else None
 
 
 def read_row(conn: Connection, public_id: str, now: datetime, *, lock: bool = False) -> Incident:
@@ -329,13 +332,14 @@ def get_many(
 
 def history(engine: Engine, public_id: str) -> list[HistoryEntry]:
     """The incident's history, oldest first."""
+    # By the id inside the public id: the history references the id registry, no month is read.
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT h.from_status, h.to_status, h.action, h.actor_name, h.actor_role, h.at, h.note, h.details "
-                "FROM incident_history h JOIN incidents i ON i.id = h.incident_id WHERE i.public_id = :p ORDER BY h.id"
+                "FROM incident_history h WHERE h.incident_id = :id ORDER BY h.id"
             ),
-            {"p": public_id},
+            {"id": incident_id(public_id)},
         ).all()
     return [HistoryEntry(*r) for r in rows]
 
@@ -345,11 +349,8 @@ def merged_ids(engine: Engine, public_id: str) -> list[str]:
     with engine.connect() as conn:
         return list(
             conn.execute(
-                sa.text(
-                    "SELECT m.public_id FROM incidents m JOIN incidents i ON i.id = m.merged_into "
-                    "WHERE i.public_id = :p ORDER BY m.id"
-                ),
-                {"p": public_id},
+                sa.text("SELECT m.public_id FROM incidents m WHERE m.merged_into = :id ORDER BY m.id"),
+                {"id": incident_id(public_id)},
             ).scalars()
         )
 
@@ -360,9 +361,9 @@ def photos(engine: Engine, public_id: str) -> list[Photo]:
         rows = conn.execute(
             sa.text(
                 "SELECT ph.id, ph.path, ph.content_type, ph.size FROM incident_photos ph "
-                "JOIN incidents i ON i.id = ph.incident_id WHERE i.public_id = :p ORDER BY ph.id"
+                "WHERE ph.incident_id = :id ORDER BY ph.id"
             ),
-            {"p": public_id},
+            {"id": incident_id(public_id)},
         ).all()
     return [Photo(*r) for r in rows]
 
