@@ -44,6 +44,21 @@ def _old_incident(conn, at, *, key=None, merged=None) -> int:
     return new_id
 
 
+_LATER_TABLE = (
+    "CREATE TABLE callbacks (id bigserial PRIMARY KEY, "
+    "incident_id bigint NOT NULL REFERENCES incidents (id) ON DELETE CASCADE)"
+)
+
+
+def _fk_definition(conn, table: str) -> str:
+    return conn.execute(
+        sa.text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' AND conrelid = CAST(:t AS regclass)"
+        ),
+        {"t": table},
+    ).scalar_one()
+
+
 def _referencing(conn, table: str) -> set[str]:
     """Tables with a foreign key to ``table`` (inherited copies on partitions left out)."""
     rows = conn.execute(
@@ -96,8 +111,13 @@ def test_migration_moves_rows_by_month_and_back(fresh_db_url):
     try:
         migrate.upgrade(engine, BEFORE)
         a, b, c = _old_rows(engine)
+        with engine.begin() as conn:  # a table of a later issue that references incidents, like 0012's
+            conn.execute(sa.text(_LATER_TABLE))
         migrate.upgrade(engine)
         _check_partitioned(engine, a, b, c)
+        with engine.connect() as conn:
+            assert "callbacks" in _referencing(conn, "incident_ids")
+            assert "ON DELETE CASCADE" in _fk_definition(conn, "callbacks")
         with pytest.raises(sa.exc.IntegrityError, match="incident_ids"), engine.begin() as conn:
             _old_history(conn, 999)
         with pytest.raises(sa.exc.ProgrammingError, match="append-only"), engine.begin() as conn:
@@ -112,7 +132,7 @@ def test_migration_moves_rows_by_month_and_back(fresh_db_url):
                 sa.text("SELECT id, idempotency_key, merged_into FROM incidents ORDER BY id")
             ).all()
             assert [tuple(r) for r in rows] == [(a, "phone:1", None), (b, None, None), (c, None, b)]
-            assert "incident_history" in _referencing(conn, "incidents")
+            assert {"incident_history", "callbacks"} <= _referencing(conn, "incidents")
             assert conn.execute(sa.text("SELECT to_regclass('incident_ids')")).scalar() is None
         migrate.upgrade(engine)
         _check_partitioned(engine, a, b, c)
@@ -257,3 +277,24 @@ def test_import_creates_the_months_it_loads(county):
     assert {"incidents_y2029m01", "incidents_y2029m02", "incidents_y2029m03"} <= {
         p.name for p in st.partitions(county)
     }
+
+
+def test_the_partitions_command_creates_months_ahead(county, db_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geogrid.cli import app
+
+    monkeypatch.setenv("GEOGRID_DATABASE_URL", db_url)
+    result = CliRunner().invoke(app, ["db", "partitions", "--ahead", "14"])
+    assert result.exit_code == 0, result.output
+    with county.connect() as conn:
+        in_14_months = conn.execute(
+            sa.text(
+                "SELECT 'incidents_y' || to_char(t, 'YYYY') || 'm' || to_char(t, 'MM') "
+                "FROM (SELECT (now() AT TIME ZONE 'Asia/Shanghai') + interval '14 months' AS t) x"
+            )
+        ).scalar_one()
+    names = [p.name for p in st.partitions(county)]
+    assert in_14_months in names and "created " in result.output and "incidents_default" in result.output
+    refused = CliRunner().invoke(app, ["db", "partitions", "--ahead", "-1"])
+    assert refused.exit_code == 1 and "months must be 0..120" in refused.output

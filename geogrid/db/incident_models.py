@@ -1,4 +1,5 @@
-"""ORM description of the incident tables (created by migration ``0003_incidents``).
+"""ORM description of the incident tables (created by migration ``0003_incidents``; partitioned by
+month, with the id registry and idempotency keys, by ``0013_incidents_by_month``).
 
 Queries in :mod:`geogrid.db.incidents` use SQL directly; these classes document the schema
 and let a notebook user query incidents with SQLAlchemy.
