@@ -60,13 +60,16 @@ def _external_url() -> str | None:
 
 @db_app.command("start")
 def db_start() -> None:
-    """Start the project-local PostgreSQL + PostGIS (initialising it the first time) and migrate."""
+    """Start the project-local PostgreSQL + PostGIS (initialising it the first time), migrate, and
+    create the coming months' incident partitions."""
     from geogrid.db import make_engine, migrate
+    from geogrid.db.incidents.partitions import ensure_ahead
 
     try:
         url = _external_url() or _cluster().start()
         engine = make_engine(url)
         migrate.upgrade(engine)
+        ensure_ahead(engine)  # the coming months' incident partitions, at every start
         engine.dispose()
     except GeogridError as exc:
         _fail(str(exc))
@@ -130,6 +133,37 @@ def db_migrate(
     else:
         migrate.upgrade(engine, revision)
     console.print(f"schema at revision {migrate.current_revision(engine) or 'base (empty)'}")
+
+
+@db_app.command("partitions")
+def db_partitions(
+    ahead: Annotated[int, typer.Option(help="months to create after the current one")] = 3,
+) -> None:
+    """Create the month partitions of the incidents up to AHEAD months from now and list them
+    (run monthly, e.g. from cron; reports of a missing month go to incidents_default)."""
+    from geogrid.db.incidents.partitions import ensure_ahead, partitions
+
+    engine = _engine()
+    try:
+        created = ensure_ahead(engine, months=ahead)
+    except GeogridError as exc:
+        _fail(str(exc))
+    table = Table("partition", "from (+08:00)", "to (+08:00)", "rows (estimate)")
+    for part in partitions(engine):
+        table.add_row(
+            part.name,
+            _local(part.start),
+            _local(part.end),
+            "-" if part.rows < 0 else f"{part.rows:,}",
+        )
+    console.print(table)
+    console.print(f"created {created} partition(s)")
+
+
+def _local(moment) -> str:
+    from geogrid.times import local_iso
+
+    return local_iso(moment) or "-"
 
 
 # -- import / export -------------------------------------------------------------------------

@@ -168,13 +168,13 @@ def test_the_orm_describes_the_migrated_tables(engine):
     import sqlalchemy as sa
 
     from geogrid.db import dispatch_models
-    from geogrid.db.incident_models import Incident
+    from geogrid.db.incident_models import Incident, IncidentId, IncidentKey
 
     models = [
         m for m in vars(dispatch_models).values() if isinstance(m, type) and hasattr(m, "__tablename__")
     ]
     assert len(models) == 9
     inspector = sa.inspect(engine)
-    for model in [*models, Incident]:
+    for model in [*models, Incident, IncidentId, IncidentKey]:
         stored = {c["name"] for c in inspector.get_columns(model.__tablename__)}
         assert set(model.__table__.columns.keys()) == stored, model.__tablename__

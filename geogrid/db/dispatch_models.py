@@ -63,7 +63,7 @@ class Summons(Base):
     __tablename__ = "summons"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
     centre_code: Mapped[str | None] = mapped_column(String(12))
     called_by: Mapped[str] = mapped_column(Text)
     called_by_role: Mapped[str] = mapped_column(Text)
@@ -99,7 +99,7 @@ class Supervision(Base):
     __tablename__ = "supervisions"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
     centre_code: Mapped[str | None] = mapped_column(String(12))
     by_name: Mapped[str] = mapped_column(Text)
     by_role: Mapped[str] = mapped_column(Text)
@@ -116,7 +116,7 @@ class DeadlineFlag(Base):
     __tablename__ = "deadline_flags"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
     deadline: Mapped[str] = mapped_column(Text)  # accept, complete, report_in, act, supervise
     subject: Mapped[str] = mapped_column(Text)  # department code, supervision id, or ''
     colour: Mapped[str] = mapped_column(Text)
@@ -132,7 +132,7 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_key: Mapped[str] = mapped_column(Text, unique=True)
     kind: Mapped[str] = mapped_column(Text)
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident_ids.id"))
     recipient_kind: Mapped[str | None] = mapped_column(Text)
     recipient_code: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSONB)

@@ -1,4 +1,5 @@
-"""ORM description of the incident tables (created by migration ``0003_incidents``).
+"""ORM description of the incident tables (created by migration ``0003_incidents``; partitioned by
+month, with the id registry and idempotency keys, by ``0013_incidents_by_month``).
 
 Queries in :mod:`geogrid.db.incidents` use SQL directly; these classes document the schema
 and let a notebook user query incidents with SQLAlchemy.
@@ -21,7 +22,9 @@ class Incident(Base):
 
     __tablename__ = "incidents"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The key includes created_at, the partition key (migration 0013): ids are unique through
+    # the registry ``incident_ids``.
+    id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"), primary_key=True)
     public_id: Mapped[str] = mapped_column(Text, Computed("'E' || lpad(id::text, 8, '0')", persisted=True))
     category_major: Mapped[str] = mapped_column(Text)
     category_minor: Mapped[str] = mapped_column(Text)
@@ -40,18 +43,40 @@ class Incident(Base):
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_contact: Mapped[str | None] = mapped_column(Text)
     reporter_key_name: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
-    idempotency_hash: Mapped[str | None] = mapped_column(String(64))
     accept_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     complete_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), primary_key=True
+    )
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incident_ids.id"))
     #: The centre (综治中心, its division code) whose queue holds the incident (migration 0010).
     centre_code: Mapped[str | None] = mapped_column(String(12))
+
+
+class IncidentId(Base):
+    """The registry of incident ids (migration 0013): one row per incident, written with it by
+    the trigger ``incidents_register``; what foreign keys to an incident reference, since the
+    month-partitioned ``incidents`` can only be unique on (id, created_at)."""
+
+    __tablename__ = "incident_ids"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentKey(Base):
+    """An idempotency key and the incident its first use created (migration 0013)."""
+
+    __tablename__ = "incident_keys"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    #: SHA-256 of the request that used the key: a retry must carry the same request.
+    hash: Mapped[str | None] = mapped_column(String(64))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
 
 
 class IncidentHistory(Base):
@@ -60,7 +85,7 @@ class IncidentHistory(Base):
     __tablename__ = "incident_history"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
     from_status: Mapped[str | None] = mapped_column(Text)
     to_status: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
@@ -77,7 +102,7 @@ class IncidentPhoto(Base):
     __tablename__ = "incident_photos"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
     path: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
@@ -90,7 +115,7 @@ class IncidentContactRead(Base):
     __tablename__ = "incident_contact_reads"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_ids.id"))
     reader_name: Mapped[str] = mapped_column(Text)
     reader_role: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -38,6 +38,7 @@ from geogrid.db.incidents.heatmaps import (
 )
 from geogrid.db.incidents.listing import Page, list_incidents, overdue
 from geogrid.db.incidents.oversight import RaisedFlag, Supervision, flags_of, supervisions_of
+from geogrid.db.incidents.partitions import Partition, ensure_ahead, ensure_months, partitions
 from geogrid.db.incidents.records import (
     Created,
     HistoryEntry,
@@ -89,6 +90,7 @@ __all__ = [
     "NewIncident",
     "NewPhoto",
     "Page",
+    "Partition",
     "Photo",
     "Placement",
     "RaisedFlag",
@@ -100,6 +102,8 @@ __all__ = [
     "create",
     "division_prefix",
     "duplicates",
+    "ensure_ahead",
+    "ensure_months",
     "fingerprint",
     "flags_of",
     "get",
@@ -114,6 +118,7 @@ __all__ = [
     "merge",
     "merged_ids",
     "overdue",
+    "partitions",
     "photos",
     "place",
     "public_sql",

@@ -55,7 +55,7 @@ class _Act:
     def record(self, action: str, change: wf.Change, *, actor: wf.Actor | None = None) -> None:
         """The new column values and the history row of ``change``."""
         who = actor or self.actor
-        write_update(self.conn, self.inc.id, change.updates)
+        write_update(self.conn, self.inc.id, change.updates, created_at=self.inc.created_at)
         details = {**change.details, **self.details}
         write_history(
             self.conn,
@@ -375,13 +375,19 @@ def merge(
         to_status = wf.next_status(dup.status, "merge")
         if target.status in ("merged", "rejected"):
             raise ConflictError(f"cannot merge into {into}: it is {target.status}")
-        write_update(conn, dup.id, {"status": to_status, "merged_into": target.id, "updated_at": now})
+        write_update(
+            conn,
+            dup.id,
+            {"status": to_status, "merged_into": target.id, "updated_at": now},
+            created_at=dup.created_at,
+        )
         for inc, frm, to, action, details in (
             (dup, dup.status, to_status, "merge", {"merged_into": target.public_id}),
             (target, target.status, target.status, "absorb", {"merged": dup.public_id}),
         ):
             write_history(conn, inc.id, frm, to, action, actor.name, actor.role, now, note, details)
         conn.execute(
-            sa.text("UPDATE incidents SET updated_at = :now WHERE id = :id"), {"now": now, "id": target.id}
+            sa.text("UPDATE incidents SET updated_at = :now WHERE id = :id AND created_at = :at"),
+            {"now": now, "id": target.id, "at": target.created_at},
         )
         return read_row(conn, into, now)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from geogrid import heat
 from geogrid import incidents as wf
 from geogrid.db import load_sql
+from geogrid.db.incidents.partitions import ensure_months
 from geogrid.errors import GeogridError
 
 
@@ -101,6 +102,9 @@ def import_incidents(
     out.to_csv(buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL)
     buffer.seek(0)
     with engine.begin() as conn:
+        # Every month of the load gets its partition (rows of a missing month would all land
+        # in the default partition, where no query can prune them).
+        ensure_months(conn, created.min().to_pydatetime(), created.max().to_pydatetime())
         first_id = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM incidents")).scalar_one()
         raw = conn.connection.driver_connection
         assert raw is not None  # a checked-out connection always holds its DBAPI connection

@@ -41,8 +41,10 @@ def list_incidents(
         ).scalar_one()
         rows = conn.execute(
             sa.text(
-                f"SELECT {COLUMNS} FROM incidents i WHERE TRUE {where} ORDER BY i.created_at DESC, i.id DESC "
-                "LIMIT :limit OFFSET :offset"
+                # The page first, then its columns' sub-selects: planned once, not once per month partition.
+                f"SELECT {COLUMNS} FROM (SELECT i.* FROM incidents i WHERE TRUE {where} "
+                "ORDER BY i.created_at DESC, i.id DESC LIMIT :limit OFFSET :offset) i "
+                "ORDER BY i.created_at DESC, i.id DESC"
             ),
             params,
         ).all()

@@ -184,7 +184,9 @@ def create(
             {"source": new.source, **incident_route(conn, category.department, params["grid"])},
         )
         public_id = conn.execute(
-            sa.text("SELECT public_id FROM incidents WHERE id = :i"), {"i": new_id}
+            # created_at too: the planner then reads only this month's partition.
+            sa.text("SELECT public_id FROM incidents WHERE id = :i AND created_at = :now"),
+            {"i": new_id, "now": now},
         ).scalar_one()
         if ticket is not None:
             _store_ticket(conn, new_id, ticket)
@@ -244,7 +246,10 @@ def _row(conn: Connection, new: NewIncident, category: wf.Category, due: wf.Dead
 def _replayed(conn: Connection, idempotency_key: str | None, digest: str | None, now: datetime) -> Created:
     """The incident an earlier request with this idempotency key created (same content only)."""
     row = conn.execute(
-        sa.text("SELECT public_id, idempotency_hash FROM incidents WHERE idempotency_key = :k"),
+        sa.text(
+            "SELECT i.public_id, k.hash AS idempotency_hash FROM incident_keys k "
+            "JOIN incidents i ON i.id = k.incident_id WHERE k.key = :k"
+        ),
         {"k": idempotency_key},
     ).one()
     if row.idempotency_hash != digest:
