@@ -298,3 +298,17 @@ def test_the_partitions_command_creates_months_ahead(county, db_url, monkeypatch
     assert in_14_months in names and "created " in result.output and "incidents_default" in result.output
     refused = CliRunner().invoke(app, ["db", "partitions", "--ahead", "-1"])
     assert refused.exit_code == 1 and "months must be 0..120" in refused.output
+
+
+def test_a_divisions_incidents_are_found_by_prefix_index(county):
+    """The division filter (grid or village code by prefix) can be answered by the pattern indexes
+    of migration 0014 in every month, instead of reading every incident."""
+    st.ensure_months(county, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC))
+    params: dict = {}
+    where = st.Filters(division="320508019").sql(params)
+    with county.begin() as conn:
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))  # tiny tables: ask what *can* be used
+        plan = _plan(conn, f"SELECT count(*) FROM incidents i WHERE TRUE {where}", params)
+    assert "Seq Scan" not in plan, plan
+    assert plan.count("Bitmap Index Scan") >= 2 * 3, plan  # grid and village code, in each month
+    assert "~>=~" in plan, plan  # the pattern operators: a prefix range, not a full index read
