@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from http import HTTPStatus
 
@@ -192,11 +193,9 @@ def _database_classes() -> tuple[type[Exception], ...]:
         ConnectionError,
         TimeoutError,
     ]
-    try:
+    with contextlib.suppress(ImportError):  # asyncpg comes with the api extra
         import asyncpg
-    except ImportError:  # pragma: no cover - asyncpg comes with the api extra
-        pass
-    else:
+
         classes += [asyncpg.PostgresError, asyncpg.InterfaceError]
     return tuple(classes)
 

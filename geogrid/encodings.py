@@ -18,6 +18,7 @@ is refused with the row and field rather than stored.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 import re
 import struct
@@ -164,13 +165,7 @@ def _reads_as_chinese(text: str) -> bool:
     wide = [c for c in text if ord(c) > 0x7F]
     if not wide or not any(_is_cjk(c) for c in wide):
         return False
-    common = 0
-    for c in wide:
-        try:
-            c.encode("gb2312")
-            common += 1
-        except UnicodeEncodeError:
-            pass
+    common = sum(c.encode("gb2312", errors="replace") != b"?" for c in wide)
     return common >= 0.9 * len(wide)
 
 
@@ -219,11 +214,9 @@ def detect_encoding(data: bytes, *, what: str = "the file") -> Encoding:
         return Encoding("utf-8", "detected")
     # Short GBK text can be valid UTF-8 by chance (址 is D6 B7, a Hebrew point in UTF-8):
     # without Chinese or Latin words in it, UTF-8 only wins when GB18030 does not read as Chinese.
-    try:
+    with contextlib.suppress(UnicodeDecodeError):  # not GB18030 either
         if _reads_as_chinese(data.decode("gb18030")):
             return Encoding("gb18030", "detected")
-    except UnicodeDecodeError:
-        pass
     if as_utf8 is not None:
         return Encoding("utf-8", "detected")
     from charset_normalizer import from_bytes
