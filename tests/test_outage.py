@@ -69,6 +69,8 @@ def test_reports_survive_repeated_crashes_and_the_api_recovers_by_itself(crash_c
     assert set(result.acknowledged) <= set(stored)
     assert [label for label, n in stored.items() if n > 1] == []
     assert health["database"]["state"] == "up"
-    # One line per outage state change, no tracebacks.
+    # One line per outage state change, not one per request, and no tracebacks.  A restarting
+    # server may accept a connection and drop it once more (a real flap, logged as such), so an
+    # outage may take two down/up pairs, however many requests failed during it.
     assert "Traceback" not in log
-    assert log.count("unreachable") <= CYCLES and log.count("reachable again") <= CYCLES
+    assert 1 <= log.count("unreachable") <= 2 * CYCLES and log.count("reachable again") <= 2 * CYCLES
