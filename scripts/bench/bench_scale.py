@@ -293,9 +293,16 @@ def redraw_and_rollback(engine, run_b: Path) -> dict:
     }
 
 
+# A table partitioned by month (incidents, migration 0013) has its rows and sizes in its partitions.
 SIZES_SQL = """
-SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid), c.reltuples::bigint
+SELECT c.relname, coalesce(t.heap, pg_table_size(c.oid))::bigint, coalesce(t.indexes, pg_indexes_size(c.oid))::bigint,
+       coalesce(t.rows, c.reltuples)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (
+    SELECT sum(pg_table_size(p.relid)) heap, sum(pg_indexes_size(p.relid)) indexes,
+           sum(greatest(k.reltuples, 0)) rows
+    FROM pg_partition_tree(c.oid) p JOIN pg_class k ON k.oid = p.relid
+) t ON true
 WHERE n.nspname = 'public' AND c.relname IN ('addresses', 'grids', 'divisions', 'streets', 'incidents')
 ORDER BY c.relname
 """
