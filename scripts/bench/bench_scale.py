@@ -1,7 +1,8 @@
-"""Province scale end to end: 1× and 10× the demo county on this machine, 100× partitioned on Dask.
+"""Province scale end to end: 1×, 10× and 100× the demo county on this machine, partitioned on Dask.
 
-    .venv/bin/python scripts/bench/bench_scale.py [--scales 1x,10x] [--with-100x]
-        [--workdir /tmp/geogrid-scale] [--duration 10] [--connections 32] [--rounds 2] [--serve-only]
+    .venv/bin/python scripts/bench/bench_scale.py [--scales 1x,10x[,100x]] [--reuse-runs]
+        [--with-100x] [--keep-100x] [--workdir /tmp/geogrid-scale] [--results results.json]
+        [--duration 10] [--connections 32] [--rounds 2] [--serve-only]
 
 For each scale (N counties of 100,000 households, :func:`geogrid.province.province_counties`):
 
@@ -12,9 +13,11 @@ For each scale (N counties of 100,000 households, :func:`geogrid.province.provin
 3. partition: a real Dask cluster (``dask scheduler`` + 2 ``dask worker`` processes,
    :class:`geogrid.dask_cluster.DaskCluster`), :func:`geogrid.province.partition_province` twice
    (seed 0 = plan A, seed 1 = plan B; a re-draw with other grids) — time, workers' peak RSS;
+   at 100× plan A only (``run_100x``);
 4. publish: plan A of every county (:func:`geogrid.db.province.publish_province`), 5,000 seeded
    incidents per county, then plan B of every county while a reader thread looks points up
-   without pause (its latency shows whether readers wait), then every county rolled back to A;
+   without pause (its latency shows whether readers wait), then every county rolled back to A
+   (no re-draw at 100×);
 5. serve: uvicorn (1 worker) over each scale's database in turn, ``--rounds`` rounds in alternating
    order (``--serve-only`` repeats just this on the databases of the last run), ``wrk``
    on point lookups (2,000 address points of the whole province), grid tiles z12–15 of the
@@ -22,9 +25,11 @@ For each scale (N counties of 100,000 households, :func:`geogrid.province.provin
    village of a county: req/s and p50/p95/p99;
 6. sizes: tables and indexes.
 
-``--with-100x`` also generates 100 counties (10M households) and partitions them on the Dask
-cluster (no load or serving at that size here).  Prints Markdown for docs/BENCHMARKS.md and
-writes ``results.json`` to the work folder.
+``--reuse-runs`` skips steps 1 and 3: the provinces and partition runs already in ``--workdir``
+are loaded and published as they are (their earlier times come from their manifests).  The 100×
+database (a few GB) is dropped at the end unless ``--keep-100x``.  ``--with-100x`` generates 100
+counties (10M households) and partitions them on the Dask cluster (no load or serving).  Prints
+Markdown for docs/BENCHMARKS.md and writes ``--results`` to the work folder.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -198,7 +204,11 @@ class LookupLoop:
 def sample_points(engine, n: int = 2000) -> list[tuple[float, float]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT ST_X(geom), ST_Y(geom) FROM addresses ORDER BY md5(id::text) LIMIT :n"), {"n": n}
+            sa.text(  # points in a published grid: a county left unpublished answers 404 there
+                "SELECT ST_X(geom), ST_Y(geom) FROM addresses WHERE grid_code IS NOT NULL "
+                "ORDER BY md5(id::text) LIMIT :n"
+            ),
+            {"n": n},
         ).all()
     return [(float(x), float(y)) for x, y in rows]
 
@@ -224,45 +234,75 @@ def report_incidents(engine, folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-def publish(url: str, folder: Path, run_a: Path, run_b: Path) -> dict:
-    """Plan A everywhere, incidents, then plan B county by county under a lookup loop, then rollbacks."""
+def publish(url: str, folder: Path, run_a: Path, run_b: Path | None) -> dict:
+    """Plan A everywhere, incidents, then (with ``run_b``) plan B county by county under a lookup
+    loop and every county rolled back to A."""
     from geogrid.db.province import publish_province
 
     engine = make_engine(url)
+    t0 = time.perf_counter()
     first = publish_province(engine, run_a)
-    incidents_s = report_incidents(engine, folder)
-    points = sample_points(engine)
-    with LookupLoop(engine, points) as loop:
-        redraw = publish_province(engine, run_b)
-    rollbacks = []
-    for row in redraw:
-        t0 = time.perf_counter()
-        plans.rollback_plan(engine, row["code"] + "000000")
-        rollbacks.append(time.perf_counter() - t0)
+    out: dict[str, Any] = {"publish_a": summary_of(first, time.perf_counter() - t0)}
+    out["incidents_seconds"] = report_incidents(engine, folder)
+    if run_b is not None:
+        out.update(redraw_and_rollback(engine, run_b))
     with engine.connect() as conn:
         in_grids = conn.execute(
             sa.text("SELECT count(*) FROM addresses WHERE grid_code IS NOT NULL")
         ).scalar()
     engine.dispose()
-    times_a = [r["publish_seconds"] for r in first if "publish_seconds" in r]
-    times_b = [r["publish_seconds"] for r in redraw if "publish_seconds" in r]
+    out["addresses_in_grids"] = int(in_grids or 0)
+    return out
+
+
+def summary_of(rows: list[dict], seconds: float) -> dict:
+    """Per-county publish times of :func:`publish_province` rows: median/max, and the counties
+    left unpublished (villages the partition engine could not partition)."""
+    times = [r["publish_seconds"] for r in rows if "publish_seconds" in r]
+    saves = [r["save_seconds"] for r in rows if "save_seconds" in r]
     return {
-        "first_publish_median_s": statistics.median(times_a),
-        "first_publish_max_s": max(times_a),
-        "redraw_publish_median_s": statistics.median(times_b),
-        "redraw_publish_max_s": max(times_b),
-        "rollback_median_s": statistics.median(rollbacks),
-        "rollback_max_s": max(rollbacks),
-        "not_published": [r["code"] for r in (*first, *redraw) if r["reason"]],
-        "readers_during_redraw": loop.summary(),
-        "incidents_seconds": incidents_s,
-        "addresses_in_grids": int(in_grids or 0),
+        "seconds": seconds,
+        "published": len(times),
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "save_median_s": statistics.median(saves),
+        "save_max_s": max(saves),
+        "not_published": [r["code"] for r in rows if r["reason"]],
     }
 
 
+def redraw_and_rollback(engine, run_b: Path) -> dict:
+    """Plan B county by county while a reader looks points up, then every county back to A."""
+    from geogrid.db.province import publish_province
+
+    points = sample_points(engine)
+    t0 = time.perf_counter()
+    with LookupLoop(engine, points) as loop:
+        redraw = publish_province(engine, run_b)
+    seconds = time.perf_counter() - t0
+    rollbacks = []
+    for row in redraw:
+        t0 = time.perf_counter()
+        plans.rollback_plan(engine, row["code"] + "000000")
+        rollbacks.append(time.perf_counter() - t0)
+    return {
+        "redraw_b": summary_of(redraw, seconds),
+        "rollback_median_s": statistics.median(rollbacks),
+        "rollback_max_s": max(rollbacks),
+        "readers_during_redraw": loop.summary(),
+    }
+
+
+# A table partitioned by month (incidents, migration 0013) has its rows and sizes in its partitions.
 SIZES_SQL = """
-SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid), c.reltuples::bigint
+SELECT c.relname, coalesce(t.heap, pg_table_size(c.oid))::bigint, coalesce(t.indexes, pg_indexes_size(c.oid))::bigint,
+       coalesce(t.rows, c.reltuples)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (
+    SELECT sum(pg_table_size(p.relid)) heap, sum(pg_indexes_size(p.relid)) indexes,
+           sum(greatest(k.reltuples, 0)) rows
+    FROM pg_partition_tree(c.oid) p JOIN pg_class k ON k.oid = p.relid
+) t ON true
 WHERE n.nspname = 'public' AND c.relname IN ('addresses', 'grids', 'divisions', 'streets', 'incidents')
 ORDER BY c.relname
 """
@@ -330,9 +370,10 @@ def free_port() -> int:
 
 def serve_round(url: str, paths: dict[str, list[str]], *, duration: int, connections: int) -> dict:
     env = {"GEOGRID_DATABASE_URL": url, "GEOGRID_TILE_CACHE_ENTRIES": "0", "PYTHONPATH": str(REPO)}
+    env |= {"GEOGRID_RATE_LIMIT_PER_ADDRESS": "0", "GEOGRID_RATE_LIMIT_PER_KEY": "0"}  # wrk is one address
     port = free_port()  # other benchmarks may run on this machine at the same time
     server = Server("api:create_app", port, env, factory=True, cwd=REPO)
-    out = {}
+    out: dict[str, Any] = {}
     try:
         server.wait("/ping")
         for name, requests in paths.items():
@@ -365,27 +406,71 @@ def with_cluster(workdir: Path, fn):
         cluster.stop()
 
 
-def run_scale(scale: str, workdir: Path, households: int) -> dict:
+def run_folders(workdir: Path, scale: str) -> dict[int, Path]:
+    """The partition runs of a scale by seed: plan A (seed 0) and the re-draw B (seed 1); at 100×
+    plan A only (``run_100x``; 25 minutes on the Dask cluster here, no re-draw at that size)."""
+    if scale == "100x":
+        return {0: workdir / "run_100x"}
+    return {seed: workdir / f"run_{scale}_seed{seed}" for seed in (0, 1)}
+
+
+def run_scale(scale: str, workdir: Path, households: int, *, reuse_runs: bool = False) -> dict:
+    """Generate, load, partition, publish and measure one scale; with ``reuse_runs`` the province
+    folder and partition runs already in ``workdir`` are used as they are (load and publish only)."""
     n = SCALES[scale]
     folder = workdir / f"province_{scale}"
-    result: dict = {"counties": n, "generate": generate(folder, n, households)}
+    runs = run_folders(workdir, scale)
+    result: dict = {"counties": n, "reused_runs": reuse_runs}
+    result["generate"] = generated(folder) if reuse_runs else generate(folder, n, households)
     print(f"# {scale}: generated {result['generate']}", file=sys.stderr)
     url = fresh_database(f"geogrid_bench_scale_{scale}")
     result["url"] = url
     result["load"] = load(url, folder)
     print(f"# {scale}: loaded {result['load']}", file=sys.stderr)
-    runs = {seed: workdir / f"run_{scale}_seed{seed}" for seed in (0, 1)}
-    result["partition"] = with_cluster(
-        workdir, lambda address, pgid: partition(folder, runs[0], address, pgid, seed=0)
-    )
-    result["partition_b"] = with_cluster(
-        workdir, lambda address, pgid: partition(folder, runs[1], address, pgid, seed=1)
-    )
+    for seed, out in runs.items():
+        key = "partition" if seed == 0 else "partition_b"
+        if reuse_runs:
+            result[key] = partitioned(out)
+        else:
+            result[key] = with_cluster(
+                workdir,
+                lambda address, pgid, out=out, seed=seed: partition(folder, out, address, pgid, seed=seed),
+            )
     print(f"# {scale}: partitioned {result['partition']}", file=sys.stderr)
-    result["publish"] = publish(url, folder, runs[0], runs[1])
+    result["publish"] = publish(url, folder, runs[0], runs.get(1))
     print(f"# {scale}: published {result['publish']}", file=sys.stderr)
     result["sizes"] = sizes(url)
     return result
+
+
+def generated(folder: Path) -> dict:
+    """What the manifest of a province generated earlier says (its wall time and RSS are not known)."""
+    entries = read_manifest(folder)["counties"].values()
+    return {
+        "seconds": None,
+        "county_seconds": sum(c["seconds"] for c in entries),
+        "peak_rss_mb": None,
+        **{k: sum(c[k] for c in entries) for k in ("households", "addresses", "streets", "villages")},
+        "files_mb": sum(p.stat().st_size for p in folder.rglob("*.parquet")) / 1e6,
+    }
+
+
+def partitioned(out: Path) -> dict:
+    """What the ``run.json`` of an earlier partition run says (its wall time and RSS are not known)."""
+    from geogrid.province import read_run
+
+    counties = read_run(out)["counties"].values()
+    seconds = [float(c["seconds"]) for c in counties if c.get("status") == "done"]
+    return {
+        "seconds": None,
+        "counties": len(seconds),
+        "failed": [c["code"] for c in counties if c.get("status") != "done"],
+        "grids": sum(int(c.get("grids", 0)) for c in counties),
+        "county_median_s": statistics.median(seconds),
+        "county_max_s": max(seconds),
+        "failed_villages": sum(len(c.get("failed_villages", [])) for c in counties),
+        "worker_peak_rss_mb": None,
+    }
 
 
 def serve_all(results: dict, scales: list[str], args) -> None:
@@ -397,36 +482,60 @@ def serve_all(results: dict, scales: list[str], args) -> None:
         for s in scales if r % 2 == 0 else scales[::-1]:
             url = results["scales"][s]["url"]
             rounds[s].append(serve_round(url, paths[s], duration=args.duration, connections=args.connections))
-    for s in scales:
-        results["scales"][s]["serve"] = average(rounds[s])
+            results["scales"][s]["serve"] = average(rounds[s])
+            save(args, results)  # what is measured so far survives an interruption
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scales", default="1x,10x")
-    ap.add_argument("--with-100x", action="store_true")
+    ap.add_argument("--scales", default="1x,10x", help="1x, 10x and/or 100x, comma-separated")
+    ap.add_argument("--with-100x", action="store_true", help="also generate and partition 100x (no load)")
+    ap.add_argument(
+        "--reuse-runs", action="store_true", help="load and publish the provinces and runs already there"
+    )
+    ap.add_argument("--keep-100x", action="store_true", help="keep the 100x database (a few GB) at the end")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/geogrid-scale"))
+    ap.add_argument("--results", default="results.json", help="file name in the work folder")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=2, help="serving rounds per scale (alternating order)")
+    ap.add_argument("--build", help="scales to rebuild (default: all); the others as in --results")
     ap.add_argument("--serve-only", action="store_true", help="serve the databases of the last run again")
     ap.add_argument("--households", type=int, default=100_000, help="per county (smaller: a quick trial)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     scales = args.scales.split(",")
-    if args.serve_only:
-        results = json.loads((args.workdir / "results.json").read_text())
-    else:
-        results = {"machine": machine(), "scales": {}}
-        for scale in scales:
-            results["scales"][scale] = run_scale(scale, args.workdir, args.households)
-            save(args.workdir, results)
-    serve_all(results, scales, args)
+    try:
+        results = build(scales, args)
+        serve_all(results, scales, args)
+        save(args, results)
+    finally:
+        if "100x" in scales and not args.keep_100x:
+            drop_scale_database("100x")
     if args.with_100x:
         results["scales"]["100x"] = run_100x(args.workdir, args.households)
     results["driver_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    save(args.workdir, results)
+    save(args, results)
     print_markdown(results, args)
+
+
+def build(scales: list[str], args) -> dict:
+    """The databases of every scale (or, with ``--serve-only``, the results of the last run)."""
+    if args.serve_only:
+        return json.loads((args.workdir / args.results).read_text())
+    # --build: rebuild only these scales; the others' databases come from the last run
+    last = json.loads((args.workdir / args.results).read_text()) if args.build else None
+    results = last or {"machine": machine(), "scales": {}}
+    for scale in args.build.split(",") if args.build else scales:
+        results["scales"][scale] = run_scale(scale, args.workdir, args.households, reuse_runs=args.reuse_runs)
+        save(args, results)
+    return results
+
+
+def drop_scale_database(scale: str) -> None:
+    admin = make_url(database_url()).set(database="postgres").render_as_string(hide_password=False)
+    drop_database(admin, f"geogrid_bench_scale_{scale}")
+    print(f"# {scale}: database dropped (--keep-100x keeps it)", file=sys.stderr)
 
 
 def run_100x(workdir: Path, households: int) -> dict:
@@ -456,8 +565,13 @@ def machine() -> dict:
     }
 
 
-def save(workdir: Path, results: dict) -> None:
-    (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+def save(args, results: dict) -> None:
+    (args.workdir / args.results).write_text(json.dumps(results, indent=1, default=str))
+
+
+def cell(value, spec: str = ",.0f") -> str:
+    """A number for a table, or a dash for what was not measured in this run."""
+    return "—" if value is None else format(value, spec)
 
 
 def print_markdown(results: dict, args) -> None:
@@ -466,6 +580,21 @@ def print_markdown(results: dict, args) -> None:
         f"\nMachine: {results['machine']}; wrk -t1 -c{args.connections} -d{args.duration}s, "
         f"{args.rounds} rounds in alternating order\n"
     )
+    print_build_table(results)
+    print_publish_table(results, scales)
+    print_serve_table(results, scales)
+    print_sizes_table(results, scales)
+    if len(scales) >= 2:
+        base, name = results["scales"][scales[0]]["serve"], "lookup (point)"
+        for s in scales[1:]:
+            top = results["scales"][s]["serve"]
+            print(
+                f"\nlookup {s} / {scales[0]}: throughput {top[name]['rps'] / base[name]['rps']:.0%}, "
+                f"p50 {top[name]['p50'] / base[name]['p50']:.0%} (target at 10x: within 20%)"
+            )
+
+
+def print_build_table(results: dict) -> None:
     print(
         "| scale | counties | households | addresses | generate (s) / peak RSS (MB) | load (s) / addresses/s "
         "| partition on Dask (s) / county median (s) / worker peak RSS (MB) | grids |"
@@ -475,51 +604,63 @@ def print_markdown(results: dict, args) -> None:
         g, p = r["generate"], r["partition"]
         load_cell = f"{r['load']['seconds']:.0f} / {r['load']['rows_per_s']:,.0f}" if "load" in r else "—"
         print(
-            f"| {s} | {r['counties']} | {g['households']:,} | {g['addresses']:,} | {g['seconds']:.0f} / "
-            f"{g['peak_rss_mb']:.0f} | {load_cell} | {p['seconds']:.0f} / {p['county_median_s']:.1f} / "
-            f"{p['worker_peak_rss_mb']:.0f} | {p['grids']:,} |"
+            f"| {s} | {r['counties']} | {g['households']:,} | {g['addresses']:,} | {cell(g['seconds'])} / "
+            f"{cell(g['peak_rss_mb'])} | {load_cell} | {cell(p['seconds'])} / {p['county_median_s']:.1f} / "
+            f"{cell(p['worker_peak_rss_mb'])} | {p['grids']:,} |"
         )
+
+
+def print_publish_table(results: dict, scales: list[str]) -> None:
     print(
-        "\n| scale | publish A: median / max (s) | re-draw B: median / max (s) | rollback: median / max (s) "
-        "| lookups during re-draw: n / p50 / p95 / max (ms) |"
+        "\n| scale | publish A: counties / median / max (s) / all (s) | re-draw B: median / max (s) "
+        "| rollback: median / max (s) | lookups during re-draw: n / p50 / p95 / max (ms) | incidents (s) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for s in scales:
         u = results["scales"][s]["publish"]
-        rd = u["readers_during_redraw"]
-        print(
-            f"| {s} | {u['first_publish_median_s']:.2f} / {u['first_publish_max_s']:.2f} | "
-            f"{u['redraw_publish_median_s']:.2f} / {u['redraw_publish_max_s']:.2f} | "
-            f"{u['rollback_median_s']:.2f} / {u['rollback_max_s']:.2f} | "
-            f"{rd['lookups']:,} / {rd['p50_ms']:.2f} / {rd['p95_ms']:.2f} / {rd['max_ms']:.1f} |"
+        a = u["publish_a"]
+        b, rd = u.get("redraw_b"), u.get("readers_during_redraw")
+        redraw = f"{b['median_s']:.2f} / {b['max_s']:.2f}" if b else "— (not re-drawn)"
+        rollback = f"{u['rollback_median_s']:.2f} / {u['rollback_max_s']:.2f}" if b else "—"
+        readers = (
+            f"{rd['lookups']:,} / {rd['p50_ms']:.2f} / {rd['p95_ms']:.2f} / {rd['max_ms']:.1f}" if rd else "—"
         )
-    print("\n| endpoint | " + " | ".join(f"{s} req/s | {s} p50 / p95 (ms)" for s in scales) + " |")
-    print("|---|" + "---|---|" * len(scales))
+        print(
+            f"| {s} | {a['published']} / {a['median_s']:.2f} / {a['max_s']:.2f} / {a['seconds']:.0f} | "
+            f"{redraw} | {rollback} | {readers} | {u['incidents_seconds']:.0f} |"
+        )
+        if a["not_published"]:
+            print(f"\n{s}: not published (villages not partitioned): {', '.join(a['not_published'])}\n")
+
+
+def print_serve_table(results: dict, scales: list[str]) -> None:
+    print(
+        "\n| endpoint | " + " | ".join(f"{s} req/s | {s} p50 / p95 (ms) | {s} errors" for s in scales) + " |"
+    )
+    print("|---|" + "---|---|---|" * len(scales))
     for name in results["scales"][scales[0]]["serve"]:
         if name == "server_peak_rss_mb":
             continue
         cells = []
         for s in scales:
             m = results["scales"][s]["serve"][name]
-            cells.append(f"{m['rps']:,.0f} | {m['p50']:.2f} / {m['p95']:.2f}")
+            cells.append(f"{m['rps']:,.1f} | {m['p50']:.2f} / {m['p95']:.2f} | {m['errors']}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def print_sizes_table(results: dict, scales: list[str]) -> None:
     print(
-        "\n| scale | database (MB) | addresses table / indexes (MB) | grids table / indexes (MB) | API peak RSS (MB) |"
+        "\n| scale | database (MB) | addresses table / indexes (MB) | grids table / indexes (MB) "
+        "| incidents table / indexes (MB) | API peak RSS (MB) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for s in scales:
         z = results["scales"][s]["sizes"]
-        a, g = z["tables"]["addresses"], z["tables"]["grids"]
+        a, g, i = (z["tables"][t] for t in ("addresses", "grids", "incidents"))
         print(
             f"| {s} | {z['database_mb']:.0f} | {a['table_mb']:.0f} / {a['indexes_mb']:.0f} | "
-            f"{g['table_mb']:.0f} / {g['indexes_mb']:.0f} | {results['scales'][s]['serve']['server_peak_rss_mb']:.0f} |"
-        )
-    if len(scales) >= 2:
-        base, top = results["scales"][scales[0]]["serve"], results["scales"][scales[-1]]["serve"]
-        name = "lookup (point)"
-        print(
-            f"\nlookup {scales[-1]} / {scales[0]}: throughput {top[name]['rps'] / base[name]['rps']:.0%}, "
-            f"p50 {top[name]['p50'] / base[name]['p50']:.0%} (target: within 20%)"
+            f"{g['table_mb']:.1f} / {g['indexes_mb']:.1f} | {i['table_mb']:.1f} / {i['indexes_mb']:.1f} | "
+            f"{results['scales'][s]['serve']['server_peak_rss_mb']:.0f} |"
         )
 
 
