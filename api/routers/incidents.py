@@ -122,6 +122,28 @@ def incident_json(
     return named.incident(out)
 
 
+def detail_json(
+    engine: Engine,
+    inc: store.Incident,
+    actor: wf.Actor,
+    catalogue: wf.Catalogue,
+    settings: Settings,
+    endpoint: str,
+) -> dict:
+    """One incident in full for ``actor`` (:func:`incident_json` with ``detail``), read through ``endpoint``."""
+    names = Names.for_incidents(engine, catalogue, [inc])
+    return incident_json(
+        engine,
+        inc,
+        actor,
+        names=names,
+        detail=True,
+        tz=settings.timezone,
+        endpoint=endpoint,
+        separation=settings.reporter_handler_separation,
+    )
+
+
 def _org_codes(details: dict) -> list[str]:
     return [
         str(details[k])
@@ -449,17 +471,7 @@ def get_incident(
 ) -> dict:
     actor = actor_of(principal)
     inc = visible_incident(engine, public_id, actor)
-    names = Names.for_incidents(engine, catalogue, [inc])
-    return incident_json(
-        engine,
-        inc,
-        actor,
-        names=names,
-        detail=True,
-        tz=settings.timezone,
-        endpoint="GET /incidents/{id}",
-        separation=settings.reporter_handler_separation,
-    )
+    return detail_json(engine, inc, actor, catalogue, settings, "GET /incidents/{id}")
 
 
 @router.get("/{public_id}/photos/{photo_id}", summary="A photo of an incident")
@@ -559,17 +571,7 @@ def post_transition(
         separation=separation,
         now=now,
     )
-    names = Names.for_incidents(engine, catalogue, [inc])
-    return incident_json(
-        engine,
-        inc,
-        actor,
-        names=names,
-        detail=True,
-        tz=settings.timezone,
-        endpoint="POST /incidents/{id}/transitions",
-        separation=separation,
-    )
+    return detail_json(engine, inc, actor, catalogue, settings, "POST /incidents/{id}/transitions")
 
 
 @router.get("/{public_id}/duplicates", summary="Suggested duplicates: same category, nearby, close in time")
@@ -628,14 +630,4 @@ def post_merge(
 ) -> dict:
     actor = actor_of(principal)
     target = store.merge(engine, public_id, into=body.into, actor=actor, note=body.note, now=now)
-    names = Names.for_incidents(engine, catalogue, [target])
-    return incident_json(
-        engine,
-        target,
-        actor,
-        names=names,
-        detail=True,
-        tz=settings.timezone,
-        endpoint="POST /incidents/{id}/merge",
-        separation=settings.reporter_handler_separation,
-    )
+    return detail_json(engine, target, actor, catalogue, settings, "POST /incidents/{id}/merge")
